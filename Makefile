@@ -1,0 +1,38 @@
+# eventstore — the two commands a newcomer needs are `make run` and `make test`.
+GO        ?= go
+DATA      ?= ./data
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: help build run test bench fuzz lint soak clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+build: ## build bin/eventstore
+	$(GO) build -o bin/eventstore ./cmd/eventstore
+
+run: ## start the server on the embedded store, data in ./data (Ctrl-C stops it)
+	$(GO) run ./cmd/eventstore serve --data $(DATA)
+
+test: ## run every test with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench: ## run the benchmarks; each prints its ratio to the limit measured in the same run
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+clean: ## remove build output (not ./data)
+	rm -rf bin

@@ -1,0 +1,16 @@
+// Package hashing implements the event hashing contract, schema version 2
+// (shared/spec/hashing.md and docs/hashing.md): canonical JSON (RFC 8785,
+// JCS) of event data, the rules data and hashed fields must satisfy, and the
+// dHash and _id computations.
+//
+// It is pure: no I/O, no clocks, no global state. Data reaches it either as
+// raw JSON bytes (a client's request) or as values decoded out of BSON (an
+// event read back from MongoDB); both give the same canonical bytes for the
+// same data, which is what lets every server and the audit recompute an id.
+//
+// The canonical encoder and the JSON parser are written here rather than
+// taken from a JCS library: no library validates all of the spec's rules
+// (duplicate members, lone surrogates, integer range, member names, depth)
+// with a distinct error for each, and none canonicalizes BSON values. The
+// tests use github.com/gowebpki/jcs as an independent oracle.
+package hashing
