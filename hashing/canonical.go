@@ -340,3 +340,12 @@ func appendString[S string | []byte](dst []byte, s S) []byte {
 // AppendString appends s as a JSON string literal in canonical (JCS) form.
 // s must be valid UTF-8.
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
+
+// ValidateMemberName checks one member name against the MongoDB field-name
+// rules of the spec (valid UTF-8, no leading '$', no '.', no NUL).
+func ValidateMemberName(name string) error {
+	if err := checkMemberName(name); err != nil {
+		return &DataError{Err: err, Offset: -1, Detail: name}
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package migrations keeps the database schema in step with the code:
+// ordered, versioned steps (collections, indexes, document upgrades), each
+// recorded in the schema_migrations collection once applied. Every step is
+// idempotent, so two processes that start at once may both run a step and
+// the second record insert is simply refused as a duplicate; nothing is
+// applied twice in a way that matters.
+//
+// It also names the collections of a context type and prepares them (the
+// store calls PrepareContextType the first time it meets a new type).
+package migrations

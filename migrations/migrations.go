@@ -1,0 +1,147 @@
+package migrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Step is one schema change. Up must be idempotent: it may run again after a
+// crash before its record was written, or in two processes at once.
+type Step struct {
+	Version int
+	Name    string
+	Up      func(ctx context.Context, db Database) error
+}
+
+// Steps are every migration, in order. Append new steps; never edit or
+// renumber one that has shipped.
+var Steps = []Step{
+	{1, "contexts registry", func(ctx context.Context, db Database) error {
+		for _, name := range []string{ContextsCollection, MigrationsCollection} {
+			if err := db.CreateCollection(ctx, name); err != nil {
+				return err
+			}
+		}
+		_, err := db.Database().Collection(ContextsCollection).Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}, Options: options.Index().SetName("ct_cid"),
+		})
+		return err
+	}},
+	{2, "collections and indexes of every context type", func(ctx context.Context, db Database) error {
+		types, err := ContextTypes(ctx, db.Database())
+		if err != nil {
+			return err
+		}
+		for _, ct := range types {
+			if err := PrepareContextType(ctx, db, ct); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+// record is the schema_migrations document of an applied step.
+type record struct {
+	Version   int       `bson:"_id"`
+	Name      string    `bson:"name"`
+	AppliedAt time.Time `bson:"appliedAt"`
+	By        string    `bson:"by"`
+}
+
+// StepStatus is a step and when it was applied (zero if pending).
+type StepStatus struct {
+	Version   int       `json:"version"`
+	Name      string    `json:"name"`
+	AppliedAt time.Time `json:"appliedAt,omitzero"`
+}
+
+// Status lists every step with its state.
+func Status(ctx context.Context, db Database) ([]StepStatus, error) {
+	cur, err := db.Database().Collection(MigrationsCollection).Find(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var applied []record
+	if err := cur.All(ctx, &applied); err != nil {
+		return nil, err
+	}
+	at := map[int]time.Time{}
+	for _, r := range applied {
+		at[r.Version] = r.AppliedAt
+	}
+	out := make([]StepStatus, len(Steps))
+	for i, s := range Steps {
+		out[i] = StepStatus{Version: s.Version, Name: s.Name, AppliedAt: at[s.Version]}
+	}
+	return out, nil
+}
+
+// Pending is the number of steps not yet applied.
+func Pending(ctx context.Context, db Database) (int, error) {
+	status, err := Status(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range status {
+		if s.AppliedAt.IsZero() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Up applies every pending step in order and returns those it applied.
+func Up(ctx context.Context, db Database, logger *slog.Logger) ([]StepStatus, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	status, err := Status(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	by := fmt.Sprintf("%s/%d", host, os.Getpid())
+	var done []StepStatus
+	for i, s := range Steps {
+		if !status[i].AppliedAt.IsZero() {
+			continue
+		}
+		start := time.Now()
+		if err := s.Up(ctx, db); err != nil {
+			return done, fmt.Errorf("migration %d (%s): %w", s.Version, s.Name, err)
+		}
+		r := record{Version: s.Version, Name: s.Name, AppliedAt: time.Now().UTC().Truncate(time.Millisecond), By: by}
+		_, err := db.Database().Collection(MigrationsCollection).InsertOne(ctx, r)
+		if err != nil && !mongo.IsDuplicateKeyError(err) { // a duplicate: another process recorded it first
+			return done, fmt.Errorf("recording migration %d: %w", s.Version, err)
+		}
+		logger.Info("migration applied", "version", s.Version, "name", s.Name, "took", time.Since(start).Round(time.Millisecond))
+		done = append(done, StepStatus{Version: s.Version, Name: s.Name, AppliedAt: r.AppliedAt})
+	}
+	return done, nil
+}
+
+// ErrPending is returned by Check when steps are pending.
+var ErrPending = errors.New("schema migrations are pending; run `eventstore migrate up`")
+
+// Check returns ErrPending unless every step is applied.
+func Check(ctx context.Context, db Database) error {
+	n, err := Pending(ctx, db)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w (%d)", ErrPending, n)
+	}
+	return nil
+}

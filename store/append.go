@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+)
+
+// NewEvent is an event a client asks to append.
+type NewEvent struct {
+	T    string   // event type
+	O    bson.Raw // data, a BSON document; nil means {}
+	Clid string   // optional client id: a second append with it returns the first event
+	// ExpectedPids, when not nil, must equal the context's current leaves
+	// or the append fails with a conflict.
+	ExpectedPids []string
+}
+
+// MaxClidLength bounds a client id, in bytes.
+const MaxClidLength = 128
+
+// CreateContext creates context ct/cid with its genesis event of type t
+// (ct when empty) and data o. It fails with EEXISTS if the context exists.
+func (s *Store) CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw) (ev *eventstore.Event, err error) {
+	defer s.observe("create", time.Now(), &err)
+	if t == "" {
+		t = ct
+	}
+	r, err := s.localRequest(kindCreate, ct, cid, NewEvent{T: t, O: o})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepareType(ctx, ct); err != nil {
+		return nil, dbError("prepare", err)
+	}
+	if err := s.register(ctx, ct, cid); err != nil {
+		return nil, err
+	}
+	s.submit(ctx, ct, cid, r)
+	return r.event, r.err
+}
+
+// register records a context in the contexts registry (idempotent), so that
+// the audit and listings find it even before its first hint.
+func (s *Store) register(ctx context.Context, ct, cid string) error {
+	_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(ct, cid)}},
+		bson.D{{Key: "$setOnInsert", Value: contextDoc{ID: contextKey(ct, cid), Ct: ct, Cid: cid, Created: bson.DateTime(s.opts.Now().UnixMilli())}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil && !onlyDuplicates(err) { // two upserts racing: one inserts, the other may see a duplicate
+		return dbError("register", err)
+	}
+	return nil
+}
+
+// Append appends a local event to context ct/cid: its parents are the
+// current leaves, src is this server. existed is true when in.Clid was
+// already used in the context; the event returned is then the first one.
+func (s *Store) Append(ctx context.Context, ct, cid string, in NewEvent) (ev *eventstore.Event, existed bool, err error) {
+	defer s.observe("append", time.Now(), &err)
+	if in.T == eventstore.TypeUpdate || in.T == eventstore.TypeDelete {
+		return nil, false, eventstore.Errorf(eventstore.EINVALID, "t %q is reserved: updates and deletes have their own operations", in.T)
+	}
+	r, err := s.localRequest(kindAppend, ct, cid, in)
+	if err != nil {
+		return nil, false, err
+	}
+	s.submit(ctx, ct, cid, r)
+	return r.event, r.existed, r.err
+}
+
+// Update appends an event.update event that edits target's d, and applies
+// it. It fails with ENOTFOUND if the target is not in the context and EGONE
+// if it was deleted.
+func (s *Store) Update(ctx context.Context, ct, cid, target string, ed Edit) (ev *eventstore.Event, err error) {
+	defer s.observe("update", time.Now(), &err)
+	if err := ed.Validate(); err != nil {
+		return nil, err
+	}
+	return s.edit(ctx, ct, cid, eventstore.TypeUpdate, target, ed)
+}
+
+// Delete appends an event.delete event for target, which then loses o and
+// d and gets deletedAt; its hashed fields stay. EGONE if already deleted.
+func (s *Store) Delete(ctx context.Context, ct, cid, target string) (ev *eventstore.Event, err error) {
+	defer s.observe("delete", time.Now(), &err)
+	return s.edit(ctx, ct, cid, eventstore.TypeDelete, target, Edit{})
+}
+
+func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed Edit) (*eventstore.Event, error) {
+	if err := hashing.ValidateEventID(target); err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALID, err)
+	}
+	o, err := bson.Marshal(editData(target, ed))
+	if err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, err)
+	}
+	r, err := s.localRequest(kindEdit, ct, cid, NewEvent{T: t, O: o})
+	if err != nil {
+		return nil, err
+	}
+	r.target = target
+	s.submit(ctx, ct, cid, r)
+	return r.event, r.err
+}
+
+// localRequest validates a local write and prepares its request.
+func (s *Store) localRequest(kind requestKind, ct, cid string, in NewEvent) (*request, error) {
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	if err := hashing.ValidateEventType(in.T); err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALID, err)
+	}
+	if in.O == nil {
+		in.O = bson.Raw(emptyDocument)
+	}
+	canonical, err := hashing.CanonicalObject(in.O)
+	if err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("o: %w", err))
+	}
+	if err := validateClid(in.Clid); err != nil {
+		return nil, err
+	}
+	var expected []string
+	if in.ExpectedPids != nil {
+		expected = slices.Sorted(slices.Values(in.ExpectedPids))
+		if err := hashing.ValidatePids(expected); err != nil {
+			return nil, eventstore.WrapError(eventstore.EINVALID, err)
+		}
+	}
+	return &request{kind: kind, t: in.T, o: in.O, canonical: canonical, clid: in.Clid, expected: expected}, nil
+}
+
+var emptyDocument, _ = bson.Marshal(bson.D{})
+
+func validateClid(clid string) error {
+	if clid == "" {
+		return nil
+	}
+	if len(clid) > MaxClidLength || !utf8.ValidString(clid) || strings.ContainsFunc(clid, unicode.IsControl) {
+		return eventstore.Errorf(eventstore.EINVALID, "clid must be 1 to %d bytes of UTF-8 without control characters", MaxClidLength)
+	}
+	return nil
+}
+
+// request plans one request on top of the batch so far and returns the
+// event documents it adds.
+func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDoc, error) {
+	exists := pl.head != nil || pl.genesis != ""
+	fail := func(err error) ([]eventDoc, error) {
+		pl.p.answer(func() { r.err, r.done = err, true })
+		return nil, nil
+	}
+	switch r.kind {
+	case kindCreate:
+		if exists {
+			return fail(eventstore.Errorf(eventstore.EEXISTS, "context %s/%s already exists", pl.ct, pl.cid))
+		}
+		e := pl.localEvent(r.t, r.o, r.canonical, "")
+		doc := pl.addEvent(e)
+		pl.p.answer(func() { r.event, r.done = e, true })
+		return []eventDoc{doc}, nil
+	case kindIngest:
+		return pl.ingest(ctx, r, k)
+	}
+	if !exists {
+		return fail(eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", pl.ct, pl.cid))
+	}
+	if r.clid != "" {
+		if e := k.clids[r.clid]; e != nil {
+			pl.p.answer(func() { r.event, r.existed, r.done = e, true, true })
+			return nil, nil
+		}
+	}
+	if r.expected != nil {
+		current := leafIDs(pl.leaves)
+		if !slices.Equal(current, r.expected) {
+			return fail(eventstore.Errorf(eventstore.ECONFLICT, "the given pids are not the current leaves %v", current))
+		}
+	}
+	if r.kind == kindEdit {
+		if err := pl.checkTarget(r, k); err != nil {
+			return fail(err)
+		}
+	}
+	e := pl.localEvent(r.t, r.o, r.canonical, r.clid)
+	doc := pl.addEvent(e)
+	if r.clid != "" {
+		k.clids[r.clid] = e // a second request with this clid in the batch gets this event
+	}
+	if r.kind == kindEdit && r.t == eventstore.TypeDelete {
+		k.deleted[r.target] = true
+	}
+	pl.p.answer(func() { r.event, r.done = e, true })
+	return []eventDoc{doc}, nil
+}
+
+// checkTarget checks the target of an update or delete: in this context,
+// not itself an edit, not deleted, and (for updates) able to take the edit
+// within the data limits.
+func (pl *planner) checkTarget(r *request, k *known) error {
+	var target *eventstore.Event
+	if e, ok := pl.added[r.target]; ok {
+		target = e
+	} else if d := k.docs[r.target]; d != nil && d.Cid == pl.cid && d.Ct == pl.ct {
+		target = d.event()
+	}
+	if target == nil {
+		return eventstore.Errorf(eventstore.ENOTFOUND, "event %s is not in context %s/%s", r.target, pl.ct, pl.cid)
+	}
+	if target.T == eventstore.TypeUpdate || target.T == eventstore.TypeDelete {
+		return eventstore.Errorf(eventstore.EINVALID, "event %s is an %s event, which cannot be edited", r.target, target.T)
+	}
+	if target.Deleted || k.deleted[r.target] {
+		return eventstore.Errorf(eventstore.EGONE, "event %s was deleted", r.target)
+	}
+	if r.t == eventstore.TypeUpdate {
+		_, ed, err := parseEditData(r.t, r.o)
+		if err != nil {
+			return err
+		}
+		d, err := decodeData(target.D)
+		if err != nil {
+			return err
+		}
+		if _, err := applyEdit(d, ed); err != nil {
+			return eventstore.Errorf(eventstore.EINVALIDDATA,
+				"the update cannot apply: a path crosses a value that is not an object, or d would exceed the data limits")
+		}
+	}
+	return nil
+}
+
+func leafIDs(ls []leaf) []string {
+	ids := make([]string, len(ls))
+	for i, l := range ls {
+		ids[i] = l.ID
+	}
+	slices.Sort(ids)
+	return ids
+}

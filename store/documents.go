@@ -1,0 +1,125 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+// eventDoc is an event as stored in <ct>_events (and, as write-ahead copy,
+// in a head version).
+type eventDoc struct {
+	ID        string            `bson:"_id"`
+	Clid      string            `bson:"clid,omitempty"`
+	Pids      []string          `bson:"pids"`
+	V         int32             `bson:"v"`
+	TS        bson.DateTime     `bson:"ts"`
+	Src       string            `bson:"src"`
+	Ct        string            `bson:"ct"`
+	Cid       string            `bson:"cid"`
+	T         string            `bson:"t"`
+	DHash     string            `bson:"dHash"`
+	O         bson.Raw          `bson:"o,omitempty"`
+	D         bson.Raw          `bson:"d,omitempty"`
+	IsLeaf    bool              `bson:"isLeaf,omitempty"`
+	DeletedAt *bson.DateTime    `bson:"deletedAt,omitempty"`
+	Sigs      map[string]string `bson:"sigs,omitempty"`
+	Fold      *foldState        `bson:"dFold,omitempty"`
+}
+
+// foldState records which edits d reflects: the first N records of the
+// target in <ct>_edits, the latest of them (in fold order) being (TS, ID).
+type foldState struct {
+	N  int64  `bson:"n"`
+	TS int64  `bson:"ts"`
+	ID string `bson:"id"`
+}
+
+func toDoc(e *eventstore.Event) eventDoc {
+	d := eventDoc{
+		ID: e.ID, Clid: e.Clid, Pids: e.Pids, V: int32(e.V), TS: bson.DateTime(e.TS), Src: e.Src,
+		Ct: e.Ct, Cid: e.Cid, T: e.T, DHash: e.DHash, O: e.O, D: e.D, IsLeaf: e.IsLeaf, Sigs: e.Sigs,
+	}
+	if d.Pids == nil {
+		d.Pids = []string{}
+	}
+	if e.Deleted {
+		at := bson.DateTime(e.DeletedAt)
+		d.DeletedAt = &at
+		d.O, d.D = nil, nil
+	}
+	return d
+}
+
+func (d *eventDoc) event() *eventstore.Event {
+	e := &eventstore.Event{
+		ID: d.ID, Clid: d.Clid, Pids: d.Pids, V: int(d.V), TS: int64(d.TS), Src: d.Src, Ct: d.Ct,
+		Cid: d.Cid, T: d.T, DHash: d.DHash, O: d.O, D: d.D, IsLeaf: d.IsLeaf, Sigs: d.Sigs,
+	}
+	if e.Pids == nil {
+		e.Pids = []string{}
+	}
+	if d.DeletedAt != nil {
+		e.Deleted, e.DeletedAt = true, int64(*d.DeletedAt)
+		e.O, e.D = nil, nil
+	}
+	if e.D == nil && !e.Deleted {
+		e.D = e.O
+	}
+	return e
+}
+
+// headDoc is one version of a context's head, in <ct>_heads.
+type headDoc struct {
+	ID      string        `bson:"_id"` // headID(cid, seq)
+	Cid     string        `bson:"cid"`
+	Seq     int64         `bson:"seq"`
+	Leaves  []leaf        `bson:"leaves"` // sorted by (ts, id)
+	Count   int64         `bson:"count"`  // events in the context
+	Genesis string        `bson:"genesis"`
+	Servers []string      `bson:"servers,omitempty"` // federation participants
+	Events  []eventDoc    `bson:"events,omitempty"`  // write-ahead copy of what this version adds
+	At      bson.DateTime `bson:"at"`
+}
+
+// leaf is a leaf event with its ts (a new event's ts follows its newest parent's).
+type leaf struct {
+	ID string `bson:"id"`
+	TS int64  `bson:"ts"`
+}
+
+func headID(cid string, seq int64) string { return cid + "#" + strconv.FormatInt(seq, 10) }
+
+// contextDoc is a context's entry in the contexts registry.
+type contextDoc struct {
+	ID      string        `bson:"_id"` // contextKey(ct, cid)
+	Ct      string        `bson:"ct"`
+	Cid     string        `bson:"cid"`
+	Seq     int64         `bson:"seq"` // a head version known to exist: where to start looking for the latest
+	Created bson.DateTime `bson:"created"`
+}
+
+func contextKey(ct, cid string) string { return ct + "/" + cid }
+
+// clidDoc maps a client id to the event it created, in <ct>_clids.
+type clidDoc struct {
+	ID    string `bson:"_id"` // clidID(cid, clid)
+	Event string `bson:"event"`
+}
+
+func clidID(cid, clid string) string { return cid + "#" + clid }
+
+// editDoc is the k-th edit recorded for a target, in <ct>_edits.
+type editDoc struct {
+	ID    string   `bson:"_id"` // editID(target, k)
+	Event string   `bson:"event"`
+	TS    int64    `bson:"ts"`
+	T     string   `bson:"t"` // event.update or event.delete
+	Set   []SetOp  `bson:"set,omitempty"`
+	Unset []string `bson:"unset,omitempty"`
+}
+
+func editID(target string, k int64) string { return fmt.Sprintf("%s#%d", target, k) }

@@ -1,0 +1,293 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+// IngestStatus is what became of one remote event.
+type IngestStatus string
+
+const (
+	Stored         IngestStatus = "stored"
+	Duplicate      IngestStatus = "duplicate"       // already stored: nothing done
+	MissingParents IngestStatus = "missing_parents" // parents (or an edit's target) are not here yet
+	Refused        IngestStatus = "refused"         // invalid; Err says why
+)
+
+// IngestResult is the outcome for one event given to Ingest.
+type IngestResult struct {
+	ID      string
+	Status  IngestStatus
+	Missing []string // with MissingParents
+	Err     error    // with Refused
+}
+
+// Ingest stores events received from another server as they are (their
+// pids, ts and src), after checking their hashes. Parents must be present
+// (stored, or earlier in events), so events are given parents first;
+// already stored events are no-ops. Events of several contexts may be mixed.
+// The error is for the call as a whole (the database failed); per-event
+// outcomes are in the results, in the order of events.
+func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results []IngestResult, err error) {
+	defer s.observe("ingest", time.Now(), &err)
+	results = make([]IngestResult, len(events))
+	type group struct {
+		ct, cid string
+		index   []int
+		events  []*eventstore.Event
+	}
+	var groups []*group
+	byContext := map[string]*group{}
+	for i, e := range events {
+		results[i] = IngestResult{ID: e.ID}
+		if err := e.Verify(); err != nil {
+			results[i].Status, results[i].Err = Refused, err
+			continue
+		}
+		key := contextKey(e.Ct, e.Cid)
+		g := byContext[key]
+		if g == nil {
+			g = &group{ct: e.Ct, cid: e.Cid}
+			byContext[key] = g
+			groups = append(groups, g)
+		}
+		g.index = append(g.index, i)
+		g.events = append(g.events, e)
+	}
+	for _, g := range groups {
+		if len(g.events[0].Pids) == 0 {
+			if err := s.prepareType(ctx, g.ct); err != nil {
+				return nil, dbError("prepare", err)
+			}
+			if err := s.register(ctx, g.ct, g.cid); err != nil {
+				return nil, err
+			}
+		}
+		r := &request{kind: kindIngest, remote: g.events}
+		s.submit(ctx, g.ct, g.cid, r)
+		if r.err != nil {
+			return nil, r.err
+		}
+		for j, res := range r.ingest {
+			results[g.index[j]] = res
+		}
+	}
+	return results, nil
+}
+
+// ingest plans the remote events of r on top of the batch so far.
+func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc, error) {
+	results := make([]IngestResult, len(r.remote))
+	var docs []eventDoc
+	seen := map[string]bool{} // events of r found already stored
+	isLeaf := map[string]bool{}
+	for _, l := range pl.leaves {
+		isLeaf[l.ID] = true
+	}
+	present := func(id string) (bool, error) {
+		if pl.added[id] != nil || seen[id] || isLeaf[id] {
+			return true, nil
+		}
+		d, err := k.lookup(ctx, pl.s, pl.ct, id)
+		return d != nil && d.Cid == pl.cid, err
+	}
+	for i, e := range r.remote {
+		res := &results[i]
+		res.ID = e.ID
+		if pl.added[e.ID] != nil || seen[e.ID] {
+			res.Status = Duplicate
+			continue
+		}
+		// An event with a parent new in this batch is new itself: a stored
+		// event always has its parents stored. Otherwise look it up.
+		newParent := slices.ContainsFunc(e.Pids, func(p string) bool { return pl.added[p] != nil })
+		if !newParent {
+			d, err := k.lookup(ctx, pl.s, pl.ct, e.ID)
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				res.Status = Duplicate
+				seen[e.ID] = true
+				continue
+			}
+		}
+		exists := pl.head != nil || pl.genesis != ""
+		if len(e.Pids) == 0 && exists {
+			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA,
+				"event %s has no parents but context %s/%s already has its genesis %s", e.ID, pl.ct, pl.cid, pl.genesis)
+			continue
+		}
+		if len(e.Pids) > 0 && !exists {
+			res.Status, res.Missing = MissingParents, slices.Clone(e.Pids)
+			continue
+		}
+		var missing []string
+		for _, p := range e.Pids {
+			ok, err := present(p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				missing = append(missing, p)
+			}
+		}
+		if e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete {
+			if e.Deleted {
+				res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA, "%s event %s has no o", e.T, e.ID)
+				continue
+			}
+			target, _, err := parseEditData(e.T, e.O)
+			if err != nil {
+				res.Status, res.Err = Refused, err
+				continue
+			}
+			ok, err := present(target)
+			if err != nil {
+				return nil, err
+			}
+			if !ok && !slices.Contains(missing, target) {
+				missing = append(missing, target)
+			}
+		}
+		if len(missing) > 0 {
+			res.Status, res.Missing = MissingParents, missing
+			continue
+		}
+		local := *e
+		local.D, local.IsLeaf = local.O, false // d is folded here from the update events, never taken from a peer
+		docs = append(docs, pl.addEvent(&local))
+		res.Status = Stored
+	}
+	pl.p.answer(func() { r.ingest, r.done = results, true })
+	return docs, nil
+}
+
+// known is what a batch read from the database before planning.
+type known struct {
+	mu      sync.Mutex
+	clids   map[string]*eventstore.Event // clid → the event that used it
+	docs    map[string]*eventDoc         // event id → document; nil if absent
+	deleted map[string]bool              // targets deleted earlier in the batch
+}
+
+// lookup returns the event id's document, reading it unless known.
+func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc, error) {
+	k.mu.Lock()
+	d, ok := k.docs[id]
+	k.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	var doc eventDoc
+	found, err := findByID(ctx, s.events(ct), id, &doc)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !found {
+		k.docs[id] = nil
+		return nil, nil
+	}
+	k.docs[id] = &doc
+	return &doc, nil
+}
+
+// prefetchConcurrency bounds the reads a batch has in flight at once.
+const prefetchConcurrency = 8
+
+// prefetch reads, concurrently, what planning a batch will need: the
+// events behind its clids, the targets of its edits, and for remote events
+// whether the first of each chain and parents from outside the batch are
+// stored. Anything else planning needs it reads on demand.
+func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, leaves []leaf) (*known, error) {
+	k := &known{clids: map[string]*eventstore.Event{}, docs: map[string]*eventDoc{}, deleted: map[string]bool{}}
+	var ids, clids []string
+	isLeaf := map[string]bool{}
+	for _, l := range leaves {
+		isLeaf[l.ID] = true
+	}
+	for _, r := range batch {
+		if r.done {
+			continue
+		}
+		switch r.kind {
+		case kindAppend:
+			if r.clid != "" {
+				clids = append(clids, r.clid)
+			}
+		case kindEdit:
+			ids = append(ids, r.target)
+		case kindIngest:
+			inBatch := map[string]bool{}
+			for _, e := range r.remote {
+				root := true
+				for _, p := range e.Pids {
+					if inBatch[p] {
+						root = false
+					} else if !isLeaf[p] {
+						ids = append(ids, p)
+					}
+				}
+				if root {
+					ids = append(ids, e.ID)
+				}
+				inBatch[e.ID] = true
+			}
+		}
+	}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, prefetchConcurrency)
+	var wg sync.WaitGroup
+	run := func(f func() error) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(); err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range uniq(ids) {
+		run(func() error { _, err := k.lookup(ctx, s, ct, id); return err })
+	}
+	for _, clid := range uniq(clids) {
+		run(func() error {
+			var c clidDoc
+			found, err := findByID(ctx, s.clids(ct), clidID(cid, clid), &c)
+			if err != nil || !found {
+				return err
+			}
+			d, err := k.lookup(ctx, s, ct, c.Event)
+			if err != nil {
+				return err
+			}
+			if d == nil {
+				return fmt.Errorf("clid %q names event %s, which is not stored", clid, c.Event)
+			}
+			k.mu.Lock()
+			k.clids[clid] = d.event()
+			k.mu.Unlock()
+			return nil
+		})
+	}
+	wg.Wait()
+	return k, firstErr
+}
+
+func uniq(ids []string) []string {
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}

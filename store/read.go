@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+)
+
+// Get returns one event of context ct/cid with its current d.
+func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Event, err error) {
+	defer s.observe("get", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	if err := hashing.ValidateEventID(id); err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALID, err)
+	}
+	var doc eventDoc
+	found, err := findByID(ctx, s.events(ct), id, &doc)
+	if err != nil {
+		return nil, dbError("get", err)
+	}
+	if !found || doc.Cid != cid || doc.Ct != ct {
+		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "event %s is not in context %s/%s", id, ct, cid)
+	}
+	return doc.event(), nil
+}
+
+// Limits of a listing page.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListQuery selects a page of a context's events.
+type ListQuery struct {
+	After string // cursor from a previous page's Next; "" for the start
+	Limit int    // 1..MaxListLimit; 0 means DefaultListLimit
+	T     string // only events of this type; "" for all
+}
+
+// Page is one page of events in (ts, _id) order.
+type Page struct {
+	Events []*eventstore.Event
+	Next   string // cursor for the next page; "" at the end
+}
+
+// List returns events of context ct/cid in (ts, _id) order, after the
+// cursor. It fails with ENOTFOUND if the context does not exist and
+// EBADCURSOR for a cursor this server did not issue.
+func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Page, err error) {
+	defer s.observe("list", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return nil, eventstore.Errorf(eventstore.EINVALID, "limit must be between 1 and %d", MaxListLimit)
+	}
+	if q.T != "" {
+		if err := hashing.ValidateEventType(q.T); err != nil {
+			return nil, eventstore.WrapError(eventstore.EINVALID, err)
+		}
+	}
+	filter := bson.D{{Key: "cid", Value: cid}}
+	if q.After != "" {
+		ts, id, err := decodeCursor(q.After)
+		if err != nil {
+			return nil, err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: bson.DateTime(ts)}}}},
+			bson.D{{Key: "ts", Value: bson.DateTime(ts)}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: id}}}},
+		}})
+	}
+	if q.T != "" {
+		filter = append(filter, bson.E{Key: "t", Value: q.T})
+	}
+	if _, err := s.head(ctx, ct, cid); err != nil {
+		return nil, err
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit + 1))
+	cur, err := s.events(ct).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, dbError("list", err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbError("list", err)
+	}
+	page = &Page{Events: make([]*eventstore.Event, 0, len(docs))}
+	for i := range docs {
+		if i == q.Limit {
+			last := page.Events[len(page.Events)-1]
+			page.Next = encodeCursor(last.TS, last.ID)
+			break
+		}
+		page.Events = append(page.Events, docs[i].event())
+	}
+	return page, nil
+}
+
+// A cursor is the (ts, _id) of the last event of a page.
+func encodeCursor(ts int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + ":" + id))
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	bad := eventstore.Errorf(eventstore.EBADCURSOR, "cursor %q was not issued by this server", c)
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", bad
+	}
+	tsText, id, ok := strings.Cut(string(raw), ":")
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if !ok || err != nil || hashing.ValidateTimestamp(ts) != nil || hashing.ValidateEventID(id) != nil {
+		return 0, "", bad
+	}
+	return ts, id, nil
+}
+
+// Summary describes a context.
+type Summary struct {
+	Ct      string
+	Cid     string
+	Genesis string
+	Leaves  []string // sorted
+	Count   int64    // events stored
+	Updated int64    // ts of the newest leaf
+	Servers []string // servers the context is shared with
+	Version int64    // head version
+}
+
+// Summary returns the summary of context ct/cid, or ENOTFOUND.
+func (s *Store) Summary(ctx context.Context, ct, cid string) (sum *Summary, err error) {
+	defer s.observe("summary", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	h, err := s.head(ctx, ct, cid)
+	if err != nil {
+		return nil, err
+	}
+	sum = &Summary{Ct: ct, Cid: cid, Genesis: h.Genesis, Leaves: leafIDs(h.Leaves), Count: h.Count,
+		Servers: h.Servers, Version: h.Seq}
+	for _, l := range h.Leaves {
+		sum.Updated = max(sum.Updated, l.TS)
+	}
+	return sum, nil
+}
+
+// Leaves returns the current leaves of context ct/cid, sorted.
+func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err error) {
+	defer s.observe("leaves", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	h, err := s.head(ctx, ct, cid)
+	if err != nil {
+		return nil, err
+	}
+	return leafIDs(h.Leaves), nil
+}
+
+// head reads the latest head version of a context, starting from the
+// newest version this store has seen; ENOTFOUND if there is none.
+func (s *Store) head(ctx context.Context, ct, cid string) (*headDoc, error) {
+	w := s.writerFor(ct, cid)
+	h, err := s.latestHead(ctx, ct, cid, w.knownSeq())
+	if err != nil {
+		return nil, dbError("head", err)
+	}
+	if h == nil {
+		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)
+	}
+	w.sawSeq(h.Seq)
+	return h, nil
+}

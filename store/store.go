@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/migrations"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Server is this server's name, the src of every event created here.
+	Server string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives warnings about healed inconsistencies; silent when nil.
+	Logger *slog.Logger
+	// Observe, when set, is told the duration and outcome of every store
+	// operation ("append", "get", "list", …), for metrics.
+	Observe func(op string, d time.Duration, err error)
+	// Sign, when set, returns the signatures of this server over an event
+	// id; they are stored with every event created here (federation).
+	Sign func(id string) map[string]string
+	// OnCommit, when set, is called after events are durably stored, with
+	// the events in the order they were written.
+	OnCommit func(ct, cid string, events []*eventstore.Event)
+}
+
+// Store is the event store on one database. It is safe for concurrent use,
+// and several Stores (in one or many processes) may share a database.
+type Store struct {
+	conn *Conn
+	db   *mongo.Database
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	writers map[string]*writer // by contextKey
+	types   map[string]bool    // context types whose collections are prepared
+
+	background sync.WaitGroup // best-effort work started by writes
+	failpoint  func(step string) error
+}
+
+// New returns a Store on conn. The schema must be migrated (migrations.Up).
+func New(conn *Conn, opts Options) (*Store, error) {
+	if err := hashing.ValidateSrc(opts.Server); err != nil {
+		return nil, fmt.Errorf("server name: %w", err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{conn: conn, db: conn.DB, opts: opts, log: log,
+		writers: map[string]*writer{}, types: map[string]bool{}}, nil
+}
+
+// Server is the name this store stamps on local events.
+func (s *Store) Server() string { return s.opts.Server }
+
+// Close waits for background work (hint updates, compaction) to finish.
+func (s *Store) Close() { s.background.Wait() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+func (s *Store) events(ct string) *mongo.Collection {
+	return s.db.Collection(migrations.EventsCollection(ct))
+}
+func (s *Store) heads(ct string) *mongo.Collection {
+	return s.db.Collection(migrations.HeadsCollection(ct))
+}
+func (s *Store) clids(ct string) *mongo.Collection {
+	return s.db.Collection(migrations.ClidsCollection(ct))
+}
+func (s *Store) edits(ct string) *mongo.Collection {
+	return s.db.Collection(migrations.EditsCollection(ct))
+}
+func (s *Store) contexts() *mongo.Collection {
+	return s.db.Collection(migrations.ContextsCollection)
+}
+
+// prepareType creates the collections of a context type the first time this
+// store meets it.
+func (s *Store) prepareType(ctx context.Context, ct string) error {
+	s.mu.Lock()
+	done := s.types[ct]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := migrations.PrepareContextType(ctx, s.conn, ct); err != nil {
+		return fmt.Errorf("preparing context type %s: %w", ct, err)
+	}
+	s.mu.Lock()
+	s.types[ct] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// validateContext checks ct and cid as found in a path or an event.
+func validateContext(ct, cid string) error {
+	if err := hashing.ValidateContextType(ct); err != nil {
+		return eventstore.WrapError(eventstore.EINVALID, err)
+	}
+	if err := hashing.ValidateContextID(cid); err != nil {
+		return eventstore.WrapError(eventstore.EINVALID, err)
+	}
+	return nil
+}
+
+// observe reports an operation to Options.Observe; deferred at the start
+// of the operation, it reads the operation's error when it returns.
+func (s *Store) observe(op string, start time.Time, err *error) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(op, time.Since(start), *err)
+	}
+}
+
+// dbError turns a driver error into a domain error: not found, conflict on
+// a duplicate key, unavailable when the database cannot be reached.
+func dbError(op string, err error) error {
+	var e *eventstore.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return &eventstore.Error{Code: eventstore.ENOTFOUND, Message: "not found", Err: err}
+	case mongo.IsDuplicateKeyError(err):
+		return &eventstore.Error{Code: eventstore.ECONFLICT, Message: "conflict", Err: err}
+	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.DeadlineExceeded):
+		return &eventstore.Error{Code: eventstore.EUNAVAILABLE, Message: "the database did not answer in time; retry", Err: fmt.Errorf("%s: %w", op, err)}
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return &eventstore.Error{Code: eventstore.EINTERNAL, Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// findByID reads one document by _id into out; found is false when absent.
+func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (bool, error) {
+	err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// step runs the failpoint for a named step of a write (tests only).
+func (s *Store) step(name string) error {
+	if s.failpoint == nil {
+		return nil
+	}
+	return s.failpoint(name)
+}

@@ -1,0 +1,144 @@
+// Package storetest runs tests against every database backend: the
+// embedded FerretDB (one per test binary, a fresh database per test) and,
+// when EVENTSTORE_TEST_MONGODB_URI is set, that MongoDB as well.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// MongoDBURIVariable names the environment variable with a real MongoDB to
+// test against as well.
+const MongoDBURIVariable = "EVENTSTORE_TEST_MONGODB_URI"
+
+var (
+	embeddedOnce sync.Once
+	embedded     *store.Embedded
+	embeddedErr  error
+	embeddedDir  string
+	counter      atomic.Int64
+)
+
+// Main runs the tests of a package and then stops the shared embedded
+// store. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if embedded != nil {
+		_ = embedded.Close()
+		_ = os.RemoveAll(embeddedDir)
+	}
+	os.Exit(code)
+}
+
+// Backend is one kind of database to test against.
+type Backend struct {
+	Name string
+	uri  string // "" for the embedded store
+}
+
+// Backends lists the backends to test against.
+func Backends() []Backend {
+	bs := []Backend{{Name: "embedded"}}
+	if uri := os.Getenv(MongoDBURIVariable); uri != "" {
+		bs = append(bs, Backend{Name: "mongodb", uri: uri})
+	}
+	return bs
+}
+
+// Run runs f as a subtest once per backend.
+func Run(t *testing.T, f func(t *testing.T, b Backend)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// Embedded returns the shared embedded store, starting it on first use.
+func Embedded(tb testing.TB) *store.Embedded {
+	tb.Helper()
+	embeddedOnce.Do(func() {
+		embeddedDir, embeddedErr = os.MkdirTemp("", "eventstore-test-")
+		if embeddedErr == nil {
+			embedded, embeddedErr = store.StartEmbedded(store.EmbeddedConfig{Dir: embeddedDir})
+		}
+	})
+	if embeddedErr != nil {
+		tb.Fatalf("starting the embedded store: %v", embeddedErr)
+	}
+	return embedded
+}
+
+// Options tune a test connection.
+type Options struct {
+	Database string                // "" for a fresh database
+	Monitor  *event.CommandMonitor // e.g. to count round trips
+}
+
+// Connect opens a fresh, migrated database on the backend (or the one named
+// in opts, to share it between two connections) and closes it with the test.
+func (b Backend) Connect(tb testing.TB, opts Options) *store.Conn {
+	tb.Helper()
+	cfg := store.ConnConfig{URI: b.uri, Database: opts.Database, Monitor: opts.Monitor}
+	if b.uri == "" {
+		cfg.Embedded = Embedded(tb)
+	}
+	if cfg.Database == "" {
+		cfg.Database = NewDatabaseName(tb)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := store.Connect(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := migrations.Up(ctx, conn, nil); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if b.uri != "" && opts.Database == "" {
+			_ = conn.DB.Drop(ctx)
+		}
+		_ = conn.Close(ctx)
+	})
+	return conn
+}
+
+// NewDatabaseName returns a database name unique to this test run.
+func NewDatabaseName(tb testing.TB) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, tb.Name())
+	if len(name) > 30 {
+		name = name[:30]
+	}
+	return fmt.Sprintf("t%d_%d_%s", os.Getpid()%100000, counter.Add(1), name)
+}
+
+// NewStore returns a store named server on conn, closed with the test.
+func NewStore(tb testing.TB, conn *store.Conn, server string, opts store.Options) *store.Store {
+	tb.Helper()
+	opts.Server = server
+	s, err := store.New(conn, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}

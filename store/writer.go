@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+)
+
+const (
+	maxBatchEvents    = 100              // events per head version
+	maxBatchBytes     = 4 << 20          // data bytes per head version (MongoDB documents stop at 16 MiB)
+	maxClaimAttempts  = 64               // claims lost in a row before a batch gives up
+	batchTimeout      = 30 * time.Second // a batch outlives the request that started it
+	backgroundTimeout = 30 * time.Second
+)
+
+// writer serializes the writes of this process to one context and groups
+// concurrent requests into batches (see the package documentation).
+type writer struct {
+	ct, cid string
+
+	mu   sync.Mutex   // held by the goroutine writing a batch
+	head *headDoc     // the latest version this writer knows complete; nil: unknown
+	seq  atomic.Int64 // the newest version this store has seen, even if head is nil
+
+	qmu   sync.Mutex
+	queue []*request
+}
+
+type requestKind int
+
+const (
+	kindCreate requestKind = iota
+	kindAppend
+	kindEdit
+	kindIngest
+)
+
+// request is one caller's write, waiting in a writer's queue.
+type request struct {
+	kind      requestKind
+	t         string
+	o         bson.Raw
+	canonical []byte // canonical JSON of o
+	clid      string
+	expected  []string // expected parents, sorted; nil: any
+	target    string   // edits
+	remote    []*eventstore.Event
+
+	// results
+	done    bool
+	event   *eventstore.Event
+	existed bool
+	ingest  []IngestResult
+	err     error
+}
+
+func (w *writer) knownSeq() int64 { return w.seq.Load() }
+
+// sawSeq records that version n exists.
+func (w *writer) sawSeq(n int64) {
+	for {
+		cur := w.seq.Load()
+		if n <= cur || w.seq.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+func (s *Store) writerFor(ct, cid string) *writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := contextKey(ct, cid)
+	w := s.writers[key]
+	if w == nil {
+		w = &writer{ct: ct, cid: cid}
+		s.writers[key] = w
+	}
+	return w
+}
+
+// submit queues r on its context's writer and returns when r is done,
+// either in a batch this goroutine writes or in one another goroutine
+// wrote while this one waited.
+func (s *Store) submit(ctx context.Context, ct, cid string, r *request) {
+	if err := s.prepareType(ctx, ct); err != nil {
+		r.err = dbError("prepare", err)
+		return
+	}
+	w := s.writerFor(ct, cid)
+	w.qmu.Lock()
+	w.queue = append(w.queue, r)
+	w.qmu.Unlock()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.done {
+		return
+	}
+	w.qmu.Lock()
+	queued := w.queue
+	w.queue = nil
+	w.qmu.Unlock()
+
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
+	for len(queued) > 0 {
+		n := batchSize(queued)
+		s.writeBatch(bctx, w, queued[:n])
+		queued = queued[n:]
+	}
+}
+
+// batchSize is how many requests from the front of the queue fit a batch.
+func batchSize(queue []*request) int {
+	events, bytes := 0, 0
+	for i, r := range queue {
+		n := 1
+		if r.kind == kindIngest {
+			n = len(r.remote)
+		}
+		events += n
+		bytes += len(r.o)
+		for _, e := range r.remote {
+			bytes += len(e.O)
+		}
+		if i > 0 && (events > maxBatchEvents || bytes > maxBatchBytes) {
+			return i
+		}
+	}
+	return len(queue)
+}
+
+// writeBatch writes one batch: plan it against the latest head, claim the
+// next version, complete it. A lost claim means another writer moved the
+// head: reload (completing what it wrote) and plan again.
+func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
+	finish := func(err error) {
+		for _, r := range batch {
+			if !r.done {
+				r.err, r.done = err, true
+			}
+		}
+	}
+	for attempt := 0; attempt < maxClaimAttempts; attempt++ {
+		if w.head == nil {
+			h, err := s.latestHead(ctx, w.ct, w.cid, w.knownSeq())
+			if err == nil && h != nil {
+				err = s.complete(ctx, w.ct, h)
+			}
+			if err != nil {
+				finish(dbError("loading the head", err))
+				return
+			}
+			if h != nil {
+				w.head = stripEvents(h)
+				w.sawSeq(h.Seq)
+			}
+		}
+		p, err := s.plan(ctx, w, batch)
+		if err != nil {
+			w.head = nil
+			finish(dbError("planning", err))
+			return
+		}
+		if p.next == nil { // nothing to write: every request has its answer
+			p.apply()
+			return
+		}
+		won, err := s.claim(ctx, w.ct, p.next)
+		if err != nil {
+			w.head = nil
+			finish(dbError("claiming the head", err))
+			return
+		}
+		if !won {
+			w.head = nil // someone else wrote the next version
+			continue
+		}
+		w.sawSeq(p.next.Seq)
+		if err := s.complete(ctx, w.ct, p.next); err != nil {
+			// The events are in the head log and the next writer will roll
+			// them forward, but they are not acknowledged.
+			w.head = nil
+			finish(dbError("writing the events", err))
+			return
+		}
+		w.head = stripEvents(p.next)
+		p.apply()
+		s.afterCommit(w.ct, w.cid, p.next.Seq)
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(w.ct, w.cid, p.written)
+		}
+		return
+	}
+	finish(eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid))
+}
+
+func stripEvents(h *headDoc) *headDoc {
+	c := *h
+	c.Events = nil
+	return &c
+}
+
+// plan is what a batch will write and answer, computed against one head.
+type plan struct {
+	next    *headDoc // the version to claim; nil if nothing to write
+	written []*eventstore.Event
+	answers []func() // set the requests' results once the version is written
+}
+
+func (p *plan) answer(f func()) { p.answers = append(p.answers, f) }
+
+func (p *plan) apply() {
+	for _, f := range p.answers {
+		f()
+	}
+}
+
+// planner builds the next version event by event.
+type planner struct {
+	s       *Store
+	ct, cid string
+	head    *headDoc // nil: the context does not exist yet
+	leaves  []leaf
+	count   int64
+	genesis string
+	added   map[string]*eventstore.Event // events of this batch
+	p       plan
+}
+
+func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, error) {
+	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}}
+	if w.head != nil {
+		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
+	}
+	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.leaves)
+	if err != nil {
+		return nil, err
+	}
+	var events []eventDoc
+	for _, r := range batch {
+		if r.done {
+			continue
+		}
+		out, err := pl.request(ctx, r, known)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, out...)
+	}
+	if len(events) == 0 {
+		return &pl.p, nil
+	}
+	var seq int64 = 1
+	var servers []string
+	if pl.head != nil {
+		seq, servers = pl.head.Seq+1, pl.head.Servers
+	}
+	pl.p.next = &headDoc{
+		ID: headID(w.cid, seq), Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count,
+		Genesis: pl.genesis, Servers: servers, Events: events, At: bson.DateTime(s.opts.Now().UnixMilli()),
+	}
+	return &pl.p, nil
+}
+
+// addEvent makes e the newest event of the batch: its parents stop being
+// leaves and it becomes one.
+func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
+	pl.leaves = slices.DeleteFunc(pl.leaves, func(l leaf) bool { return slices.Contains(e.Pids, l.ID) })
+	pl.leaves = append(pl.leaves, leaf{ID: e.ID, TS: e.TS})
+	sortLeaves(pl.leaves)
+	pl.count++
+	if len(e.Pids) == 0 {
+		pl.genesis = e.ID
+	}
+	pl.added[e.ID] = e
+	pl.p.written = append(pl.p.written, e)
+	return toDoc(e)
+}
+
+func sortLeaves(ls []leaf) {
+	slices.SortFunc(ls, func(a, b leaf) int {
+		if a.TS != b.TS {
+			return compareInt(a.TS, b.TS)
+		}
+		return compareString(a.ID, b.ID)
+	})
+}
+
+// localEvent builds an event created on this server: its parents are the
+// (at most 20 oldest) current leaves, its ts now or just after its newest
+// parent.
+func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid string) *eventstore.Event {
+	parents := pl.leaves[:min(len(pl.leaves), hashing.MaxParents)]
+	ts := pl.s.opts.Now().UnixMilli()
+	pids := make([]string, len(parents))
+	for i, p := range parents {
+		pids[i] = p.ID
+		ts = max(ts, p.TS+1)
+	}
+	slices.Sort(pids)
+	e := &eventstore.Event{
+		Clid: clid, Pids: pids, V: eventstore.SchemaVersion, TS: ts, Src: pl.s.opts.Server,
+		Ct: pl.ct, Cid: pl.cid, T: t, O: o, D: o,
+	}
+	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
+	if pl.s.opts.Sign != nil {
+		e.Sigs = pl.s.opts.Sign(e.ID)
+	}
+	return e
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func compareString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
