@@ -3,6 +3,8 @@ package migrations
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -29,15 +31,20 @@ func HeadsCollection(ct string) string  { return ct + "_heads" }  // head log: l
 func ClidsCollection(ct string) string  { return ct + "_clids" }  // client ids → event ids
 func EditsCollection(ct string) string  { return ct + "_edits" }  // update and delete events by target
 
+// Index is a secondary index of a collection.
+type Index struct {
+	Name   string
+	Keys   bson.D
+	Sparse bool
+}
+
 // EventIndexes are the secondary indexes of every <ct>_events collection.
 // They serve listing and the audit on MongoDB; the hot path (append,
 // ingest, leaves, idempotency) reads and writes by _id only.
-var EventIndexes = []mongo.IndexModel{
-	{Keys: bson.D{{Key: "cid", Value: 1}, {Key: "ts", Value: 1}, {Key: "_id", Value: 1}},
-		Options: options.Index().SetName("cid_ts_id")},
-	{Keys: bson.D{{Key: "cid", Value: 1}, {Key: "isLeaf", Value: 1}},
-		Options: options.Index().SetName("cid_isLeaf").SetSparse(true)},
-	{Keys: bson.D{{Key: "pids", Value: 1}}, Options: options.Index().SetName("pids")},
+var EventIndexes = []Index{
+	{Name: "cid_ts_id", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "ts", Value: 1}, {Key: "_id", Value: 1}}},
+	{Name: "cid_isLeaf", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "isLeaf", Value: 1}}, Sparse: true},
+	{Name: "pids", Keys: bson.D{{Key: "pids", Value: 1}}},
 }
 
 // PrepareContextType creates the collections and indexes of context type
@@ -48,8 +55,42 @@ func PrepareContextType(ctx context.Context, db Database, ct string) error {
 			return err
 		}
 	}
-	if _, err := db.Database().Collection(EventsCollection(ct)).Indexes().CreateMany(ctx, EventIndexes); err != nil {
-		return fmt.Errorf("indexes of %s: %w", EventsCollection(ct), err)
+	return createIndexes(ctx, db.Database().Collection(EventsCollection(ct)), EventIndexes)
+}
+
+// createIndexes creates the indexes a collection lacks. (Asking FerretDB v1
+// to create an index that exists makes it panic and drop the connection.)
+func createIndexes(ctx context.Context, c *mongo.Collection, indexes []Index) error {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
+	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
+	}
+	var missing []mongo.IndexModel
+	for _, ix := range indexes {
+		if slices.ContainsFunc(existing, func(e struct {
+			Name string `bson:"name"`
+		}) bool {
+			return e.Name == ix.Name
+		}) {
+			continue
+		}
+		opts := options.Index().SetName(ix.Name)
+		if ix.Sparse {
+			opts.SetSparse(true)
+		}
+		missing = append(missing, mongo.IndexModel{Keys: ix.Keys, Options: opts})
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
 	}
 	return nil
 }
@@ -70,17 +111,24 @@ func ContextTypes(ctx context.Context, db *mongo.Database) ([]string, error) {
 		return nil, err
 	}
 	for _, n := range names {
-		if len(n) > len("_events") && n[len(n)-len("_events"):] == "_events" {
-			add(n[:len(n)-len("_events")])
+		if ct, ok := strings.CutSuffix(n, "_events"); ok {
+			add(ct)
 		}
 	}
-	res := db.Collection(ContextsCollection).Distinct(ctx, "ct", bson.D{})
-	var cts []string
-	if err := res.Decode(&cts); err != nil && res.Err() == nil {
+	// Not distinct: FerretDB v1 refuses the maxTimeMS the driver adds to it.
+	cur, err := db.Collection(ContextsCollection).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "ct", Value: 1}}))
+	if err != nil {
 		return nil, err
 	}
-	for _, ct := range cts {
-		add(ct)
+	var docs []struct {
+		Ct string `bson:"ct"`
 	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		add(d.Ct)
+	}
+	slices.Sort(types)
 	return types, nil
 }

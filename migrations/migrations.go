@@ -10,7 +10,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Step is one schema change. Up must be idempotent: it may run again after a
@@ -30,10 +29,9 @@ var Steps = []Step{
 				return err
 			}
 		}
-		_, err := db.Database().Collection(ContextsCollection).Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}, Options: options.Index().SetName("ct_cid"),
+		return createIndexes(ctx, db.Database().Collection(ContextsCollection), []Index{
+			{Name: "ct_cid", Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}},
 		})
-		return err
 	}},
 	{2, "collections and indexes of every context type", func(ctx context.Context, db Database) error {
 		types, err := ContextTypes(ctx, db.Database())

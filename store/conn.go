@@ -41,14 +41,28 @@ type Conn struct {
 	embedded     *Embedded
 	ownsEmbedded bool
 
+	// updateChunk bounds the statements of one update command; see
+	// embeddedUpdateChunk.
+	updateChunk int
+
 	mu      sync.Mutex
 	created map[string]bool
 }
 
+// FerretDB v1 keeps the SQLite connection of every statement of an update
+// command open until the command ends, and has 100 of them: a bulk update of
+// 100 statements, or many bulk updates at once, deadlock its pool. So the
+// embedded store gets short update commands and a small driver pool.
+const (
+	embeddedUpdateChunk = 4
+	embeddedPoolSize    = 16
+	mongoUpdateChunk    = 500
+)
+
 // Connect opens the database cfg selects, starting the embedded store when
 // no URI is given, and checks that it answers.
 func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
-	c := &Conn{created: map[string]bool{}}
+	c := &Conn{created: map[string]bool{}, updateChunk: mongoUpdateChunk}
 	uri := cfg.URI
 	if cfg.Embedded != nil {
 		c.embedded, uri = cfg.Embedded, cfg.Embedded.URI()
@@ -72,6 +86,10 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		SetWriteConcern(writeconcern.Majority())
 	if cfg.Monitor != nil {
 		opts.SetMonitor(cfg.Monitor)
+	}
+	if c.embedded != nil {
+		opts.SetMaxPoolSize(embeddedPoolSize)
+		c.updateChunk = embeddedUpdateChunk
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -162,6 +180,18 @@ func redactURI(uri string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// BulkUpdate runs update models in commands small enough for the backend.
+func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
+	for len(models) > 0 {
+		n := min(len(models), c.updateChunk)
+		if _, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {
+			return err
+		}
+		models = models[n:]
+	}
+	return nil
 }
 
 // Database is the driver handle (for packages that take an interface).

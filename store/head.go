@@ -162,8 +162,7 @@ func (s *Store) clearLeafFlags(ctx context.Context, ct string, ids []string) err
 		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
 			SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}})
 	}
-	_, err := s.events(ct).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	return err
+	return s.conn.BulkUpdate(ctx, s.events(ct), models)
 }
 
 // afterCommit does the best-effort upkeep of a new version in the
@@ -189,11 +188,11 @@ func (s *Store) afterCommit(ct, cid string, seq int64) {
 			// them): their write-ahead copies are no longer needed. The range
 			// overlaps the previous one so that a restart leaves no gap.
 			var models []mongo.WriteModel
-			for v := max(1, seq-2*compactEvery); v < seq; v++ {
+			for v := max(1, seq-compactEvery-hintEvery); v < seq; v++ {
 				models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: headID(cid, v)}}).
 					SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "events", Value: ""}}}}))
 			}
-			if _, err := s.heads(ct).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			if err := s.conn.BulkUpdate(ctx, s.heads(ct), models); err != nil {
 				s.log.Warn("dropping old write-ahead copies", "ct", ct, "cid", cid, "err", err)
 			}
 		}

@@ -5,6 +5,8 @@ package storetest
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/eventstore-go/eventstore/migrations"
@@ -71,7 +74,11 @@ func Embedded(tb testing.TB) *store.Embedded {
 	embeddedOnce.Do(func() {
 		embeddedDir, embeddedErr = os.MkdirTemp("", "eventstore-test-")
 		if embeddedErr == nil {
-			embedded, embeddedErr = store.StartEmbedded(store.EmbeddedConfig{Dir: embeddedDir})
+			cfg := store.EmbeddedConfig{Dir: embeddedDir}
+			if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
+				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			}
+			embedded, embeddedErr = store.StartEmbedded(cfg)
 		}
 	})
 	if embeddedErr != nil {
@@ -141,4 +148,67 @@ func NewStore(tb testing.TB, conn *store.Conn, server string, opts store.Options
 	}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// CheckLeaves recomputes the leaf set of a context from its events, read
+// straight from the collection, and fails the test unless the store's
+// leaves and every isLeaf flag agree with it. It returns the events' ids.
+func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, bson.D{{Key: "cid", Value: cid}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var docs []struct {
+		ID     string   `bson:"_id"`
+		Pids   []string `bson:"pids"`
+		IsLeaf *bool    `bson:"isLeaf"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		tb.Fatal(err)
+	}
+	hasChild := map[string]bool{}
+	ids := make([]string, 0, len(docs))
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if seen[d.ID] {
+			tb.Errorf("event %s stored twice", d.ID)
+		}
+		seen[d.ID] = true
+		ids = append(ids, d.ID)
+		for _, p := range d.Pids {
+			hasChild[p] = true
+		}
+	}
+	var want []string
+	for _, d := range docs {
+		leaf := !hasChild[d.ID]
+		if leaf {
+			want = append(want, d.ID)
+		}
+		switch {
+		case leaf && (d.IsLeaf == nil || !*d.IsLeaf):
+			tb.Errorf("event %s is a leaf but has no isLeaf flag", d.ID)
+		case !leaf && d.IsLeaf != nil:
+			tb.Errorf("event %s has children but isLeaf %v", d.ID, *d.IsLeaf)
+		}
+	}
+	slices.Sort(want)
+	got, err := s.Leaves(ctx, ct, cid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		tb.Errorf("store leaves %v, want %v (events with no children)", got, want)
+	}
+	sum, err := s.Summary(ctx, ct, cid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if sum.Count != int64(len(docs)) {
+		tb.Errorf("summary count %d, %d events stored", sum.Count, len(docs))
+	}
+	return ids
 }
