@@ -25,9 +25,9 @@ const (
 	MigrationsCollection = "schema_migrations" // one document per applied step
 )
 
-// Collections of context type ct. Events of rooms live in room_events.
-func EventsCollection(ct string) string { return ct + "_events" } // the events
-func HeadsCollection(ct string) string  { return ct + "_heads" }  // head log: leaves per version
+// Collections of context type ct. Events of rooms live in room_events,
+// beside the versions of each room's head (documents "<cid>#<seq>").
+func EventsCollection(ct string) string { return ct + "_events" } // the events and head versions
 func ClidsCollection(ct string) string  { return ct + "_clids" }  // client ids → event ids
 func EditsCollection(ct string) string  { return ct + "_edits" }  // update and delete events by target
 
@@ -50,7 +50,7 @@ var EventIndexes = []Index{
 // PrepareContextType creates the collections and indexes of context type
 // ct. It is idempotent.
 func PrepareContextType(ctx context.Context, db Database, ct string) error {
-	for _, name := range []string{EventsCollection(ct), HeadsCollection(ct), ClidsCollection(ct), EditsCollection(ct)} {
+	for _, name := range []string{EventsCollection(ct), ClidsCollection(ct), EditsCollection(ct)} {
 		if err := db.CreateCollection(ctx, name); err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func TestClidIdempotent(t *testing.T) {
 // from the same store or a fresh one (a restarted process), heals the
 // leaves and flags.
 func TestCrashBetweenSteps(t *testing.T) {
-	steps := []string{"claim", "insert", "clids", "flags"}
+	steps := []string{"claim", "clids", "flags"}
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		for _, step := range steps {
 			for _, healer := range []string{"same store", "restarted store", "repair"} {
@@ -149,6 +149,10 @@ func TestCrashBetweenSteps(t *testing.T) {
 							t.Fatal(err)
 						}
 						acked[e.ID] = true
+					}
+					// With the leaf flagged, the append must also clear its flag.
+					if err := s.Flush(ctx); err != nil {
+						t.Fatal(err)
 					}
 					crash := errors.New("crash")
 					store.SetFailpoint(s, func(name string) error {
@@ -196,6 +200,44 @@ func TestCrashBetweenSteps(t *testing.T) {
 					storetest.CheckLeaves(t, next, conn, "room", "r1")
 				})
 			}
+		}
+	})
+}
+
+// TestCrashWhileFlagging fails the idle-time write of isLeaf flags midway;
+// the next write, or a flush from a restarted store, finishes it.
+func TestCrashWhileFlagging(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		for _, step := range []string{"claim", "flags"} {
+			t.Run(step, func(t *testing.T) {
+				ctx := ctxT(t)
+				conn := b.Connect(t, storetest.Options{})
+				s := storetest.NewStore(t, conn, server, store.Options{})
+				if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
+					t.Fatal(err)
+				}
+				for range 3 {
+					if _, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				crash := errors.New("crash")
+				store.SetFailpoint(s, func(name string) error {
+					if name == step {
+						return crash
+					}
+					return nil
+				})
+				if err := s.Flush(ctx); !errors.Is(err, crash) {
+					t.Fatalf("flush with a crash at %s: %v", step, err)
+				}
+				store.SetFailpoint(s, nil)
+				restarted := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, store.Options{})
+				if _, _, err := restarted.Append(ctx, "room", "r1", store.NewEvent{T: "msg"}); err != nil {
+					t.Fatal(err)
+				}
+				storetest.CheckLeaves(t, restarted, conn, "room", "r1")
+			})
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -44,6 +45,12 @@ type Conn struct {
 	// updateChunk bounds the statements of one update command; see
 	// embeddedUpdateChunk.
 	updateChunk int
+	// How an insert of several documents is made all-or-nothing:
+	// transactions on a MongoDB replica set or sharded cluster; on FerretDB
+	// one insert command of at most ferretBatch documents is one SQLite
+	// transaction. A standalone mongod has neither (see Writable).
+	transactions bool
+	ferret       bool
 
 	mu      sync.Mutex
 	created map[string]bool
@@ -89,7 +96,6 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 	}
 	if c.embedded != nil {
 		opts.SetMaxPoolSize(embeddedPoolSize)
-		c.updateChunk = embeddedUpdateChunk
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -106,7 +112,70 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("MongoDB at %s does not answer: %w", redactURI(uri), err)
 	}
+	if err := c.detect(ctx); err != nil {
+		_ = c.Close(context.Background())
+		return nil, fmt.Errorf("MongoDB at %s: %w", redactURI(uri), err)
+	}
 	return c, nil
+}
+
+// ferretBatch is FerretDB's insert batch size: an insert command of at most
+// this many documents is written in one SQLite transaction.
+const ferretBatch = 100
+
+// detect finds out what kind of server this is.
+func (c *Conn) detect(ctx context.Context) error {
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	if err := c.DB.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return err
+	}
+	var build bson.M
+	if err := c.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build); err != nil {
+		return err
+	}
+	_, c.ferret = build["ferretdbVersion"]
+	c.transactions = !c.ferret && (hello.SetName != "" || hello.Msg == "isdbgrid")
+	if c.ferret {
+		c.updateChunk = embeddedUpdateChunk
+	}
+	return nil
+}
+
+// Writable says whether the store can write here: a standalone mongod has
+// no transactions, so a head version and its events could not be written
+// all or nothing. Reading and auditing work anyway.
+func (c *Conn) Writable() error {
+	if c.transactions || c.ferret {
+		return nil
+	}
+	return errors.New("a standalone mongod cannot write events atomically (no transactions): " +
+		"run it as a replica set (mongod --replSet rs0, then rs.initiate() once; one member is enough)")
+}
+
+// insertAtomically inserts docs, in order, all or nothing.
+func (c *Conn) insertAtomically(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	if c.ferret {
+		if len(docs) > ferretBatch {
+			return fmt.Errorf("%d documents cannot be inserted atomically (at most %d)", len(docs), ferretBatch)
+		}
+		_, err := coll.InsertMany(ctx, docs)
+		return err
+	}
+	if !c.transactions {
+		return c.Writable()
+	}
+	sess, err := c.Client.StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(ctx)
+	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+		return coll.InsertMany(ctx, docs)
+	})
+	return err
 }
 
 // Embedded reports whether this is the embedded store; it is nil otherwise.

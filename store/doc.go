@@ -3,41 +3,44 @@
 //
 // # Collections
 //
-// Events of context type ct live in <ct>_events with the IEvent fields.
-// Beside them, per type: <ct>_heads (the head log), <ct>_clids (client ids)
-// and <ct>_edits (update and delete events by target); and one contexts
-// registry. Collection names and indexes come from package migrations.
+// Events of context type ct live in <ct>_events with the IEvent fields,
+// beside the versions of each context's head (below). Per type there are
+// also <ct>_clids (client ids) and <ct>_edits (update and delete events by
+// target), and one contexts registry. Names and indexes come from package
+// migrations.
 //
 // # The head log
 //
 // Every change of a context's leaf set is a new head version: a document
-// with _id "<cid>#<seq>" holding the leaves (with their ts), the event count
-// and, until a later version exists, the events the change adds (a
-// write-ahead copy). A writer that read version N claims N+1 by inserting
-// it; the unique _id makes the insert a compare-and-swap on every backend.
-// FerretDB v1 offers nothing else atomic: its updates read, modify and write
-// back without a transaction, so a conditional update is not a CAS there.
+// "<cid>#<seq>" holding the leaves (with their ts), the event count, which
+// events carry isLeaf, and what the version added. A writer that read
+// version N claims N+1 by inserting it, and the unique _id makes that insert
+// a compare-and-swap on every backend. (FerretDB v1 offers nothing else
+// atomic: its updates read, modify and write back without a transaction,
+// so a conditional update is not a CAS there.)
 //
-// An append is therefore three round trips, all keyed by _id:
+// The version document and the events it adds are written by one ordered
+// insert into <ct>_events, all or nothing: FerretDB writes an insert of up
+// to 100 documents in one SQLite transaction, and on a MongoDB replica set
+// the insert runs in a transaction. A lost claim writes nothing. So a
+// plain append is one write (plus, in a context that another writer moved,
+// the reads to catch up), and an acknowledged event is always in a version.
 //
-//  1. claim version N+1 (insert into <ct>_heads, carrying the new events);
-//  2. insert the events into <ct>_events (isLeaf set on the new leaves);
-//  3. unset isLeaf on the parents.
-//
-// Steps 2 and 3 (and, for clids and edits, their records) are the
-// "completion" of a version. Completion is idempotent, and a writer
-// completes version N before it claims N+1, whoever claimed N. So a crash or
-// an error between any two steps is healed by the next write to the
-// context, from any process: the events are rolled forward from the head
-// log, the flags fixed. A version's write-ahead copy is dropped once a later
-// version exists.
+// What a version implies beyond that insert — clid records, isLeaf flags,
+// edits applied to their targets — is its completion. Completion is
+// idempotent, and a writer completes version N before it claims N+1,
+// whoever claimed N; so a crash or an error between any two steps is healed
+// by the next write to the context, from any process, or by Repair.
 //
 // Within one process, appends to one context are grouped: while one batch
 // is being written the next requests queue, and the next batch writes them
-// all with one claim, one insert and one flag update (group commit). Events
-// of a batch form a chain. Several processes may share a database; they
-// contend only through the claim, and the loser reloads, completes and
-// retries.
+// all with one claim (group commit). Events of a batch form a chain.
+// Several processes may share a database; they contend only through the
+// claim, and the loser reloads, completes and retries.
+//
+// isLeaf flags on event documents follow the head lazily (flags.go), so
+// that an append does not also update its parent; the API reports isLeaf
+// from the head.
 //
 // # Edits
 //

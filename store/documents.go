@@ -28,6 +28,8 @@ type eventDoc struct {
 	DeletedAt *bson.DateTime    `bson:"deletedAt,omitempty"`
 	Sigs      map[string]string `bson:"sigs,omitempty"`
 	Fold      *foldState        `bson:"dFold,omitempty"`
+	// ArraysEscaped marks o and d as stored escaped (nested.go).
+	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
 }
 
 // foldState records which edits d reflects: the first N records of the
@@ -62,6 +64,16 @@ func (d *eventDoc) event() *eventstore.Event {
 	if e.Pids == nil {
 		e.Pids = []string{}
 	}
+	if d.ArraysEscaped {
+		// Escaped data came from valid data, so it decodes; should a
+		// tampered document not, the audit reports it from the raw form.
+		if o, err := unescapeRaw(e.O); err == nil {
+			e.O = o
+		}
+		if dd, err := unescapeRaw(e.D); err == nil {
+			e.D = dd
+		}
+	}
 	if d.DeletedAt != nil {
 		e.Deleted, e.DeletedAt = true, int64(*d.DeletedAt)
 		e.O, e.D = nil, nil
@@ -72,16 +84,35 @@ func (d *eventDoc) event() *eventstore.Event {
 	return e
 }
 
-// headDoc is one version of a context's head, in <ct>_heads.
+// headDoc is one version of a context's head. It lives in <ct>_events
+// beside the events, so that a version and the events it adds are written
+// by one insert command: one SQLite transaction on FerretDB, one multi-
+// document transaction on a MongoDB replica set. Its _id, "<cid>#<seq>",
+// never looks like an event id, and its fields are all under "head", so
+// queries on event fields (cid, ts, t …) never see it.
 type headDoc struct {
-	ID      string        `bson:"_id"` // headID(cid, seq)
-	Cid     string        `bson:"cid"`
-	Seq     int64         `bson:"seq"`
-	Leaves  []leaf        `bson:"leaves"` // sorted by (ts, id)
-	Count   int64         `bson:"count"`  // events in the context
-	Genesis string        `bson:"genesis"`
-	Servers []string      `bson:"servers,omitempty"` // federation participants
-	Events  []eventDoc    `bson:"events,omitempty"`  // write-ahead copy of what this version adds
+	ID   string `bson:"_id"` // headID(cid, seq)
+	Head head   `bson:"head"`
+}
+
+// head is the state of a context after one version.
+type head struct {
+	Cid     string   `bson:"cid"`
+	Seq     int64    `bson:"seq"`
+	Leaves  []leaf   `bson:"leaves"` // sorted by (ts, id)
+	Count   int64    `bson:"count"`  // events in the context
+	Genesis string   `bson:"genesis"`
+	Servers []string `bson:"servers,omitempty"` // federation participants
+	// What this version added, for whoever completes it: the ids of its
+	// events, their clid records and which of them are edits.
+	Added []string  `bson:"added,omitempty"`
+	Clids []clidDoc `bson:"clids,omitempty"`
+	Edits []string  `bson:"edits,omitempty"`
+	// Flagged are the events that carry isLeaf once this version is
+	// complete; Flag and Unflag are the flags its completion sets and clears.
+	Flagged []string      `bson:"flagged"`
+	Flag    []string      `bson:"flag,omitempty"`
+	Unflag  []string      `bson:"unflag,omitempty"`
 	At      bson.DateTime `bson:"at"`
 }
 
@@ -120,6 +151,8 @@ type editDoc struct {
 	T     string   `bson:"t"` // event.update or event.delete
 	Set   []SetOp  `bson:"set,omitempty"`
 	Unset []string `bson:"unset,omitempty"`
+	// ArraysEscaped marks the set values as stored escaped (nested.go).
+	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
 }
 
 func editID(target string, k int64) string { return fmt.Sprintf("%s#%d", target, k) }

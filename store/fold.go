@@ -19,7 +19,14 @@ const maxFoldRounds = 32
 // brings the target's d (or deletion) up to date. seq is the head version
 // the event belongs to.
 func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *eventDoc) error {
-	target, ed, err := parseEditData(ev.T, ev.O)
+	o := ev.O
+	if ev.ArraysEscaped {
+		var err error
+		if o, err = unescapeRaw(o); err != nil {
+			return err
+		}
+	}
+	target, ed, err := parseEditData(ev.T, o)
 	if err != nil {
 		return err
 	}
@@ -34,14 +41,21 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		return nil
 	}
 	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: ed.Set, Unset: ed.Unset}
-	k := int64(1)
-	if doc.Fold != nil {
-		k = doc.Fold.N + 1
+	if s.conn.ferret && needsEscape(setValues(ed.Set)) {
+		rec.Set, rec.ArraysEscaped = escapeSet(ed.Set), true
 	}
-	for ; ; k++ { // claim the first free record slot of the target
+	n := int64(0)
+	if doc.Fold != nil {
+		n = doc.Fold.N
+	}
+	// Claim the first free record slot after what d reflects; the records
+	// found in the way are other edits of the target, not folded yet.
+	var fresh []editDoc
+	for k := n + 1; ; k++ {
 		rec.ID = editID(target, k)
 		_, err := s.edits(ct).InsertOne(ctx, rec)
 		if err == nil {
+			fresh = append(fresh, rec)
 			break
 		}
 		if !mongo.IsDuplicateKeyError(err) {
@@ -51,33 +65,34 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		if _, err := findByID(ctx, s.edits(ct), rec.ID, &other); err != nil {
 			return err
 		}
+		fresh = append(fresh, other)
 		if other.Event == ev.ID {
 			break // recorded by an earlier attempt
 		}
 	}
-	return s.refold(ctx, ct, seq, target)
+	return s.refold(ctx, ct, seq, &doc, fresh)
 }
 
-// refold brings the target's d in line with all its edit records. It
-// writes, then looks again for records it has not folded: whoever writes
-// last has then seen every record written before its write, so no edit is
-// lost to another writer's older d.
-func (s *Store) refold(ctx context.Context, ct string, seq int64, target string) error {
+// refold brings a target's d in line with all its edit records: doc is the
+// target as last read, fresh the records after the doc's fold (nil: read
+// them). After writing it looks for a record beyond those it folded: whoever
+// writes last has then seen every record written before its write, so no
+// edit is lost to a concurrent writer's older d.
+func (s *Store) refold(ctx context.Context, ct string, seq int64, doc *eventDoc, fresh []editDoc) error {
+	target := doc.ID
 	for range maxFoldRounds {
-		var doc eventDoc
-		if _, err := findByID(ctx, s.events(ct), target, &doc); err != nil {
-			return err
-		}
 		var n int64
 		if doc.Fold != nil {
 			n = doc.Fold.N
 		}
-		fresh, err := s.editRecords(ctx, ct, target, n+1, 0)
-		if err != nil {
-			return err
+		if fresh == nil {
+			var err error
+			if fresh, err = s.editRecords(ctx, ct, target, n+1, 0); err != nil {
+				return err
+			}
 		}
 		if len(fresh) == 0 {
-			return s.checkLeafFlag(ctx, ct, seq, &doc)
+			return s.checkLeafFlag(ctx, ct, seq, doc)
 		}
 		records := fresh
 		incremental := doc.Fold != nil && doc.DeletedAt == nil
@@ -93,13 +108,29 @@ func (s *Store) refold(ctx context.Context, ct string, seq int64, target string)
 			}
 			records = append(older, fresh...)
 		}
-		update, err := foldUpdate(&doc, records, incremental, n+int64(len(fresh)))
+		folded := n + int64(len(fresh))
+		update, err := s.foldUpdate(doc, records, incremental, folded)
 		if err != nil {
+			return err
+		}
+		if err := s.step("fold"); err != nil {
 			return err
 		}
 		if _, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: target}}, update); err != nil {
 			return err
 		}
+		var next editDoc
+		found, err := findByID(ctx, s.edits(ct), editID(target, folded+1), &next)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return s.checkLeafFlag(ctx, ct, seq, doc)
+		}
+		if _, err := findByID(ctx, s.events(ct), target, doc); err != nil {
+			return err
+		}
+		fresh = nil
 	}
 	return fmt.Errorf("edits of %s did not settle after %d rounds", target, maxFoldRounds)
 }
@@ -133,7 +164,7 @@ func after(r editDoc, ts int64, id string) bool {
 // any is a delete (deletedAt the earliest delete's ts), else d = the
 // updates applied in (ts, _id) order — on top of the current d when
 // incremental, else on top of o. n is the number of records it reflects.
-func foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bson.D, error) {
+func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bson.D, error) {
 	slices.SortFunc(records, func(a, b editDoc) int {
 		if a.TS != b.TS {
 			return compareInt(a.TS, b.TS)
@@ -167,29 +198,73 @@ func foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bs
 	if err != nil {
 		return nil, err
 	}
+	if doc.ArraysEscaped {
+		d = unescapeData(d).(bson.D)
+	}
 	for _, r := range records {
 		if r.T != eventstore.TypeUpdate {
 			continue
 		}
-		if next, err := applyEdit(d, Edit{Set: r.Set, Unset: r.Unset}); err == nil {
+		set := r.Set
+		if r.ArraysEscaped {
+			set = unescapeSet(set)
+		}
+		if next, err := applyEdit(d, Edit{Set: set, Unset: r.Unset}); err == nil {
 			d = next
 		}
 	}
-	return bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}}}, nil
+	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
+	if doc.ArraysEscaped || s.conn.ferret && needsEscape(d) {
+		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
+	}
+	return bson.D{{Key: "$set", Value: fields}}, nil
 }
 
-// checkLeafFlag removes an isLeaf flag that a write of d may have carried
-// back onto an event that another writer had meanwhile given a child.
-func (s *Store) checkLeafFlag(ctx context.Context, ct string, seq int64, doc *eventDoc) error {
-	if !doc.IsLeaf {
-		return nil
+func setValues(set []SetOp) bson.A {
+	vals := bson.A{}
+	for _, op := range set {
+		vals = append(vals, op.Value)
 	}
-	h, err := s.latestHead(ctx, ct, doc.Cid, seq)
+	return vals
+}
+
+// escapeSet and unescapeSet apply the nested-array escape to set values,
+// each as if it were an array element (so an array value inside is kept
+// apart from one that was escaped).
+func escapeSet(set []SetOp) []SetOp {
+	out := make([]SetOp, len(set))
+	for i, op := range set {
+		out[i] = SetOp{Path: op.Path, Value: escapeElement(op.Value)}
+	}
+	return out
+}
+
+func unescapeSet(set []SetOp) []SetOp {
+	out := make([]SetOp, len(set))
+	for i, op := range set {
+		out[i] = SetOp{Path: op.Path, Value: unescapeElement(op.Value)}
+	}
+	return out
+}
+
+// checkLeafFlag makes the target's isLeaf flag agree with the head again:
+// writing d rewrites the whole document on FerretDB, so a flag another
+// writer set or cleared meanwhile may have been undone.
+func (s *Store) checkLeafFlag(ctx context.Context, ct string, seq int64, doc *eventDoc) error {
+	h, err := s.latestHead(ctx, ct, doc.Cid, seq, nil)
 	if err != nil || h == nil {
 		return err
 	}
-	if slices.ContainsFunc(h.Leaves, func(l leaf) bool { return l.ID == doc.ID }) {
-		return nil
+	want := slices.Contains(h.Flagged, doc.ID)
+	var stored eventDoc
+	if _, err := findByID(ctx, s.events(ct), doc.ID, &stored); err != nil {
+		return err
 	}
-	return s.clearLeafFlags(ctx, ct, []string{doc.ID})
+	switch {
+	case want && !stored.IsLeaf:
+		return s.setLeafFlags(ctx, ct, []string{doc.ID}, nil)
+	case !want && stored.IsLeaf:
+		return s.setLeafFlags(ctx, ct, nil, []string{doc.ID})
+	}
+	return nil
 }

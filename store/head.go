@@ -3,28 +3,35 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/eventstore-go/eventstore"
 )
 
-// How often a writer records its latest version in the contexts registry
-// (a starting point for readers that know nothing) and drops the
-// write-ahead copies of completed versions.
-const (
-	hintEvery    = 16
-	compactEvery = 64
-)
+// readHead reads version seq of a context's head; nil if it does not exist.
+func (s *Store) readHead(ctx context.Context, ct, cid string, seq int64) (*head, error) {
+	var d headDoc
+	found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &d.Head, nil
+}
 
 // latestHead returns the newest version of a context's head, starting the
 // search at version known (0: at the registry's hint), or nil if the
 // context does not exist. Versions are contiguous from 1, so it probes
-// known+1, +2, +4 … and then bisects: O(log gap) reads by _id.
-func (s *Store) latestHead(ctx context.Context, ct, cid string, known int64) (*headDoc, error) {
+// known+1, +2, +4 … and then bisects: O(log gap) reads by _id. cached, if
+// not nil, is a version already read, which saves reading it again.
+func (s *Store) latestHead(ctx context.Context, ct, cid string, known int64, cached *head) (*head, error) {
+	if cached != nil && cached.Seq >= known {
+		return s.probeFrom(ctx, ct, cid, cached)
+	}
 	if known < 1 {
 		var c contextDoc
 		if _, err := findByID(ctx, s.contexts(), contextKey(ct, cid), &c); err != nil {
@@ -32,25 +39,28 @@ func (s *Store) latestHead(ctx context.Context, ct, cid string, known int64) (*h
 		}
 		known = max(c.Seq, 1)
 	}
-	var lo headDoc
-	found, err := findByID(ctx, s.heads(ct), headID(cid, known), &lo)
+	lo, err := s.readHead(ctx, ct, cid, known)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
+	if lo == nil {
 		if known == 1 {
 			return nil, nil
 		}
-		return s.latestHead(ctx, ct, cid, 1) // a hint from a store wiped since: start over
+		return s.latestHead(ctx, ct, cid, 1, nil) // a hint from a store wiped since: start over
 	}
+	return s.probeFrom(ctx, ct, cid, lo)
+}
+
+// probeFrom finds the newest version at or after lo, which exists.
+func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head, error) {
 	hi := int64(-1) // the first version known to be missing
 	for step := int64(1); hi < 0; step *= 2 {
-		var next headDoc
-		found, err := findByID(ctx, s.heads(ct), headID(cid, lo.Seq+step), &next)
+		next, err := s.readHead(ctx, ct, cid, lo.Seq+step)
 		if err != nil {
 			return nil, err
 		}
-		if !found {
+		if next == nil {
 			hi = lo.Seq + step
 			break
 		}
@@ -58,145 +68,189 @@ func (s *Store) latestHead(ctx context.Context, ct, cid string, known int64) (*h
 	}
 	for hi-lo.Seq > 1 {
 		mid := (lo.Seq + hi) / 2
-		var next headDoc
-		found, err := findByID(ctx, s.heads(ct), headID(cid, mid), &next)
+		next, err := s.readHead(ctx, ct, cid, mid)
 		if err != nil {
 			return nil, err
 		}
-		if found {
+		if next != nil {
 			lo = next
 		} else {
 			hi = mid
 		}
 	}
-	return &lo, nil
+	return lo, nil
 }
 
-// claim inserts head version h. It returns false if another writer claimed
-// that version first.
-func (s *Store) claim(ctx context.Context, ct string, h *headDoc) (bool, error) {
+// claim writes head version h together with the events it adds, all or
+// nothing, and returns false if another writer claimed that version first.
+// The version document comes first in one ordered insert, and the unique
+// _id makes its insert a compare-and-swap on every backend.
+func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc) (bool, error) {
 	if err := s.step("claim"); err != nil {
 		return false, err
 	}
-	_, err := s.heads(ct).InsertOne(ctx, h)
-	if mongo.IsDuplicateKeyError(err) {
+	docs := make([]any, 0, 1+len(events))
+	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Head: *h})
+	for _, e := range events {
+		docs = append(docs, e)
+	}
+	err := s.conn.insertAtomically(ctx, s.events(ct), docs)
+	if err == nil {
+		return true, nil
+	}
+	if index, dup := duplicateAt(err); dup && index == 0 {
 		return false, nil
 	}
-	return err == nil, err
+	if index, dup := duplicateAt(err); dup && !s.conn.transactions {
+		// Only on FerretDB, and only if an event was written outside a
+		// version, which no code path does: the version went in, some
+		// events did not. Write them now rather than leave it half done.
+		s.log.Error("events already stored while claiming a head version", "ct", ct, "cid", h.Cid, "seq", h.Seq, "at", index)
+		if _, err := s.events(ct).InsertMany(ctx, docs[1:], options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
+			return true, err
+		}
+		return true, nil
+	}
+	return false, err
 }
 
-// complete makes the database reflect head version h: its events inserted
-// (isLeaf on those that are leaves), their clid and edit records written,
-// and isLeaf removed from their parents. Every step is idempotent; it runs
-// after a claim, and again by any writer that finds h as the latest version
-// without knowing that it was completed.
-func (s *Store) complete(ctx context.Context, ct string, h *headDoc) error {
-	if len(h.Events) == 0 {
-		return nil
+// complete makes the database reflect head version h beyond what its
+// claim wrote: clid records, the isLeaf flags it names, and edits applied
+// to their targets. events are the version's events when the caller has
+// them (nil: read what is needed). Every step is idempotent; it runs after
+// a claim, and again by any writer that finds h as the latest version
+// without knowing that it was completed. The clid records and flags touch
+// different documents, so they are written concurrently.
+func (s *Store) complete(ctx context.Context, ct string, h *head, events []eventDoc) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	run := func(i int, step string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = s.step(step); errs[i] == nil {
+				errs[i] = f()
+			}
+		}()
 	}
-	isLeaf := map[string]bool{}
-	for _, l := range h.Leaves {
-		isLeaf[l.ID] = true
+	if len(h.Clids) > 0 {
+		run(0, "clids", func() error {
+			docs := make([]any, len(h.Clids))
+			for i, c := range h.Clids {
+				docs[i] = c
+			}
+			_, err := s.clids(ct).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+			if onlyDuplicates(err) {
+				return nil
+			}
+			return err
+		})
 	}
-	inVersion := map[string]bool{}
-	docs := make([]any, len(h.Events))
-	var clids []any
-	for i := range h.Events {
-		d := h.Events[i]
-		d.IsLeaf = isLeaf[d.ID]
-		docs[i] = d
-		inVersion[d.ID] = true
-		if d.Clid != "" {
-			clids = append(clids, clidDoc{ID: clidID(d.Cid, d.Clid), Event: d.ID})
-		}
+	if len(h.Flag) > 0 || len(h.Unflag) > 0 {
+		run(1, "flags", func() error { return s.writeLeafFlags(ctx, ct, h) })
 	}
-	if err := s.step("insert"); err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if _, err := s.events(ct).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
-		return err
-	}
-	if err := s.step("clids"); err != nil {
-		return err
-	}
-	if len(clids) > 0 {
-		if _, err := s.clids(ct).InsertMany(ctx, clids, options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
+	for _, id := range h.Edits {
+		if err := s.step("edit"); err != nil {
 			return err
 		}
-	}
-	if err := s.step("flags"); err != nil {
-		return err
-	}
-	var parents []string
-	for _, d := range h.Events {
-		for _, p := range d.Pids {
-			if !inVersion[p] && !slices.Contains(parents, p) {
-				parents = append(parents, p)
+		ev := findEvent(events, id)
+		if ev == nil {
+			var d eventDoc
+			found, err := findByID(ctx, s.events(ct), id, &d)
+			if err != nil {
+				return err
 			}
+			if !found {
+				return fmt.Errorf("edit event %s of head version %d is not stored", id, h.Seq)
+			}
+			ev = &d
 		}
-	}
-	if err := s.clearLeafFlags(ctx, ct, parents); err != nil {
-		return err
-	}
-	for i := range h.Events {
-		if t := h.Events[i].T; t == eventstore.TypeUpdate || t == eventstore.TypeDelete {
-			if err := s.step("edit"); err != nil {
-				return err
-			}
-			if err := s.applyEditEvent(ctx, ct, h.Seq, &h.Events[i]); err != nil {
-				return err
-			}
+		if err := s.applyEditEvent(ctx, ct, h.Seq, ev); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// clearLeafFlags removes isLeaf from events that have children, in one
-// round trip.
-func (s *Store) clearLeafFlags(ctx context.Context, ct string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+func findEvent(events []eventDoc, id string) *eventDoc {
+	for i := range events {
+		if events[i].ID == id {
+			return &events[i]
+		}
 	}
-	models := make([]mongo.WriteModel, len(ids))
-	for i, id := range ids {
-		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}})
+	return nil
+}
+
+// writeLeafFlags writes the flag changes of version h. Unlike the rest of a
+// completion they do not commute: a writer completing h late could set a
+// flag that a newer version has cleared. So after writing, it looks for a
+// newer version and makes the flags it touched agree with the newest one.
+// (A version claimed after that look is completed after it, by its
+// claimer.)
+func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head) error {
+	if err := s.setLeafFlags(ctx, ct, h.Flag, h.Unflag); err != nil {
+		return err
+	}
+	latest, err := s.probeFrom(ctx, ct, h.Cid, h)
+	if err != nil || latest.Seq == h.Seq {
+		return err
+	}
+	var flag, unflag []string
+	for _, id := range h.Flag {
+		if !slices.Contains(latest.Flagged, id) {
+			unflag = append(unflag, id)
+		}
+	}
+	for _, id := range h.Unflag {
+		if slices.Contains(latest.Flagged, id) {
+			flag = append(flag, id)
+		}
+	}
+	return s.setLeafFlags(ctx, ct, flag, unflag)
+}
+
+// setLeafFlags sets isLeaf on the events flag and removes it from unflag.
+func (s *Store) setLeafFlags(ctx context.Context, ct string, flag, unflag []string) error {
+	var models []mongo.WriteModel
+	for _, id := range flag {
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "isLeaf", Value: true}}}}))
+	}
+	for _, id := range unflag {
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}}))
 	}
 	return s.conn.BulkUpdate(ctx, s.events(ct), models)
 }
 
-// afterCommit does the best-effort upkeep of a new version in the
-// background: the registry's hint and dropping old write-ahead copies.
-func (s *Store) afterCommit(ct, cid string, seq int64) {
-	if seq%hintEvery != 0 && seq%compactEvery != 0 {
-		return
+// duplicateAt reports whether err is a duplicate key error, and at which
+// document of an insert.
+func duplicateAt(err error) (int, bool) {
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) {
+		for _, we := range bwe.WriteErrors {
+			if we.Code == 11000 {
+				return we.Index, true
+			}
+		}
 	}
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
-		defer cancel()
-		if seq%hintEvery == 0 {
-			_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(ct, cid)}},
-				bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}})
-			if err != nil {
-				s.log.Warn("recording the head hint", "ct", ct, "cid", cid, "err", err)
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		for _, e := range we.WriteErrors {
+			if e.Code == 11000 {
+				return e.Index, true
 			}
 		}
-		if seq%compactEvery == 0 {
-			// Versions below seq are complete (seq could only be claimed after
-			// them): their write-ahead copies are no longer needed. The range
-			// overlaps the previous one so that a restart leaves no gap.
-			var models []mongo.WriteModel
-			for v := max(1, seq-compactEvery-hintEvery); v < seq; v++ {
-				models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: headID(cid, v)}}).
-					SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "events", Value: ""}}}}))
-			}
-			if err := s.conn.BulkUpdate(ctx, s.heads(ct), models); err != nil {
-				s.log.Warn("dropping old write-ahead copies", "ct", ct, "cid", cid, "err", err)
-			}
-		}
-	}()
+	}
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.Code == 11000 {
+		return 0, true // inside a transaction the index is not reported; treat as the version
+	}
+	return 0, mongo.IsDuplicateKeyError(err)
 }
 
 // onlyDuplicates reports whether err is nil or consists only of duplicate

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,14 +25,28 @@ func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Eve
 		return nil, eventstore.WrapError(eventstore.EINVALID, err)
 	}
 	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), id, &doc)
+	var found bool
+	var h *head
+	var headErr error
+	done := make(chan struct{})
+	go func() { // the head says whether it is a leaf; read both at once
+		defer close(done)
+		h, headErr = s.head(ctx, ct, cid)
+	}()
+	found, err = findByID(ctx, s.events(ct), id, &doc)
+	<-done
 	if err != nil {
 		return nil, dbError("get", err)
 	}
 	if !found || doc.Cid != cid || doc.Ct != ct {
 		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "event %s is not in context %s/%s", id, ct, cid)
 	}
-	return doc.event(), nil
+	if headErr != nil {
+		return nil, headErr
+	}
+	ev = doc.event()
+	ev.IsLeaf = slices.ContainsFunc(h.Leaves, func(l leaf) bool { return l.ID == ev.ID })
+	return ev, nil
 }
 
 // Limits of a listing page.
@@ -86,8 +101,13 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	if q.T != "" {
 		filter = append(filter, bson.E{Key: "t", Value: q.T})
 	}
-	if _, err := s.head(ctx, ct, cid); err != nil {
+	h, err := s.head(ctx, ct, cid)
+	if err != nil {
 		return nil, err
+	}
+	leaves := map[string]bool{}
+	for _, l := range h.Leaves {
+		leaves[l.ID] = true
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit + 1))
 	cur, err := s.events(ct).Find(ctx, filter, opts)
@@ -105,7 +125,9 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 			page.Next = encodeCursor(last.TS, last.ID)
 			break
 		}
-		page.Events = append(page.Events, docs[i].event())
+		e := docs[i].event()
+		e.IsLeaf = leaves[e.ID]
+		page.Events = append(page.Events, e)
 	}
 	return page, nil
 }
@@ -174,9 +196,9 @@ func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err e
 
 // head reads the latest head version of a context, starting from the
 // newest version this store has seen; ENOTFOUND if there is none.
-func (s *Store) head(ctx context.Context, ct, cid string) (*headDoc, error) {
+func (s *Store) head(ctx context.Context, ct, cid string) (*head, error) {
 	w := s.writerFor(ct, cid)
-	h, err := s.latestHead(ctx, ct, cid, w.knownSeq())
+	h, err := s.latestHead(ctx, ct, cid, w.knownSeq(), w.latest.Load())
 	if err != nil {
 		return nil, dbError("head", err)
 	}
@@ -184,5 +206,6 @@ func (s *Store) head(ctx context.Context, ct, cid string) (*headDoc, error) {
 		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)
 	}
 	w.sawSeq(h.Seq)
+	w.latest.Store(h)
 	return h, nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore"
@@ -16,7 +15,6 @@ import (
 // the head and isLeaf flags, never a hashed field.
 type RepairReport struct {
 	Ct, Cid      string
-	RolledOut    int      // events of an interrupted write that were written now
 	HeadFixed    bool     // a new head version was written
 	LeavesBefore []string // the head's leaves before, when fixed
 	LeavesAfter  []string
@@ -28,11 +26,11 @@ type RepairReport struct {
 
 // Changed reports whether Repair changed anything.
 func (r *RepairReport) Changed() bool {
-	return r.RolledOut > 0 || r.HeadFixed || len(r.FlagsSet) > 0 || len(r.FlagsCleared) > 0
+	return r.HeadFixed || len(r.FlagsSet) > 0 || len(r.FlagsCleared) > 0
 }
 
-// Repair rebuilds a context's derived data from its events: it completes an
-// interrupted write, then recomputes the leaves (events no event names as a
+// Repair rebuilds a context's derived data from its events: it completes
+// the latest write, then recomputes the leaves (events no event names as a
 // parent), the count and the genesis, writes a new head version if the
 // head disagrees, and sets or clears isLeaf flags to match.
 func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, err error) {
@@ -46,17 +44,13 @@ func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, 
 	defer func() { w.head = nil }() // the next write reloads
 	for range maxClaimAttempts {
 		rep = &RepairReport{Ct: ct, Cid: cid}
-		h, err := s.latestHead(ctx, ct, cid, w.knownSeq())
+		h, err := s.latestHead(ctx, ct, cid, w.knownSeq(), nil)
 		if err != nil {
 			return nil, dbError("repair", err)
 		}
 		if h != nil {
-			if missing, err := s.countMissing(ctx, ct, h.Events); err != nil {
+			if err := s.complete(ctx, ct, h, nil); err != nil {
 				return nil, dbError("repair", err)
-			} else if err := s.complete(ctx, ct, h); err != nil {
-				return nil, dbError("repair", err)
-			} else {
-				rep.RolledOut = missing
 			}
 		}
 		scan, err := s.scanContext(ctx, ct, cid)
@@ -66,16 +60,20 @@ func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, 
 		if h == nil && len(scan.events) == 0 {
 			return nil, eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)
 		}
-		next := &headDoc{Cid: cid, Seq: 1, Leaves: scan.leaves, Count: int64(len(scan.events)), Genesis: scan.genesis,
-			At: bson.DateTime(s.opts.Now().UnixMilli())}
+		next := &head{Cid: cid, Seq: 1, Leaves: scan.leaves, Count: int64(len(scan.events)), Genesis: scan.genesis,
+			Flagged: leafIDs(scan.leaves), At: bson.DateTime(s.opts.Now().UnixMilli())}
 		if h != nil {
 			next.Seq, next.Servers = h.Seq+1, h.Servers
 			rep.LeavesBefore, rep.CountBefore = leafIDs(h.Leaves), h.Count
 		}
-		rep.LeavesAfter, rep.CountAfter = leafIDs(scan.leaves), next.Count
-		if h == nil || !slices.Equal(rep.LeavesBefore, rep.LeavesAfter) || h.Count != next.Count || h.Genesis != next.Genesis {
-			next.ID = headID(cid, next.Seq)
-			won, err := s.claim(ctx, ct, next)
+		rep.LeavesAfter, rep.CountAfter = next.Flagged, next.Count
+		next.Flag, next.Unflag = wrongFlags(scan)
+		rep.FlagsSet, rep.FlagsCleared = next.Flag, next.Unflag
+		headWrong := h == nil || !slices.Equal(rep.LeavesBefore, rep.LeavesAfter) || h.Count != next.Count || h.Genesis != next.Genesis
+		if headWrong || len(next.Flag) > 0 || len(next.Unflag) > 0 || !slices.Equal(h.Flagged, next.Flagged) {
+			// A new version records the leaves and flags; its completion
+			// writes the flags, so a crash midway is healed like any write.
+			won, err := s.claim(ctx, ct, next, nil)
 			if err != nil {
 				return nil, dbError("repair", err)
 			}
@@ -83,34 +81,18 @@ func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, 
 				continue // a writer moved the head meanwhile: look again
 			}
 			w.sawSeq(next.Seq)
-			rep.HeadFixed = true
-		}
-		if err := s.fixFlags(ctx, ct, scan, rep); err != nil {
-			return nil, dbError("repair", err)
+			rep.HeadFixed = headWrong
+			if err := s.complete(ctx, ct, next, nil); err != nil {
+				return nil, dbError("repair", err)
+			}
 		}
 		if rep.Changed() {
-			s.log.Warn("repaired context", "ct", ct, "cid", cid, "rolledOut", rep.RolledOut, "headFixed", rep.HeadFixed,
+			s.log.Warn("repaired context", "ct", ct, "cid", cid, "headFixed", rep.HeadFixed,
 				"flagsSet", len(rep.FlagsSet), "flagsCleared", len(rep.FlagsCleared))
 		}
 		return rep, nil
 	}
 	return nil, eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", ct, cid)
-}
-
-// countMissing counts the events of a write-ahead copy not yet stored.
-func (s *Store) countMissing(ctx context.Context, ct string, events []eventDoc) (int, error) {
-	n := 0
-	for _, e := range events {
-		var d struct{}
-		found, err := findByID(ctx, s.events(ct), e.ID, &d)
-		if err != nil {
-			return 0, err
-		}
-		if !found {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // contextScan is the graph of a context as read from its events.
@@ -162,29 +144,22 @@ func (s *Store) scanContext(ctx context.Context, ct, cid string) (*contextScan, 
 	return scan, nil
 }
 
-// fixFlags makes isLeaf true exactly on the scanned leaves.
-func (s *Store) fixFlags(ctx context.Context, ct string, scan *contextScan, rep *RepairReport) error {
+// wrongFlags lists the events whose isLeaf flag disagrees with the scan:
+// leaves without it, and events with children that have it.
+func wrongFlags(scan *contextScan) (flag, unflag []string) {
 	isLeaf := map[string]bool{}
 	for _, l := range scan.leaves {
 		isLeaf[l.ID] = true
 	}
-	var models []mongo.WriteModel
 	for id, flagged := range scan.events {
 		switch {
 		case isLeaf[id] && !flagged:
-			rep.FlagsSet = append(rep.FlagsSet, id)
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
-				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "isLeaf", Value: true}}}}))
+			flag = append(flag, id)
 		case !isLeaf[id] && flagged:
-			rep.FlagsCleared = append(rep.FlagsCleared, id)
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
-				SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}}))
+			unflag = append(unflag, id)
 		}
 	}
-	slices.Sort(rep.FlagsSet)
-	slices.Sort(rep.FlagsCleared)
-	if len(models) == 0 {
-		return nil
-	}
-	return s.conn.BulkUpdate(ctx, s.events(ct), models)
+	slices.Sort(flag)
+	slices.Sort(unflag)
+	return flag, unflag
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// OnCommit, when set, is called after events are durably stored, with
 	// the events in the order they were written.
 	OnCommit func(ct, cid string, events []*eventstore.Event)
+	// LeafFlagDelay is how long a context must be idle before the isLeaf
+	// flags in the database catch up with its leaves (see flags.go);
+	// DefaultLeafFlagDelay when zero.
+	LeafFlagDelay time.Duration
 }
 
 // Store is the event store on one database. It is safe for concurrent use,
@@ -47,7 +51,9 @@ type Store struct {
 	writers map[string]*writer // by contextKey
 	types   map[string]bool    // context types whose collections are prepared
 
-	background sync.WaitGroup // best-effort work started by writes
+	bgMu       sync.Mutex
+	closed     bool
+	background sync.WaitGroup // work started by writes that outlives them
 	failpoint  func(step string) error
 }
 
@@ -56,8 +62,14 @@ func New(conn *Conn, opts Options) (*Store, error) {
 	if err := hashing.ValidateSrc(opts.Server); err != nil {
 		return nil, fmt.Errorf("server name: %w", err)
 	}
+	if err := conn.Writable(); err != nil {
+		return nil, err
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.LeafFlagDelay <= 0 {
+		opts.LeafFlagDelay = DefaultLeafFlagDelay
 	}
 	log := opts.Logger
 	if log == nil {
@@ -70,17 +82,44 @@ func New(conn *Conn, opts Options) (*Store, error) {
 // Server is the name this store stamps on local events.
 func (s *Store) Server() string { return s.opts.Server }
 
-// Close waits for background work (hint updates, compaction) to finish.
-func (s *Store) Close() { s.background.Wait() }
+// Close writes pending isLeaf flags and waits for background work (hint
+// updates, compaction) to finish. The store must not be used afterwards.
+func (s *Store) Close() {
+	s.bgMu.Lock()
+	s.closed = true
+	s.bgMu.Unlock()
+	s.mu.Lock()
+	for _, w := range s.writers {
+		if w.idleTimer != nil {
+			w.idleTimer.Stop()
+		}
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		s.log.Warn("writing isLeaf flags at close", "err", err)
+	}
+	s.background.Wait()
+}
+
+// enterBackground registers background work; false once the store closes.
+// The caller calls s.background.Done when it is finished.
+func (s *Store) enterBackground() bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.background.Add(1)
+	return true
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
 func (s *Store) events(ct string) *mongo.Collection {
 	return s.db.Collection(migrations.EventsCollection(ct))
-}
-func (s *Store) heads(ct string) *mongo.Collection {
-	return s.db.Collection(migrations.HeadsCollection(ct))
 }
 func (s *Store) clids(ct string) *mongo.Collection {
 	return s.db.Collection(migrations.ClidsCollection(ct))

@@ -14,9 +14,9 @@ import (
 )
 
 const (
-	maxBatchEvents    = 100              // events per head version
+	maxBatchEvents    = ferretBatch - 1  // events per head version: with it, one FerretDB insert batch
 	maxBatchBytes     = 4 << 20          // data bytes per head version (MongoDB documents stop at 16 MiB)
-	maxClaimAttempts  = 64               // claims lost in a row before a batch gives up
+	maxClaimAttempts  = 1000             // claims lost in a row before a batch gives up (batchTimeout bounds it too)
 	batchTimeout      = 30 * time.Second // a batch outlives the request that started it
 	backgroundTimeout = 30 * time.Second
 )
@@ -26,9 +26,13 @@ const (
 type writer struct {
 	ct, cid string
 
-	mu   sync.Mutex   // held by the goroutine writing a batch
-	head *headDoc     // the latest version this writer knows complete; nil: unknown
-	seq  atomic.Int64 // the newest version this store has seen, even if head is nil
+	mu        sync.Mutex // held by the goroutine writing a batch
+	head      *head      // the latest version this writer knows complete; nil: unknown
+	idleTimer *time.Timer
+	hinted    int64 // the version last recorded in the registry
+
+	seq    atomic.Int64         // the newest version this store has seen, even if head is nil
+	latest atomic.Pointer[head] // the newest version this store has read or written
 
 	qmu   sync.Mutex
 	queue []*request
@@ -63,6 +67,13 @@ type request struct {
 }
 
 func (w *writer) knownSeq() int64 { return w.seq.Load() }
+
+// setHead records h (complete) as the latest version.
+func (w *writer) setHead(h *head) {
+	w.head = h
+	w.sawSeq(h.Seq)
+	w.latest.Store(h)
+}
 
 // sawSeq records that version n exists.
 func (w *writer) sawSeq(n int64) {
@@ -149,20 +160,11 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 			}
 		}
 	}
+	lost := false
 	for attempt := 0; attempt < maxClaimAttempts; attempt++ {
-		if w.head == nil {
-			h, err := s.latestHead(ctx, w.ct, w.cid, w.knownSeq())
-			if err == nil && h != nil {
-				err = s.complete(ctx, w.ct, h)
-			}
-			if err != nil {
-				finish(dbError("loading the head", err))
-				return
-			}
-			if h != nil {
-				w.head = stripEvents(h)
-				w.sawSeq(h.Seq)
-			}
+		if err := s.loadHead(ctx, w, !lost); err != nil {
+			finish(err)
+			return
 		}
 		p, err := s.plan(ctx, w, batch)
 		if err != nil {
@@ -174,27 +176,31 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 			p.apply()
 			return
 		}
-		won, err := s.claim(ctx, w.ct, p.next)
+		won, err := s.claim(ctx, w.ct, p.next, p.docs)
 		if err != nil {
-			w.head = nil
-			finish(dbError("claiming the head", err))
-			return
-		}
-		if !won {
-			w.head = nil // someone else wrote the next version
-			continue
-		}
-		w.sawSeq(p.next.Seq)
-		if err := s.complete(ctx, w.ct, p.next); err != nil {
-			// The events are in the head log and the next writer will roll
-			// them forward, but they are not acknowledged.
 			w.head = nil
 			finish(dbError("writing the events", err))
 			return
 		}
-		w.head = stripEvents(p.next)
+		if !won {
+			// Someone else wrote that version: it is the one to build on
+			// (if yet another exists, the next claim says so).
+			w.head = nil
+			w.sawSeq(p.next.Seq)
+			lost = true
+			continue
+		}
+		w.sawSeq(p.next.Seq)
+		if err := s.complete(ctx, w.ct, p.next, p.docs); err != nil {
+			// The events are stored, and the next writer completes the
+			// version, but they are not acknowledged.
+			w.head = nil
+			finish(dbError("completing the write", err))
+			return
+		}
+		w.setHead(p.next)
 		p.apply()
-		s.afterCommit(w.ct, w.cid, p.next.Seq)
+		s.scheduleIdle(w)
 		if s.opts.OnCommit != nil {
 			s.opts.OnCommit(w.ct, w.cid, p.written)
 		}
@@ -203,15 +209,38 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	finish(eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid))
 }
 
-func stripEvents(h *headDoc) *headDoc {
-	c := *h
-	c.Events = nil
-	return &c
+// loadHead makes sure w.head is the latest version, completed: after a
+// lost claim, an error or at first use. The context may not exist yet
+// (w.head stays nil). Without probe it takes the newest version this store
+// has seen as the latest, as after a lost claim: it saves a read in the
+// race with the winner, and a wrong guess only loses the next claim too.
+func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
+	if w.head != nil {
+		return nil
+	}
+	var h *head
+	var err error
+	if probe || w.knownSeq() < 1 {
+		h, err = s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), nil)
+	} else if h, err = s.readHead(ctx, w.ct, w.cid, w.knownSeq()); err == nil && h == nil {
+		h, err = s.latestHead(ctx, w.ct, w.cid, 0, nil)
+	}
+	if err == nil && h != nil {
+		err = s.complete(ctx, w.ct, h, nil)
+	}
+	if err != nil {
+		return dbError("loading the head", err)
+	}
+	if h != nil {
+		w.setHead(h)
+	}
+	return nil
 }
 
 // plan is what a batch will write and answer, computed against one head.
 type plan struct {
-	next    *headDoc // the version to claim; nil if nothing to write
+	next    *head      // the version to claim; nil if nothing to write
+	docs    []eventDoc // the events it adds
 	written []*eventstore.Event
 	answers []func() // set the requests' results once the version is written
 }
@@ -228,18 +257,23 @@ func (p *plan) apply() {
 type planner struct {
 	s       *Store
 	ct, cid string
-	head    *headDoc // nil: the context does not exist yet
+	head    *head // nil: the context does not exist yet
 	leaves  []leaf
 	count   int64
 	genesis string
 	added   map[string]*eventstore.Event // events of this batch
+	flagged map[string]bool              // events that carry isLeaf
+	unflag  []string                     // flags the version clears
 	p       plan
 }
 
 func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, error) {
-	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}}
+	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
 	if w.head != nil {
 		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
+		for _, id := range w.head.Flagged {
+			pl.flagged[id] = true
+		}
 	}
 	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.leaves)
 	if err != nil {
@@ -259,14 +293,39 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	if len(events) == 0 {
 		return &pl.p, nil
 	}
+	for i := range events {
+		if err := s.escapeEvent(&events[i]); err != nil {
+			return nil, err
+		}
+	}
 	var seq int64 = 1
 	var servers []string
 	if pl.head != nil {
 		seq, servers = pl.head.Seq+1, pl.head.Servers
 	}
-	pl.p.next = &headDoc{
-		ID: headID(w.cid, seq), Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count,
-		Genesis: pl.genesis, Servers: servers, Events: events, At: bson.DateTime(s.opts.Now().UnixMilli()),
+	flagged := make([]string, 0, len(pl.flagged))
+	for id := range pl.flagged {
+		flagged = append(flagged, id)
+	}
+	slices.Sort(flagged)
+	next := &head{Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count, Genesis: pl.genesis,
+		Servers: servers, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+	for _, d := range events {
+		next.Added = append(next.Added, d.ID)
+		if d.Clid != "" {
+			next.Clids = append(next.Clids, clidDoc{ID: clidID(d.Cid, d.Clid), Event: d.ID})
+		}
+		if d.T == eventstore.TypeUpdate || d.T == eventstore.TypeDelete {
+			next.Edits = append(next.Edits, d.ID)
+		}
+	}
+	pl.p.next, pl.p.docs = next, events
+	leaves := map[string]bool{}
+	for _, l := range pl.leaves {
+		leaves[l.ID] = true
+	}
+	for _, e := range pl.p.written {
+		e.IsLeaf = leaves[e.ID]
 	}
 	return &pl.p, nil
 }
@@ -274,6 +333,12 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 // addEvent makes e the newest event of the batch: its parents stop being
 // leaves and it becomes one.
 func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
+	for _, p := range e.Pids {
+		if pl.flagged[p] { // a parent's flag goes with the version that gives it a child
+			delete(pl.flagged, p)
+			pl.unflag = append(pl.unflag, p)
+		}
+	}
 	pl.leaves = slices.DeleteFunc(pl.leaves, func(l leaf) bool { return slices.Contains(e.Pids, l.ID) })
 	pl.leaves = append(pl.leaves, leaf{ID: e.ID, TS: e.TS})
 	sortLeaves(pl.leaves)
@@ -283,7 +348,9 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
-	return toDoc(e)
+	doc := toDoc(e)
+	doc.IsLeaf = false // flags follow the head's Flagged (flags.go)
+	return doc
 }
 
 func sortLeaves(ls []leaf) {
@@ -336,4 +403,19 @@ func compareString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// escapeEvent stores an event's data escaped if the backend needs it.
+func (s *Store) escapeEvent(d *eventDoc) error {
+	o, escaped, err := s.storable(d.O)
+	if err != nil || !escaped {
+		return err
+	}
+	d.O, d.ArraysEscaped = o, true
+	if d.D != nil {
+		if d.D, _, err = s.storable(d.D); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,10 +5,10 @@ package storetest
 
 import (
 	"context"
-	"log/slog"
-	"slices"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,6 +157,9 @@ func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	if err := s.Flush(ctx); err != nil { // flags follow the leaves once a context is idle
+		tb.Fatal(err)
+	}
 	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, bson.D{{Key: "cid", Value: cid}})
 	if err != nil {
 		tb.Fatal(err)
@@ -212,3 +215,90 @@ func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string
 	}
 	return ids
 }
+
+// Empty deletes every document of every collection of conn's database,
+// keeping the collections and their indexes.
+func Empty(tb testing.TB, conn *store.Conn) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	names, err := conn.DB.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range names {
+		if n == migrations.MigrationsCollection {
+			continue
+		}
+		if _, err := conn.DB.Collection(n).DeleteMany(ctx, bson.D{}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// Compare measures two operations in the same run, alternating blocks of
+// them so that both see the same machine: ours (the operation under test)
+// and limit (the raw database operation it is held against). Each block
+// runs its operations on conc goroutines; settle, if not nil, runs after
+// each block of ours and counts as its time (background work it left, which
+// must not run during the limit's block). It reports the rate of each, the
+// ratio ours/limit, and returns that ratio.
+func Compare(b *testing.B, conc int, ours, limit func(i int) error, settle func() error) float64 {
+	b.Helper()
+	const block = 64
+	var tOurs, tLimit time.Duration
+	n := 0
+	b.ResetTimer()
+	for n < b.N {
+		k := min(block, b.N-n)
+		for _, run := range []struct {
+			f func(int) error
+			t *time.Duration
+		}{{ours, &tOurs}, {limit, &tLimit}} {
+			start := time.Now()
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			for g := range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := g; i < k; i += conc {
+						if err := run.f(n + i); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if run.t == &tOurs && settle != nil {
+				if err := settle(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			*run.t += time.Since(start)
+			if err := failed.Load(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n += k
+	}
+	b.StopTimer()
+	oursRate := float64(b.N) / tOurs.Seconds()
+	limitRate := float64(b.N) / tLimit.Seconds()
+	b.ReportMetric(oursRate, "ops/s")
+	b.ReportMetric(limitRate, "limit-ops/s")
+	b.ReportMetric(oursRate/limitRate, "ratio")
+	return oursRate / limitRate
+}
+
+// CommandCounter counts the commands a client sends (round trips).
+type CommandCounter struct{ n atomic.Int64 }
+
+// Monitor is the command monitor to give a connection.
+func (c *CommandCounter) Monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(context.Context, *event.CommandStartedEvent) { c.n.Add(1) }}
+}
+
+// Count is the number of commands sent so far.
+func (c *CommandCounter) Count() int64 { return c.n.Load() }

@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+)
+
+const benchMessage = `{"msg":"Are we still on for the release review at 3pm? I pushed the last fixes","u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"mentions":[],"groupable":false}`
+
+// BenchmarkAppend: appends to one context at concurrency 1 and 8, beside
+// raw InsertOne of documents of the same shape into a collection prepared
+// the same way, on the same backend in the same run (target ratio ≥ 0.5).
+// It also reports the database commands (round trips) per append.
+func BenchmarkAppend(b *testing.B) {
+	for _, backend := range storetest.Backends() {
+		for _, conc := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/conc=%d", backend.Name, conc), func(b *testing.B) {
+				b.ReportAllocs()
+				ctx := context.Background()
+				var counter storetest.CommandCounter
+				conn := backend.Connect(b, storetest.Options{Monitor: counter.Monitor()})
+				s := storetest.NewStore(b, conn, server, store.Options{})
+				if _, err := s.CreateContext(ctx, "room", "bench", "", nil); err != nil {
+					b.Fatal(err)
+				}
+				o := data(b, benchMessage)
+				if err := migrations.PrepareContextType(ctx, conn, "raw"); err != nil {
+					b.Fatal(err)
+				}
+				raw := conn.DB.Collection(migrations.EventsCollection("raw"))
+				var commands int64
+				appended := 0
+				storetest.Compare(b, conc, func(i int) error {
+					before := counter.Count()
+					_, _, err := s.Append(ctx, "room", "bench", store.NewEvent{T: "msg", O: o})
+					if conc == 1 {
+						commands += counter.Count() - before
+						appended++
+					}
+					return err
+				}, func(i int) error {
+					e := &eventstore.Event{ID: fmt.Sprintf("%064x", i), Pids: []string{fmt.Sprintf("%064x", i+1)}, V: 2, TS: int64(i),
+						Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: fmt.Sprintf("%064x", i), O: o, D: o, IsLeaf: true}
+					_, err := raw.InsertOne(ctx, rawDoc(e))
+					return err
+				}, func() error { return s.Flush(ctx) })
+				if conc == 1 && appended > 0 {
+					b.ReportMetric(float64(commands)/float64(appended), "commands/append")
+				}
+			})
+		}
+	}
+}
+
+// rawDoc is the BSON document an event is stored as.
+func rawDoc(e *eventstore.Event) bson.D {
+	return bson.D{{Key: "_id", Value: e.ID}, {Key: "pids", Value: e.Pids}, {Key: "v", Value: int32(e.V)},
+		{Key: "ts", Value: bson.DateTime(e.TS)}, {Key: "src", Value: e.Src}, {Key: "ct", Value: e.Ct},
+		{Key: "cid", Value: e.Cid}, {Key: "t", Value: e.T}, {Key: "dHash", Value: e.DHash},
+		{Key: "o", Value: e.O}, {Key: "d", Value: e.D}, {Key: "isLeaf", Value: true}}
+}
+
+// BenchmarkAppendAtSize: appends to a context that already holds 1,000 and
+// then 50,000 events, in the same run (target: the rate at 50k is at least
+// 0.8 of the rate at 1k), and database commands per append at each size.
+func BenchmarkAppendAtSize(b *testing.B) {
+	for _, backend := range storetest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			ctx := context.Background()
+			var counter storetest.CommandCounter
+			conn := backend.Connect(b, storetest.Options{Monitor: counter.Monitor()})
+			s := storetest.NewStore(b, conn, server, store.Options{})
+			g, err := s.CreateContext(ctx, "room", "big", "", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			o := data(b, benchMessage)
+			// Fill with remote events in batches of 99 (the fastest way in).
+			stored := 1
+			last := g
+			fill := func(n int) {
+				for stored < n {
+					var batch []*eventstore.Event
+					for range min(99, n-stored) {
+						e := remoteEvent(b, "b.example", "room", "big", "msg", last.TS+1, []string{last.ID}, o)
+						batch = append(batch, e)
+						last = e
+					}
+					res, err := s.Ingest(ctx, batch)
+					if err != nil || res[len(res)-1].Status != store.Stored {
+						b.Fatalf("filling: %v %+v", err, res[len(res)-1])
+					}
+					stored += len(batch)
+				}
+			}
+			rate := func(n int) (float64, float64) {
+				before := counter.Count()
+				start := time.Now()
+				for range n {
+					if _, _, err := s.Append(ctx, "room", "big", store.NewEvent{T: "msg", O: o}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return float64(n) / time.Since(start).Seconds(), float64(counter.Count()-before) / float64(n)
+			}
+			b.ResetTimer()
+			var small, large, smallCmds, largeCmds float64
+			for range b.N {
+				b.StopTimer()
+				fill(1000)
+				b.StartTimer()
+				small, smallCmds = rate(500)
+				b.StopTimer()
+				fill(50_000)
+				b.StartTimer()
+				large, largeCmds = rate(500)
+			}
+			b.ReportMetric(small, "appends/s@1k")
+			b.ReportMetric(large, "appends/s@50k")
+			b.ReportMetric(large/small, "ratio")
+			b.ReportMetric(smallCmds, "commands/append@1k")
+			b.ReportMetric(largeCmds, "commands/append@50k")
+		})
+	}
+}

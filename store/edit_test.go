@@ -1,0 +1,223 @@
+package store_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+)
+
+// remoteEvent builds and hashes an event as another server would.
+func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
+	t.Helper()
+	if o == nil {
+		o = data(t, `{}`)
+	}
+	canonical, err := hashing.CanonicalObject(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(pids)), V: 2, TS: ts, Src: src, Ct: ct, Cid: cid, T: typ, O: o, D: o}
+	if e.Pids == nil {
+		e.Pids = []string{}
+	}
+	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
+	return e
+}
+
+func ingestOne(t *testing.T, s *store.Store, e *eventstore.Event, want store.IngestStatus) {
+	t.Helper()
+	res, err := s.Ingest(ctxT(t), []*eventstore.Event{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != want {
+		t.Fatalf("ingest %s (%s): %s %v %v, want %s", e.ID[:8], e.T, res[0].Status, res[0].Missing, res[0].Err, want)
+	}
+}
+
+// sixUpdates are concurrent updates of one target (all children of it),
+// from several servers, two of them at the same ts so that _id breaks the tie.
+func sixUpdates(t testing.TB, genesis, target *eventstore.Event) []*eventstore.Event {
+	ops := []string{
+		`{"set":[{"path":"msg","value":"first edit"}],"target":"%s"}`,
+		`{"set":[{"path":"msg","value":"second edit"},{"path":"meta.edited","value":true}],"target":"%s"}`,
+		`{"target":"%s","unset":["meta.edited"]}`,
+		`{"set":[{"path":"meta.by","value":"bob"}],"target":"%s"}`,
+		`{"set":[{"path":"reactions","value":{"+1":["alice"]}}],"target":"%s","unset":["u.name"]}`,
+		`{"set":[{"path":"msg","value":"tied edit"}],"target":"%s"}`,
+	}
+	times := []int64{1000, 2000, 3000, 4000, 5000, 2000}
+	var out []*eventstore.Event
+	for i, op := range ops {
+		src := fmt.Sprintf("s%d.example", i)
+		out = append(out, remoteEvent(t, src, "room", genesis.Cid, eventstore.TypeUpdate, target.TS+times[i],
+			[]string{target.ID}, data(t, fmt.Sprintf(op, target.ID))))
+	}
+	return out
+}
+
+func permutations(n int) [][]int {
+	if n == 1 {
+		return [][]int{{0}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := slices.Insert(slices.Clone(p), i, n-1)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// TestUpdatesConvergeInEveryOrder ingests the same six concurrent update
+// events in all 720 orders, each order into its own store, and requires
+// the same d every time — equal to folding them in (ts, _id) order.
+func TestUpdatesConvergeInEveryOrder(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		genesis := remoteEvent(t, "a.example", "room", "r1", "room", 1_000_000, nil, nil)
+		target := remoteEvent(t, "a.example", "room", "r1", "msg", 1_000_001, []string{genesis.ID},
+			data(t, `{"msg":"original","u":{"_id":"u1","name":"Alice"}}`))
+		updates := sixUpdates(t, genesis, target)
+		orders := permutations(len(updates))
+		if testing.Short() {
+			orders = orders[:24]
+		}
+		results := make([]string, len(orders))
+		const workers = 4
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn := b.Connect(t, storetest.Options{})
+				for i := w; i < len(orders); i += workers {
+					// A fresh store on an emptied database for every order
+					// (cheaper than a new database).
+					storetest.Empty(t, conn)
+					s := storetest.NewStore(t, conn, server, store.Options{})
+					ingestOne(t, s, genesis, store.Stored)
+					ingestOne(t, s, target, store.Stored)
+					for _, j := range orders[i] {
+						ingestOne(t, s, updates[j], store.Stored)
+					}
+					got, err := s.Get(ctxT(t), "room", "r1", target.ID)
+					s.Close() // before the next order empties the database under it
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					c, _ := hashing.Canonical(got.D)
+					results[i] = string(c)
+				}
+			}()
+		}
+		wg.Wait()
+		want := `{"meta":{"by":"bob"},"msg":"second edit","reactions":{"+1":["alice"]},"u":{"_id":"u1"}}`
+		if updates[1].ID < updates[5].ID { // same ts: the larger _id folds last
+			want = `{"meta":{"by":"bob"},"msg":"tied edit","reactions":{"+1":["alice"]},"u":{"_id":"u1"}}`
+		}
+		for i, r := range results {
+			if r != want {
+				t.Fatalf("order %v gave d %s, want %s", orders[i], r, want)
+			}
+		}
+	})
+}
+
+func TestUpdateAndDelete(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, conn := newStore(t, b)
+		ctx := ctxT(t)
+		if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(t, `{"msg":"helo","u":{"name":"al"}}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := s.Update(ctx, "room", "r1", m.ID, store.Edit{
+			Set:   []store.SetOp{{Path: "msg", Value: "hello"}, {Path: "edit.count", Value: int64(1)}},
+			Unset: []string{"u.name"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.T != eventstore.TypeUpdate || up.Verify() != nil {
+			t.Errorf("update event %+v", up)
+		}
+		got, _ := s.Get(ctx, "room", "r1", m.ID)
+		d, _ := hashing.Canonical(got.D)
+		o, _ := hashing.Canonical(got.O)
+		if string(d) != `{"edit":{"count":1},"msg":"hello","u":{}}` || string(o) != `{"msg":"helo","u":{"name":"al"}}` {
+			t.Errorf("after update: o %s d %s", o, d)
+		}
+		if got.DHash != m.DHash || got.ID != m.ID {
+			t.Error("an update changed hashed fields")
+		}
+		tests := []struct {
+			name string
+			ed   store.Edit
+			code string
+		}{
+			{"nothing to do", store.Edit{}, eventstore.EINVALID},
+			{"overlapping paths", store.Edit{Set: []store.SetOp{{Path: "a", Value: 1}}, Unset: []string{"a.b"}}, eventstore.EINVALID},
+			{"same path twice", store.Edit{Unset: []string{"a", "a"}}, eventstore.EINVALID},
+			{"empty segment", store.Edit{Unset: []string{"a..b"}}, eventstore.EINVALID},
+			{"dollar member", store.Edit{Unset: []string{"$a"}}, eventstore.EINVALIDDATA},
+			{"through a string", store.Edit{Set: []store.SetOp{{Path: "msg.x", Value: 1}}}, eventstore.EINVALIDDATA},
+			{"bad value", store.Edit{Set: []store.SetOp{{Path: "x", Value: int64(1 << 60)}}}, eventstore.EINVALIDDATA},
+		}
+		for _, tt := range tests {
+			_, err := s.Update(ctx, "room", "r1", m.ID, tt.ed)
+			if eventstore.ErrorCode(err) != tt.code {
+				t.Errorf("%s: %v, want code %s", tt.name, err, tt.code)
+			}
+		}
+		_, err = s.Update(ctx, "room", "r1", up.ID, store.Edit{Unset: []string{"x"}})
+		wantCode(t, err, eventstore.EINVALID) // an update event cannot be edited
+		_, err = s.Update(ctx, "room", "r1", "0000000000000000000000000000000000000000000000000000000000000000", store.Edit{Unset: []string{"x"}})
+		wantCode(t, err, eventstore.ENOTFOUND)
+
+		del, err := s.Delete(ctx, "room", "r1", m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if del.T != eventstore.TypeDelete {
+			t.Errorf("delete event type %s", del.T)
+		}
+		gone, _ := s.Get(ctx, "room", "r1", m.ID)
+		if !gone.Deleted || gone.DeletedAt != del.TS || gone.O != nil || gone.D != nil {
+			t.Errorf("after delete: %+v", gone)
+		}
+		if gone.ID != m.ID || gone.DHash != m.DHash || gone.TS != m.TS || !slices.Equal(gone.Pids, m.Pids) {
+			t.Error("delete changed hashed fields")
+		}
+		if err := gone.Verify(); err != nil {
+			t.Errorf("a deleted event no longer verifies: %v", err)
+		}
+		var raw bson.M
+		if err := conn.DB.Collection("room_events").FindOne(ctx, bson.M{"_id": m.ID}).Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := raw["o"]; ok {
+			t.Error("o still stored")
+		}
+		if _, ok := raw["d"]; ok {
+			t.Error("d still stored")
+		}
+		_, err = s.Update(ctx, "room", "r1", m.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "x"}}})
+		wantCode(t, err, eventstore.EGONE)
+		_, err = s.Delete(ctx, "room", "r1", m.ID)
+		wantCode(t, err, eventstore.EGONE)
+		storetest.CheckLeaves(t, s, conn, "room", "r1")
+	})
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Leaf flags.
+//
+// The head is the authority on a context's leaves; the isLeaf flags on the
+// event documents follow it. Setting the flag when an event is written and
+// clearing it when the event gets a child would cost a database write per
+// append on top of the claim and the insert, and on FerretDB an update costs
+// more than an insert. So events are written without the flag, and the
+// head records which events carry it (headDoc.Flagged). A version clears
+// the flags of parents it gives children to (rare: only flagged parents);
+// once a context has had no write for Options.LeafFlagDelay, a version of
+// its own sets the flags of the current leaves. Both go through the head
+// log like any write, so they are crash-safe and correct with several
+// processes; the API reports isLeaf from the head, never from the flags.
+
+// DefaultLeafFlagDelay is how long a context must be idle before the
+// isLeaf flags of its leaves are written.
+const DefaultLeafFlagDelay = 50 * time.Millisecond
+
+// syncFlags (w.mu held) writes a version whose flags are exactly the
+// current leaves, if they are not already.
+func (s *Store) syncFlags(ctx context.Context, w *writer) error {
+	if w.head != nil { // another process may have written since: start from the latest
+		h, err := s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), w.head)
+		if err != nil {
+			return err
+		}
+		if h == nil { // the context is gone (a test emptied the database)
+			w.head = nil
+			return nil
+		}
+		if h.Seq != w.head.Seq {
+			if err := s.complete(ctx, w.ct, h, nil); err != nil {
+				return err
+			}
+			w.setHead(h)
+		}
+	}
+	for range maxClaimAttempts {
+		if err := s.loadHead(ctx, w, true); err != nil || w.head == nil {
+			return err
+		}
+		h := w.head
+		leaves := leafIDs(h.Leaves)
+		flag := difference(leaves, h.Flagged)
+		unflag := difference(h.Flagged, leaves)
+		if len(flag) == 0 && len(unflag) == 0 {
+			return nil
+		}
+		next := &head{Cid: w.cid, Seq: h.Seq + 1, Leaves: h.Leaves, Count: h.Count, Genesis: h.Genesis,
+			Servers: h.Servers, Flagged: leaves, Flag: flag, Unflag: unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+		won, err := s.claim(ctx, w.ct, next, nil)
+		if err != nil {
+			w.head = nil
+			return err
+		}
+		if !won {
+			w.head = nil
+			continue
+		}
+		w.sawSeq(next.Seq)
+		if err := s.complete(ctx, w.ct, next, nil); err != nil {
+			w.head = nil
+			return err
+		}
+		w.setHead(next)
+		return nil
+	}
+	return nil
+}
+
+// Flush does now the upkeep that otherwise waits until a context is idle
+// (see idle.go) for every context this store wrote to: isLeaf flags and the
+// registry's hint.
+func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	writers := make([]*writer, 0, len(s.writers))
+	for _, w := range s.writers {
+		writers = append(writers, w)
+	}
+	s.mu.Unlock()
+	for _, w := range writers {
+		if err := s.flushWriter(ctx, w); err != nil {
+			return dbError("flush", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) flushWriter(ctx context.Context, w *writer) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head == nil {
+		return nil
+	}
+	if err := s.syncFlags(ctx, w); err != nil {
+		return err
+	}
+	return s.recordHint(ctx, w)
+}
+
+// difference is a − b for sorted id lists.
+func difference(a, b []string) []string {
+	var out []string
+	for _, id := range a {
+		if _, found := slices.BinarySearch(b, id); !found {
+			out = append(out, id)
+		}
+	}
+	return out
+}
