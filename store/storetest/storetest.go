@@ -89,8 +89,9 @@ func Embedded(tb testing.TB) *store.Embedded {
 
 // Options tune a test connection.
 type Options struct {
-	Database string                // "" for a fresh database
-	Monitor  *event.CommandMonitor // e.g. to count round trips
+	Database       string                // "" for a fresh database
+	Monitor        *event.CommandMonitor // e.g. to count round trips
+	SkipMigrations bool                  // leave the schema as it is
 }
 
 // Connect opens a fresh, migrated database on the backend (or the one named
@@ -110,8 +111,10 @@ func (b Backend) Connect(tb testing.TB, opts Options) *store.Conn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := migrations.Up(ctx, conn, nil); err != nil {
-		tb.Fatal(err)
+	if !opts.SkipMigrations {
+		if _, err := migrations.Up(ctx, conn, nil); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
