@@ -88,11 +88,19 @@ func (d *eventDoc) event() *eventstore.Event {
 // beside the events, so that a version and the events it adds are written
 // by one insert command: one SQLite transaction on FerretDB, one multi-
 // document transaction on a MongoDB replica set. Its _id, "<cid>#<seq>",
-// never looks like an event id, and its fields are all under "head", so
-// queries on event fields (cid, ts, t …) never see it.
+// never looks like an event id; it has cid (so that sharding on cid keeps
+// a context's heads with its events) but no v, which every event has: see
+// EventsOf.
 type headDoc struct {
 	ID   string `bson:"_id"` // headID(cid, seq)
+	Cid  string `bson:"cid"`
 	Head head   `bson:"head"`
+}
+
+// EventsOf is the filter for the events of context cid in a <ct>_events
+// collection, which also holds the context's head versions.
+func EventsOf(cid string) bson.D {
+	return bson.D{{Key: "cid", Value: cid}, {Key: "v", Value: bson.D{{Key: "$exists", Value: true}}}}
 }
 
 // head is the state of a context after one version.

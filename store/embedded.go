@@ -53,8 +53,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded store: data directory: %w", err)
 	}
-	// FerretDB logs every connection at info level; keep its warnings only.
-	logger := slog.New(levelFilter{min: slog.LevelWarn, h: cfg.Logger.Handler()}).With("component", "ferretdb")
+	// FerretDB logs every connection at info level and dumps every refused
+	// command (such as the driver's endSessions, which it lacks) at warning
+	// level; keep its errors only.
+	logger := slog.New(levelFilter{min: slog.LevelError, h: cfg.Logger.Handler()}).With("component", "ferretdb")
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",

@@ -89,7 +89,7 @@ func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc
 		return false, err
 	}
 	docs := make([]any, 0, 1+len(events))
-	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Head: *h})
+	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Cid: h.Cid, Head: *h})
 	for _, e := range events {
 		docs = append(docs, e)
 	}

@@ -87,7 +87,7 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 			return nil, eventstore.WrapError(eventstore.EINVALID, err)
 		}
 	}
-	filter := bson.D{{Key: "cid", Value: cid}}
+	filter := EventsOf(cid)
 	if q.After != "" {
 		ts, id, err := decodeCursor(q.After)
 		if err != nil {

@@ -104,7 +104,7 @@ type contextScan struct {
 
 func (s *Store) scanContext(ctx context.Context, ct, cid string) (*contextScan, error) {
 	opts := options.Find().SetProjection(bson.D{{Key: "pids", Value: 1}, {Key: "ts", Value: 1}, {Key: "isLeaf", Value: 1}})
-	cur, err := s.events(ct).Find(ctx, bson.D{{Key: "cid", Value: cid}}, opts)
+	cur, err := s.events(ct).Find(ctx, EventsOf(cid), opts)
 	if err != nil {
 		return nil, err
 	}

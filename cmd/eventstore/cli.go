@@ -20,6 +20,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		ErrWriter:      stderr,
 		ExitErrHandler: func(context.Context, *cli.Command, error) {}, // main decides the status
 		Commands: []*cli.Command{
+			serveCommand(env),
+			migrateCommand(env),
 			hashCommand(env),
 			versionCommand(env),
 		},

@@ -163,7 +163,7 @@ func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string
 	if err := s.Flush(ctx); err != nil { // flags follow the leaves once a context is idle
 		tb.Fatal(err)
 	}
-	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, bson.D{{Key: "cid", Value: cid}})
+	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, store.EventsOf(cid))
 	if err != nil {
 		tb.Fatal(err)
 	}

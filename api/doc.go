@@ -1,0 +1,9 @@
+// Package api is the client HTTP API of the event store (shared/spec/api.md,
+// openapi.yaml): JSON in and out on github.com/go-chi/chi/v5, errors as
+// application/problem+json with a stable code, bearer tokens with scopes,
+// and Prometheus metrics on an injected registry.
+//
+// routes.go shows the whole API. Handlers are built by functions that take
+// their dependencies and return an error; one adapter turns errors into
+// problem answers, logs and counts them.
+package api

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-json-experiment/json/jsontext"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// appendRequest is the body of POST …/events.
+type appendRequest struct {
+	T    string         `json:"t"`
+	O    jsontext.Value `json:"o"`
+	Clid string         `json:"clid"`
+	// Pids, when given, must be the current leaves (optimistic concurrency).
+	Pids *[]string `json:"pids"`
+}
+
+func handleAppend(st *store.Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req appendRequest
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+		if req.T == "" {
+			return eventstore.Errorf(eventstore.EINVALID, "t (the event type) is required")
+		}
+		o, err := parseData(req.O)
+		if err != nil {
+			return err
+		}
+		in := store.NewEvent{T: req.T, O: o, Clid: req.Clid}
+		if req.Pids != nil {
+			in.ExpectedPids = *req.Pids
+			if in.ExpectedPids == nil {
+				in.ExpectedPids = []string{}
+			}
+		}
+		e, existed, err := st.Append(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), in)
+		if err != nil {
+			return err
+		}
+		status := http.StatusCreated
+		if existed {
+			status = http.StatusOK
+		}
+		w.Header().Set("Location", eventPath(e))
+		return encode(w, status, e)
+	}
+}
+
+// parseData turns the raw JSON of o into event data under the hashing
+// rules; absent or null means {}.
+func parseData(raw jsontext.Value) (bson.Raw, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	o, err := eventstore.ParseData(raw)
+	if err != nil {
+		return nil, &eventstore.Error{Code: eventstore.EINVALIDDATA, Message: "o: " + eventstore.ErrorMessage(err), Err: err}
+	}
+	return o, nil
+}
+
+// listResponse is a page of events.
+type listResponse struct {
+	Events []*eventstore.Event `json:"events"`
+	Next   string              `json:"next,omitempty"`
+}
+
+func handleList(st *store.Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		for name, values := range q {
+			if !slices.Contains([]string{"after", "limit", "t"}, name) {
+				return eventstore.Errorf(eventstore.EINVALID, "unknown query parameter %q (after, limit and t are known)", name)
+			}
+			if len(values) > 1 {
+				return eventstore.Errorf(eventstore.EINVALID, "query parameter %q given %d times", name, len(values))
+			}
+		}
+		lq := store.ListQuery{After: q.Get("after"), T: q.Get("t")}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > store.MaxListLimit {
+				return eventstore.Errorf(eventstore.EINVALID, "limit must be an integer from 1 to %d, not %q", store.MaxListLimit, s)
+			}
+			lq.Limit = n
+		}
+		page, err := st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), lq)
+		if err != nil {
+			return err
+		}
+		return encode(w, http.StatusOK, listResponse{Events: page.Events, Next: page.Next})
+	}
+}
+
+func handleGet(st *store.Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		e, err := st.Get(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
+		if err != nil {
+			return err
+		}
+		return encode(w, http.StatusOK, e)
+	}
+}
+
+// updateRequest is the body of PATCH …/events/{id}: members of d to set,
+// by path ("msg", "u.name"), and paths to remove.
+type updateRequest struct {
+	Set   map[string]jsontext.Value `json:"set"`
+	Unset []string                  `json:"unset"`
+}
+
+func handleUpdate(st *store.Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req updateRequest
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+		ed := store.Edit{Unset: req.Unset}
+		for path, raw := range req.Set {
+			v, err := hashing.Parse(raw)
+			if err != nil {
+				return eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("set %q: %w", path, err))
+			}
+			ed.Set = append(ed.Set, store.SetOp{Path: path, Value: v})
+		}
+		e, err := st.Update(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"), ed)
+		if err != nil {
+			return err
+		}
+		return encode(w, http.StatusCreated, e)
+	}
+}
+
+func handleDelete(st *store.Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		e, err := st.Delete(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
+		if err != nil {
+			return err
+		}
+		return encode(w, http.StatusCreated, e)
+	}
+}

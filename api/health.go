@@ -1,0 +1,42 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// OpenAPI is the OpenAPI 3 description of this API.
+func OpenAPI() []byte { return openAPI }
+
+func handleOpenAPI() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, err := w.Write(openAPI)
+		return err
+	}
+}
+
+// handleHealthz says the process is alive.
+func handleHealthz() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return encode(w, http.StatusOK, map[string]string{"status": "alive"})
+	}
+}
+
+// handleReadyz says whether the database answers and is migrated.
+func handleReadyz(ready func(ctx context.Context) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if ready != nil {
+			if err := ready(r.Context()); err != nil {
+				return &eventstore.Error{Code: eventstore.EUNAVAILABLE, Message: "not ready: " + err.Error(), Err: err}
+			}
+		}
+		return encode(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}

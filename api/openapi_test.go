@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/eventstore-go/eventstore/api"
+)
+
+// TestOpenAPIMatchesRoutes: every route is in openapi.yaml and every path
+// and method there is routed.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q, want 3.x", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method == "parameters" {
+				continue
+			}
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	routed := map[string]bool{}
+	router, ok := api.New(api.Config{}).(chi.Routes)
+	if !ok {
+		t.Fatal("api.New does not return a chi router")
+	}
+	err := chi.Walk(router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if route == "/metrics" && method != http.MethodGet {
+			return nil // Handle registers every method; only GET is meant
+		}
+		routed[method+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range routed {
+		if !documented[r] {
+			t.Errorf("route %s is not in openapi.yaml", r)
+		}
+	}
+	for d := range documented {
+		if !routed[d] {
+			t.Errorf("openapi.yaml documents %s, which is not routed", d)
+		}
+	}
+	if len(routed) < 10 {
+		t.Errorf("only %d routes: %v", len(routed), slices.Sorted(func(yield func(string) bool) {
+			for r := range routed {
+				if !yield(r) {
+					return
+				}
+			}
+		}))
+	}
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Config is what the API needs.
+type Config struct {
+	Store    *store.Store
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer // served at /metrics
+	Tokens   []Token             // none: every request is allowed (loopback only)
+	// Ready reports whether the database answers and is migrated (/readyz).
+	Ready func(ctx context.Context) error
+	// Verify checks one context's integrity (GET …/verify); its report is
+	// returned as JSON.
+	Verify func(ctx context.Context, ct, cid string) (any, error)
+}
+
+// server holds the dependencies of the handlers.
+type server struct {
+	store   *store.Store
+	log     *slog.Logger
+	metrics *Metrics
+	auth    *authenticator
+	ready   func(ctx context.Context) error
+	verify  func(ctx context.Context, ct, cid string) (any, error)
+	gather  prometheus.Gatherer
+}
+
+// New returns the API as an http.Handler.
+func New(cfg Config) http.Handler {
+	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens),
+		ready: cfg.Ready, verify: cfg.Verify, gather: cfg.Gatherer}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	if s.metrics != nil {
+		r.Use(s.metrics.instrument)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, eventstore.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	addRoutes(r, s)
+	return r
+}
+
+// handlerFunc is a handler that may fail; handle turns it into one that
+// answers the failure.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
+// fail answers err as problem+json, logs what the client does not see and
+// counts it.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := eventstore.ErrorCode(err)
+	switch {
+	case code == eventstore.EINTERNAL:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code == eventstore.EUNAVAILABLE:
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if s.metrics != nil {
+		s.metrics.errors.WithLabelValues(code).Inc()
+	}
+	writeProblem(w, r, err)
+}
+
+func (s *server) metricsHandler() http.Handler {
+	if s.gather == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{})
+}

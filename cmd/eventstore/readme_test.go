@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+)
+
+// TestReadmeConfigurationTable: the README's table lists exactly the flags
+// of "eventstore serve", with their variables and defaults.
+func TestReadmeConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| `--([a-z-]+)` \\| `([A-Z_]+)` \\| (`[^`]*`)? ?\\|")
+	documented := map[string][2]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			documented[m[1]] = [2]string{m[2], strings.Trim(m[3], "`")}
+		}
+	}
+	env := environment{getenv: func(string) string { return "" }}
+	var names []string
+	for _, f := range serveCommand(env).Flags {
+		name := f.Names()[0]
+		names = append(names, name)
+		doc, ok := documented[name]
+		if !ok {
+			t.Errorf("flag --%s is not in the README's configuration table", name)
+			continue
+		}
+		var envVar, def string
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			envVar, def = f.Sources.EnvKeys()[0], f.Value
+		case *cli.StringSliceFlag:
+			envVar, def = f.Sources.EnvKeys()[0], strings.Join(f.Value, ",")
+		case *cli.DurationFlag:
+			envVar, def = f.Sources.EnvKeys()[0], f.Value.String()
+		default:
+			t.Fatalf("flag --%s: unexpected type %T", name, f)
+		}
+		if doc[0] != envVar {
+			t.Errorf("--%s: README says variable %s, the flag reads %s", name, doc[0], envVar)
+		}
+		if doc[1] != def {
+			t.Errorf("--%s: README says default %q, the flag has %q", name, doc[1], def)
+		}
+	}
+	for name := range documented {
+		if !slices.Contains(names, name) {
+			t.Errorf("README documents --%s, which serve does not have", name)
+		}
+	}
+}

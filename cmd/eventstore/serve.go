@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v3"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+const (
+	flagListen          = "listen"
+	flagServerName      = "server-name"
+	flagToken           = "token"
+	flagShutdownTimeout = "shutdown-timeout"
+)
+
+func serveCommand(env environment) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:8080", Sources: env.fromEnv("EVENTSTORE_LISTEN"),
+			Usage: "HTTP listen address; port 0 picks a free port (the log line \"listening\" gives it)"},
+		&cli.StringFlag{Name: flagServerName, Value: "localhost", Sources: env.fromEnv("EVENTSTORE_SERVER_NAME"),
+			Usage: "this server's name, the src of events created here (a DNS name, optional :port)"},
+		&cli.StringSliceFlag{Name: flagToken, Sources: env.fromEnv("EVENTSTORE_TOKEN"),
+			Usage: "bearer token as scope:secret, scope read, write or admin (repeat the flag, or separate with commas in the variable); without tokens the server only listens on loopback"},
+		&cli.DurationFlag{Name: flagShutdownTimeout, Value: 15 * time.Second, Sources: env.fromEnv("EVENTSTORE_SHUTDOWN_TIMEOUT"),
+			Usage: "how long a shutdown waits for requests in flight"},
+	}
+	flags = append(flags, storeFlags(env)...)
+	flags = append(flags, logFlags(env)...)
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the server",
+		Description: `Serves the client HTTP API. With no MongoDB URI it starts the embedded
+store (FerretDB on SQLite) with its data under --data. Migrations run at
+start. SIGINT or SIGTERM stops it after the requests in flight.`,
+		Flags: flags,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return serve(ctx, cmd, env)
+		},
+	}
+}
+
+func serve(ctx context.Context, cmd *cli.Command, env environment) error {
+	logger, err := newLogger(cmd, env.stderr)
+	if err != nil {
+		return err
+	}
+	var tokens []api.Token
+	for _, t := range cmd.StringSlice(flagToken) {
+		tok, err := api.ParseToken(t)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", flagToken, err)
+		}
+		tokens = append(tokens, tok)
+	}
+	listen := cmd.String(flagListen)
+	if len(tokens) == 0 && !isLoopback(listen) {
+		return fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could write; "+
+			"give --%s scope:secret (or EVENTSTORE_TOKEN), or listen on 127.0.0.1", listen, flagToken)
+	}
+	server := cmd.String(flagServerName)
+
+	conn, err := connect(ctx, cmd, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := conn.Close(closeCtx); err != nil {
+			logger.Warn("closing the database", "err", err)
+		}
+	}()
+	if _, err := migrations.Up(ctx, conn, logger); err != nil {
+		return err
+	}
+
+	registry := prometheus.NewRegistry()
+	metrics := api.NewMetrics(registry)
+	st, err := store.New(conn, store.Options{
+		Server:   server,
+		Logger:   logger,
+		Observe:  metrics.ObserveStore,
+		OnCommit: func(ct, cid string, events []*eventstore.Event) { metrics.CountStored(server, events) },
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	handler := api.New(api.Config{
+		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens,
+		Ready: func(ctx context.Context) error {
+			if err := conn.Ping(ctx); err != nil {
+				return err
+			}
+			return migrations.Check(ctx, conn)
+		},
+	})
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
+		"server", server, "tokens", len(tokens), "version", version())
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cmd.Duration(flagShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}
