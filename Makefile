@@ -1,6 +1,7 @@
 # eventstore — the two commands a newcomer needs are `make run` and `make test`.
 GO        ?= go
 DATA      ?= ./data
+LISTEN    ?= 127.0.0.1:8080
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 export PATH := $(PATH):/usr/local/go/bin
@@ -13,8 +14,8 @@ help: ## list the targets
 build: ## build bin/eventstore
 	$(GO) build -o bin/eventstore ./cmd/eventstore
 
-run: ## start the server on the embedded store, data in ./data (Ctrl-C stops it)
-	$(GO) run ./cmd/eventstore serve --data $(DATA)
+run: ## start the server on the embedded store, data in ./data, on 127.0.0.1:8080 (Ctrl-C stops it)
+	$(GO) run ./cmd/eventstore serve --data $(DATA) --listen $(LISTEN)
 
 test: ## run every test with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
 	$(GO) test -race -count=1 -timeout 30m ./...
