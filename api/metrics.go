@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry the caller
@@ -22,6 +23,10 @@ type Metrics struct {
 	stored    *prometheus.CounterVec
 	storeOps  *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
+
+	auditLastRun  prometheus.Gauge
+	auditVerified prometheus.Counter
+	auditProblems *prometheus.GaugeVec
 
 	cts, types labelGuard
 }
@@ -51,10 +56,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eventstore_http_errors_total",
 			Help: "Problem answers by code.",
 		}, []string{"code"}),
+		auditLastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventstore_audit_last_run_timestamp_seconds",
+			Help: "When the last periodic audit finished (Unix time).",
+		}),
+		auditVerified: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "eventstore_audit_events_verified_total",
+			Help: "Events the periodic audit has verified.",
+		}),
+		auditProblems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventstore_audit_problems",
+			Help: "Problems the last periodic audit found, by kind.",
+		}, []string{"kind"}),
 		cts:   labelGuard{max: maxLabelValues},
 		types: labelGuard{max: maxLabelValues},
 	}
-	reg.MustRegister(m.requests, m.durations, m.stored, m.storeOps, m.errors,
+	reg.MustRegister(m.requests, m.durations, m.stored, m.storeOps, m.errors, m.auditLastRun, m.auditVerified, m.auditProblems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -77,6 +94,16 @@ func (m *Metrics) CountStored(server string, events []*eventstore.Event) {
 			origin = "local"
 		}
 		m.stored.WithLabelValues(m.cts.value(e.Ct), m.types.value(e.T), origin).Inc()
+	}
+}
+
+// ObserveAudit records the result of an audit run.
+func (m *Metrics) ObserveAudit(rep *store.Report, finished time.Time) {
+	m.auditLastRun.Set(float64(finished.UnixNano()) / 1e9)
+	m.auditVerified.Add(float64(rep.Events))
+	m.auditProblems.Reset()
+	for _, kind := range store.ProblemKinds {
+		m.auditProblems.WithLabelValues(kind).Set(float64(rep.ByKind[kind]))
 	}
 }
 

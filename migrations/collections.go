@@ -21,8 +21,9 @@ type Database interface {
 
 // Collections shared by all context types.
 const (
-	ContextsCollection   = "contexts"          // one document per context: {_id: "ct/cid", ct, cid, seq}
-	MigrationsCollection = "schema_migrations" // one document per applied step
+	ContextsCollection    = "contexts"          // one document per context: {_id: "ct/cid", ct, cid, seq}
+	MigrationsCollection  = "schema_migrations" // one document per applied step
+	CheckpointsCollection = "audit_checkpoints" // how far the audit verified each context
 )
 
 // Collections of context type ct. Events of rooms live in room_events,

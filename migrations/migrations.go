@@ -45,6 +45,9 @@ var Steps = []Step{
 		}
 		return nil
 	}},
+	{3, "audit checkpoints", func(ctx context.Context, db Database) error {
+		return db.CreateCollection(ctx, CheckpointsCollection)
+	}},
 }
 
 // record is the schema_migrations document of an applied step.

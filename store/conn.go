@@ -85,12 +85,14 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		uri = e.URI()
 	}
 	opts := options.Client().ApplyURI(uri).
-		SetServerSelectionTimeout(10 * time.Second).
 		SetAppName("eventstore").
 		// An append is acknowledged only once a majority has journaled it, so
 		// a crash of the primary never loses it. FerretDB accepts and ignores
 		// this; SQLite commits durably on its own.
 		SetWriteConcern(writeconcern.Majority())
+	if !strings.Contains(strings.ToLower(uri), "serverselectiontimeoutms") {
+		opts.SetServerSelectionTimeout(10 * time.Second) // fail fast with a clear error when nothing answers
+	}
 	if cfg.Monitor != nil {
 		opts.SetMonitor(cfg.Monitor)
 	}

@@ -14,14 +14,15 @@ import (
 // RepairReport says what Repair changed. It only ever touches derived data:
 // the head and isLeaf flags, never a hashed field.
 type RepairReport struct {
-	Ct, Cid      string
-	HeadFixed    bool     // a new head version was written
-	LeavesBefore []string // the head's leaves before, when fixed
-	LeavesAfter  []string
-	CountBefore  int64
-	CountAfter   int64
-	FlagsSet     []string // events that were leaves without isLeaf
-	FlagsCleared []string // events with children that had isLeaf
+	Ct           string   `json:"ct"`
+	Cid          string   `json:"cid"`
+	HeadFixed    bool     `json:"headFixed"`    // the head's leaves, count or genesis were wrong
+	LeavesBefore []string `json:"leavesBefore"` // the head's leaves before
+	LeavesAfter  []string `json:"leavesAfter"`
+	CountBefore  int64    `json:"countBefore"`
+	CountAfter   int64    `json:"countAfter"`
+	FlagsSet     []string `json:"flagsSet"`     // events that were leaves without isLeaf
+	FlagsCleared []string `json:"flagsCleared"` // events with children that had isLeaf
 }
 
 // Changed reports whether Repair changed anything.
@@ -48,14 +49,17 @@ func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, 
 		if err != nil {
 			return nil, dbError("repair", err)
 		}
+		// Scan first: what the flags are before anything is written is what
+		// the new version corrects (completing h may set some of them
+		// already, to the same effect).
+		scan, err := s.scanContext(ctx, ct, cid)
+		if err != nil {
+			return nil, dbError("repair", err)
+		}
 		if h != nil {
 			if err := s.complete(ctx, ct, h, nil); err != nil {
 				return nil, dbError("repair", err)
 			}
-		}
-		scan, err := s.scanContext(ctx, ct, cid)
-		if err != nil {
-			return nil, dbError("repair", err)
 		}
 		if h == nil && len(scan.events) == 0 {
 			return nil, eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)

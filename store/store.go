@@ -37,6 +37,9 @@ type Options struct {
 	// flags in the database catch up with its leaves (see flags.go);
 	// DefaultLeafFlagDelay when zero.
 	LeafFlagDelay time.Duration
+	// ReadOnly opens a store that only reads and audits (and records audit
+	// checkpoints); it works on a standalone mongod, where writes cannot.
+	ReadOnly bool
 }
 
 // Store is the event store on one database. It is safe for concurrent use,
@@ -62,7 +65,7 @@ func New(conn *Conn, opts Options) (*Store, error) {
 	if err := hashing.ValidateSrc(opts.Server); err != nil {
 		return nil, fmt.Errorf("server name: %w", err)
 	}
-	if err := conn.Writable(); err != nil {
+	if err := conn.Writable(); err != nil && !opts.ReadOnly {
 		return nil, err
 	}
 	if opts.Now == nil {

@@ -101,6 +101,10 @@ func (s *Store) writerFor(ct, cid string) *writer {
 // either in a batch this goroutine writes or in one another goroutine
 // wrote while this one waited.
 func (s *Store) submit(ctx context.Context, ct, cid string, r *request) {
+	if s.opts.ReadOnly {
+		r.err = eventstore.Errorf(eventstore.EUNAVAILABLE, "this store was opened read-only")
+		return
+	}
 	if err := s.prepareType(ctx, ct); err != nil {
 		r.err = dbError("prepare", err)
 		return

@@ -22,6 +22,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Commands: []*cli.Command{
 			serveCommand(env),
 			migrateCommand(env),
+			verifyCommand(env),
 			hashCommand(env),
 			versionCommand(env),
 		},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // event is an event as the API returns it.
@@ -191,6 +192,46 @@ func TestChatRoom(t *testing.T) {
 	srv.do("GET", room+"/events/"+genesis.ID, nil).must(t, http.StatusOK).decode(t, &g)
 	if g.IsLeaf {
 		t.Error("genesis reads as a leaf")
+	}
+	var report struct {
+		Clean    bool `json:"clean"`
+		Events   int  `json:"events"`
+		Redacted int  `json:"redacted"`
+	}
+	srv.do("GET", room+"/verify", nil).must(t, http.StatusOK).decode(t, &report)
+	if !report.Clean || report.Events != sum.Count || report.Redacted != 1 {
+		t.Errorf("verify report %+v", report)
+	}
+	srv.do("GET", "/api/v1/contexts/room/nope/verify", nil).must(t, http.StatusNotFound)
+}
+
+// TestPeriodicAudit: with --audit-interval the server audits itself and
+// says so in its metrics.
+func TestPeriodicAudit(t *testing.T) {
+	srv := startServer(t, nil, "--audit-interval", "100ms")
+	srv.do("POST", "/api/v1/contexts/room/a", `{}`).must(t, http.StatusCreated)
+	srv.do("POST", "/api/v1/contexts/room/a/events", `{"t":"msg"}`).must(t, http.StatusCreated)
+	for i := 0; ; i++ {
+		body := string(srv.do("GET", "/metrics", nil).must(t, http.StatusOK).Body)
+		ran := strings.Contains(body, "eventstore_audit_last_run_timestamp_seconds ") &&
+			!strings.Contains(body, "eventstore_audit_last_run_timestamp_seconds 0\n")
+		verified := strings.Contains(body, "eventstore_audit_events_verified_total 2")
+		if ran && verified {
+			if !strings.Contains(body, `eventstore_audit_problems{kind="id_mismatch"} 0`) {
+				t.Errorf("problem gauges missing:\n%s", body)
+			}
+			if !strings.Contains(body, `eventstore_events_stored_total{ct="room",origin="local",t="msg"} 1`) {
+				t.Errorf("stored events counter missing")
+			}
+			if !strings.Contains(body, `eventstore_http_requests_total{method="POST",route="/api/v1/contexts/{ct}/{cid}/events",status="201"} 1`) {
+				t.Errorf("request counter by route pattern missing")
+			}
+			return
+		}
+		if i > 100 {
+			t.Fatalf("no audit in the metrics after 10 s:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 	flagServerName      = "server-name"
 	flagToken           = "token"
 	flagShutdownTimeout = "shutdown-timeout"
+	flagAuditInterval   = "audit-interval"
 )
 
 func serveCommand(env environment) *cli.Command {
@@ -36,6 +37,8 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "bearer token as scope:secret, scope read, write or admin (repeat the flag, or separate with commas in the variable); without tokens the server only listens on loopback"},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: 15 * time.Second, Sources: env.fromEnv("EVENTSTORE_SHUTDOWN_TIMEOUT"),
 			Usage: "how long a shutdown waits for requests in flight"},
+		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
+			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
 	}
 	flags = append(flags, storeFlags(env)...)
 	flags = append(flags, logFlags(env)...)
@@ -107,7 +110,18 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			}
 			return migrations.Check(ctx, conn)
 		},
+		Verify: func(ctx context.Context, ct, cid string) (any, error) {
+			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
+		},
 	})
+	if every := cmd.Duration(flagAuditInterval); every > 0 {
+		auditDone := make(chan struct{})
+		defer func() { <-auditDone }()
+		go func() {
+			defer close(auditDone)
+			periodicAudit(ctx, st, metrics, logger, every)
+		}()
+	}
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -150,4 +164,32 @@ func isLoopback(listen string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.IsLoopback()
+}
+
+// periodicAudit runs the incremental audit every interval until ctx ends,
+// and publishes each result as metrics.
+func periodicAudit(ctx context.Context, st *store.Store, metrics *api.Metrics, logger *slog.Logger, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		rep, err := st.Verify(ctx, store.AuditOptions{Incremental: true})
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Error("periodic audit could not run", "err", err)
+			}
+			continue
+		}
+		metrics.ObserveAudit(rep, time.Now())
+		if rep.Clean {
+			logger.Info("periodic audit: clean", "contexts", rep.Contexts, "events", rep.Events, "took", rep.Took)
+		} else {
+			logger.Error("periodic audit found problems", "contexts", rep.Contexts, "events", rep.Events,
+				"problems", len(rep.Problems), "byKind", rep.ByKind, "first", rep.Problems[0].Detail)
+		}
+	}
 }

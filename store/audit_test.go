@@ -1,0 +1,244 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+)
+
+// auditRoom is a room with a genesis, ten messages, an edit and a delete.
+type auditRoom struct {
+	s      *store.Store
+	conn   *store.Conn
+	events []*eventstore.Event // genesis first, in append order
+	edited *eventstore.Event   // target of the update
+}
+
+func newAuditRoom(t *testing.T, b storetest.Backend) *auditRoom {
+	t.Helper()
+	ctx := ctxT(t)
+	s, conn := newStore(t, b)
+	r := &auditRoom{s: s, conn: conn}
+	g, err := s.CreateContext(ctx, "room", "r1", "", data(t, `{"name":"r1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.events = append(r.events, g)
+	for i := range 10 {
+		e, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(t, fmt.Sprintf(`{"msg":"m%d"}`, i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.events = append(r.events, e)
+	}
+	r.edited = r.events[3]
+	up, err := s.Update(ctx, "room", "r1", r.edited.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "edited"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := s.Delete(ctx, "room", "r1", r.events[5].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.events = append(r.events, up, del)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *auditRoom) verify(t *testing.T, incremental bool) *store.Report {
+	t.Helper()
+	rep, err := r.s.Verify(ctxT(t), store.AuditOptions{Incremental: incremental})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// tamper changes one event document straight through the driver.
+func (r *auditRoom) tamper(t *testing.T, id string, update bson.D) {
+	t.Helper()
+	res, err := r.conn.DB.Collection("room_events").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}}, update)
+	if err != nil || res.MatchedCount != 1 {
+		t.Fatalf("tampering with %s: %v %+v", id, err, res)
+	}
+}
+
+func kinds(rep *store.Report) []string {
+	var ks []string
+	for k := range rep.ByKind {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func TestAuditCleanStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		r := newAuditRoom(t, b)
+		for _, incremental := range []bool{false, true, true} {
+			rep := r.verify(t, incremental)
+			if !rep.Clean {
+				t.Fatalf("incremental=%v: problems %+v", incremental, rep.Problems)
+			}
+			if rep.Contexts != 1 || !incremental && rep.Redacted != 1 {
+				t.Errorf("incremental=%v: %d contexts, %d redacted", incremental, rep.Contexts, rep.Redacted)
+			}
+			if !incremental && rep.Events != int64(len(r.events)) {
+				t.Errorf("verified %d events, want %d", rep.Events, len(r.events))
+			}
+		}
+		// More events since the checkpoint: the incremental run checks only them.
+		for range 3 {
+			if _, _, err := r.s.Append(ctxT(t), "room", "r1", store.NewEvent{T: "msg"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.s.Flush(ctxT(t))
+		rep := r.verify(t, true)
+		if !rep.Clean || rep.Events != 3 || rep.PerCtx[0].Checked != "incremental" {
+			t.Errorf("incremental after 3 appends: %+v", rep)
+		}
+	})
+}
+
+func TestAuditFindsTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, r *auditRoom)
+		want   string // a problem kind the audit must report; "" for none
+		repair bool   // --repair fixes it and the next run is clean
+	}{
+		{"o changed", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o.msg", Value: "forged"}}}})
+		}, store.ProblemDHashMismatch, false},
+		{"ts changed", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "ts", Value: bson.DateTime(r.events[2].TS + 1)}}}})
+		}, store.ProblemIDMismatch, false},
+		{"pids changed", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[4].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "pids", Value: bson.A{r.events[0].ID}}}}})
+		}, store.ProblemIDMismatch, false},
+		{"src changed", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "src", Value: "evil.example"}}}})
+		}, store.ProblemIDMismatch, false},
+		{"event removed from the middle", func(t *testing.T, r *auditRoom) {
+			if _, err := r.conn.DB.Collection("room_events").DeleteOne(context.Background(), bson.D{{Key: "_id", Value: r.events[6].ID}}); err != nil {
+				t.Fatal(err)
+			}
+		}, store.ProblemMissingParent, false},
+		{"update target removed", func(t *testing.T, r *auditRoom) {
+			if _, err := r.conn.DB.Collection("room_events").DeleteOne(context.Background(), bson.D{{Key: "_id", Value: r.edited.ID}}); err != nil {
+				t.Fatal(err)
+			}
+		}, store.ProblemMissingTarget, false},
+		{"genesis added", func(t *testing.T, r *auditRoom) {
+			g := remoteEvent(t, "evil.example", "room", "r1", "room", 5, nil, nil)
+			doc := bson.D{{Key: "_id", Value: g.ID}, {Key: "pids", Value: bson.A{}}, {Key: "v", Value: int32(2)},
+				{Key: "ts", Value: bson.DateTime(g.TS)}, {Key: "src", Value: g.Src}, {Key: "ct", Value: "room"},
+				{Key: "cid", Value: "r1"}, {Key: "t", Value: "room"}, {Key: "dHash", Value: g.DHash}, {Key: "o", Value: g.O}}
+			if _, err := r.conn.DB.Collection("room_events").InsertOne(context.Background(), doc); err != nil {
+				t.Fatal(err)
+			}
+		}, store.ProblemGenesisExtra, false},
+		{"isLeaf removed", func(t *testing.T, r *auditRoom) {
+			leaves, _ := r.s.Leaves(ctxT(t), "room", "r1")
+			r.tamper(t, leaves[0], bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}})
+		}, store.ProblemIsLeafMismatch, true},
+		{"isLeaf added", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "isLeaf", Value: true}}}})
+		}, store.ProblemIsLeafMismatch, true},
+		{"head leaves altered", func(t *testing.T, r *auditRoom) {
+			sum, _ := r.s.Summary(ctxT(t), "room", "r1")
+			r.tamper(t, fmt.Sprintf("r1#%d", sum.Version), bson.D{{Key: "$set", Value: bson.D{
+				{Key: "head.leaves", Value: bson.A{bson.D{{Key: "id", Value: r.events[2].ID}, {Key: "ts", Value: r.events[2].TS}}}}}}})
+		}, store.ProblemLeavesMismatch, true},
+		{"d changed alone", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "d is mutable"}}}})
+		}, "", false},
+	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := newAuditRoom(t, b)
+				if rep := r.verify(t, false); !rep.Clean {
+					t.Fatalf("clean store: %+v", rep.Problems)
+				}
+				tt.tamper(t, r)
+				// A fresh store, as an operator's verify run would be.
+				s := storetest.NewStore(t, r.conn, server, store.Options{})
+				rep, err := s.Verify(ctxT(t), store.AuditOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.want == "" {
+					if !rep.Clean {
+						t.Fatalf("problems %+v", rep.Problems)
+					}
+					return
+				}
+				if rep.ByKind[tt.want] == 0 {
+					t.Fatalf("want a %s problem, got %v: %+v", tt.want, kinds(rep), rep.Problems)
+				}
+				if !tt.repair {
+					return
+				}
+				if !rep.Derived() {
+					t.Fatalf("problems Repair cannot fix: %v: %+v", kinds(rep), rep.Problems)
+				}
+				changed, err := s.RepairContexts(ctxT(t), rep)
+				if err != nil || len(changed) != 1 || !changed[0].Changed() {
+					t.Fatalf("repair: %+v %v", changed, err)
+				}
+				if again, err := s.Verify(ctxT(t), store.AuditOptions{}); err != nil || !again.Clean {
+					t.Fatalf("after repair: %v %+v", err, again.Problems)
+				}
+			})
+		}
+	})
+}
+
+// TestAuditCatchesRewrittenHistory: a whole chain replaced after a
+// checkpoint, with every hash recomputed, is consistent in itself; only
+// the checkpoint shows that history was rewritten rather than extended.
+func TestAuditCatchesRewrittenHistory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := ctxT(t)
+		r := newAuditRoom(t, b)
+		if rep := r.verify(t, true); !rep.Clean { // records the checkpoint
+			t.Fatal(rep.Problems)
+		}
+		// Rewrite: drop the room's events and heads, write a new chain.
+		if _, err := r.conn.DB.Collection("room_events").DeleteMany(ctx, bson.D{{Key: "cid", Value: "r1"}}); err != nil {
+			t.Fatal(err)
+		}
+		forger := storetest.NewStore(t, r.conn, server, store.Options{})
+		g := remoteEvent(t, server, "room", "r1", "room", r.events[0].TS, nil, data(t, `{"name":"r1"}`))
+		chain := []*eventstore.Event{g}
+		for i := range 20 {
+			prev := chain[len(chain)-1]
+			chain = append(chain, remoteEvent(t, server, "room", "r1", "msg", prev.TS+1, []string{prev.ID}, data(t, fmt.Sprintf(`{"msg":"f%d"}`, i))))
+		}
+		if _, err := forger.Ingest(ctx, chain); err != nil {
+			t.Fatal(err)
+		}
+		forger.Flush(ctx)
+		// Only the checkpoint tells: in full mode as in incremental mode.
+		for _, incremental := range []bool{true, false, true} {
+			rep, err := forger.Verify(ctx, store.AuditOptions{Incremental: incremental})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(kinds(rep)) != 1 || rep.ByKind[store.ProblemHistoryRewritten] == 0 {
+				t.Fatalf("incremental=%v: want only history_rewritten, got %v: %+v", incremental, kinds(rep), rep.Problems)
+			}
+		}
+	})
+}
