@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -167,9 +168,9 @@ func after(r editDoc, ts int64, id string) bool {
 func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bson.D, error) {
 	slices.SortFunc(records, func(a, b editDoc) int {
 		if a.TS != b.TS {
-			return compareInt(a.TS, b.TS)
+			return cmp.Compare(a.TS, b.TS)
 		}
-		return compareString(a.Event, b.Event)
+		return cmp.Compare(a.Event, b.Event)
 	})
 	records = slices.CompactFunc(records, func(a, b editDoc) bool { return a.Event == b.Event })
 	last := records[len(records)-1]

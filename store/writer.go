@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -360,9 +361,9 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 func sortLeaves(ls []leaf) {
 	slices.SortFunc(ls, func(a, b leaf) int {
 		if a.TS != b.TS {
-			return compareInt(a.TS, b.TS)
+			return cmp.Compare(a.TS, b.TS)
 		}
-		return compareString(a.ID, b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 }
 
@@ -387,26 +388,6 @@ func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid strin
 		e.Sigs = pl.s.opts.Sign(e.ID)
 	}
 	return e
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func compareString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // escapeEvent stores an event's data escaped if the backend needs it.
