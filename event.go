@@ -15,11 +15,18 @@ import (
 // SchemaVersion is the v of every event this server creates.
 const SchemaVersion = 2
 
-// Event types the store itself gives meaning to.
+// Event types the store itself gives meaning to; clients cannot append
+// them directly.
 const (
-	TypeUpdate = "event.update" // o: {"target": id, "set": [{"path","value"}…], "unset": [path…]}
-	TypeDelete = "event.delete" // o: {"target": id}
+	TypeUpdate     = "event.update" // o: {"target": id, "set": [{"path","value"}…], "unset": [path…]}
+	TypeDelete     = "event.delete" // o: {"target": id}
+	TypeServerJoin = "server.join"  // o: {"server": name}: the context is shared with that server
 )
+
+// Reserved reports whether clients may not append events of type t.
+func Reserved(t string) bool {
+	return t == TypeUpdate || t == TypeDelete || t == TypeServerJoin
+}
 
 // Event is an IEvent of schema version 2. O and D hold BSON documents;
 // both are nil once the event is deleted.

@@ -91,3 +91,31 @@ func handleVerify(verify func(ctx context.Context, ct, cid string) (any, error))
 func eventPath(e *eventstore.Event) string {
 	return "/api/v1/contexts/" + e.Ct + "/" + e.Cid + "/events/" + e.ID
 }
+
+// shareRequest is the body of POST …/servers.
+type shareRequest struct {
+	Server string `json:"server"`
+}
+
+func handleShare(share func(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if share == nil {
+			return eventstore.Errorf(eventstore.EUNAVAILABLE, "federation is not configured on this server")
+		}
+		var req shareRequest
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+		if req.Server == "" {
+			return eventstore.Errorf(eventstore.EINVALID, "server is required")
+		}
+		e, existed, err := share(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), req.Server)
+		if err != nil {
+			return err
+		}
+		if existed {
+			return encode(w, http.StatusOK, map[string]string{"server": req.Server, "status": "already takes part"})
+		}
+		return encode(w, http.StatusCreated, e)
+	}
+}

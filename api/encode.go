@@ -181,6 +181,10 @@ const (
 	codeUnsupportedMediaType = "unsupported_media_type"
 )
 
+// WriteProblem answers with err as problem+json, the status from its code;
+// the federation endpoints answer the same way.
+func WriteProblem(w http.ResponseWriter, r *http.Request, err error) { writeProblem(w, r, err) }
+
 // writeProblem answers with err as problem+json.
 func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	code := eventstore.ErrorCode(err)

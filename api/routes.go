@@ -6,7 +6,7 @@ import "github.com/go-chi/chi/v5"
 // shared/spec/api.md; openapi.yaml describes them and a test keeps the two
 // in step.
 func addRoutes(r chi.Router, s *server) {
-	read, write := r.With(s.require(ScopeRead)), r.With(s.require(ScopeWrite))
+	read, write, admin := r.With(s.require(ScopeRead)), r.With(s.require(ScopeWrite)), r.With(s.require(ScopeAdmin))
 
 	r.Get("/healthz", s.handle(handleHealthz()))
 	r.Get("/readyz", s.handle(handleReadyz(s.ready)))
@@ -23,4 +23,10 @@ func addRoutes(r chi.Router, s *server) {
 	write.Delete(context+"/events/{id}", s.handle(handleDelete(s.store)))
 	read.Get(context+"/leaves", s.handle(handleLeaves(s.store)))
 	read.Get(context+"/verify", s.handle(handleVerify(s.verify)))
+	admin.Post(context+"/servers", s.handle(handleShare(s.share)))
+
+	// Server to server: signed requests, not bearer tokens (docs/federation.md).
+	if s.fed != nil {
+		r.Handle("/_federation/*", s.fed)
+	}
 }

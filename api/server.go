@@ -26,6 +26,11 @@ type Config struct {
 	// Verify checks one context's integrity (GET …/verify); its report is
 	// returned as JSON.
 	Verify func(ctx context.Context, ct, cid string) (any, error)
+	// Share shares a context with another server (POST …/servers); existed
+	// is true when it already took part. Nil: no federation.
+	Share func(ctx context.Context, ct, cid, server string) (e *eventstore.Event, existed bool, err error)
+	// Federation serves the federation API under /_federation/ (nil: none).
+	Federation http.Handler
 }
 
 // server holds the dependencies of the handlers.
@@ -36,13 +41,15 @@ type server struct {
 	auth    *authenticator
 	ready   func(ctx context.Context) error
 	verify  func(ctx context.Context, ct, cid string) (any, error)
+	share   func(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error)
+	fed     http.Handler
 	gather  prometheus.Gatherer
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens),
-		ready: cfg.Ready, verify: cfg.Verify, gather: cfg.Gatherer}
+		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, gather: cfg.Gatherer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -26,6 +26,10 @@ const (
 	CheckpointsCollection = "audit_checkpoints" // how far the audit verified each context
 )
 
+// FederationCollections are the federation's own: this server's keys, what
+// was sent to each peer, transactions received, events waiting for parents.
+var FederationCollections = []string{"server_keys", "federation_cursors", "federation_txns", "federation_pending"}
+
 // Collections of context type ct. Events of rooms live in room_events,
 // beside the versions of each room's head (documents "<cid>#<seq>").
 func EventsCollection(ct string) string { return ct + "_events" } // the events and head versions

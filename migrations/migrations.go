@@ -48,6 +48,14 @@ var Steps = []Step{
 	{3, "audit checkpoints", func(ctx context.Context, db Database) error {
 		return db.CreateCollection(ctx, CheckpointsCollection)
 	}},
+	{4, "federation", func(ctx context.Context, db Database) error {
+		for _, name := range FederationCollections {
+			if err := db.CreateCollection(ctx, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 // record is the schema_migrations document of an applied step.

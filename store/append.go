@@ -67,8 +67,8 @@ func (s *Store) register(ctx context.Context, ct, cid string) error {
 // already used in the context; the event returned is then the first one.
 func (s *Store) Append(ctx context.Context, ct, cid string, in NewEvent) (ev *eventstore.Event, existed bool, err error) {
 	defer s.observe("append", time.Now(), &err)
-	if in.T == eventstore.TypeUpdate || in.T == eventstore.TypeDelete {
-		return nil, false, eventstore.Errorf(eventstore.EINVALID, "t %q is reserved: updates and deletes have their own operations", in.T)
+	if eventstore.Reserved(in.T) {
+		return nil, false, eventstore.Errorf(eventstore.EINVALID, "t %q is reserved: updates, deletes and sharing have their own operations", in.T)
 	}
 	r, err := s.localRequest(kindAppend, ct, cid, in)
 	if err != nil {
@@ -94,6 +94,28 @@ func (s *Store) Update(ctx context.Context, ct, cid, target string, ed Edit) (ev
 func (s *Store) Delete(ctx context.Context, ct, cid, target string) (ev *eventstore.Event, err error) {
 	defer s.observe("delete", time.Now(), &err)
 	return s.edit(ctx, ct, cid, eventstore.TypeDelete, target, Edit{})
+}
+
+// Share appends a server.join event: from then on the context is shared
+// with server, which every participant computes the same way from the
+// events (Participants). Sharing with a participant changes nothing and
+// returns the event that made it one, if any.
+func (s *Store) Share(ctx context.Context, ct, cid, server string) (ev *eventstore.Event, err error) {
+	defer s.observe("share", time.Now(), &err)
+	if err := hashing.ValidateSrc(server); err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALID, fmt.Errorf("server: %w", err))
+	}
+	o, err := bson.Marshal(bson.D{{Key: "server", Value: server}})
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.localRequest(kindShare, ct, cid, NewEvent{T: eventstore.TypeServerJoin, O: o})
+	if err != nil {
+		return nil, err
+	}
+	r.target = server
+	s.submit(ctx, ct, cid, r)
+	return r.event, r.err
 }
 
 func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed Edit) (*eventstore.Event, error) {
@@ -192,6 +214,10 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 		if err := pl.checkTarget(r, k); err != nil {
 			return fail(err)
 		}
+	}
+	if r.kind == kindShare && slices.Contains(pl.servers, r.target) {
+		pl.p.answer(func() { r.existed, r.done = true, true })
+		return nil, nil
 	}
 	e := pl.localEvent(r.t, r.o, r.canonical, r.clid)
 	doc := pl.addEvent(e)

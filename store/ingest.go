@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/eventstore-go/eventstore"
 )
 
@@ -160,6 +162,22 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 			res.Status, res.Missing = MissingParents, missing
 			continue
 		}
+		if after, err := pl.parentTS(ctx, k, e.Pids); err != nil {
+			return nil, err
+		} else if len(e.Pids) > 0 && e.TS <= after {
+			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA,
+				"event %s has ts %d, not after its newest parent's (%d)", e.ID, e.TS, after)
+			continue
+		}
+		if pl.s.opts.Participants && len(e.Pids) > 0 && !slices.Contains(pl.servers, e.Src) {
+			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EFORBIDDEN,
+				"event %s comes from %s, which does not take part in %s/%s", e.ID, e.Src, pl.ct, pl.cid)
+			continue
+		}
+		if e.T == eventstore.TypeServerJoin && !e.Deleted && !validJoin(e.O) {
+			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA, "%s event %s: o must be {\"server\": name}", e.T, e.ID)
+			continue
+		}
 		local := *e
 		local.D, local.IsLeaf = local.O, false // d is folded here from the update events, never taken from a peer
 		docs = append(docs, pl.addEvent(&local))
@@ -167,6 +185,35 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 	}
 	pl.p.answer(func() { r.ingest, r.done = results, true })
 	return docs, nil
+}
+
+// parentTS is the newest ts among parents, which are all present.
+func (pl *planner) parentTS(ctx context.Context, k *known, pids []string) (int64, error) {
+	var newest int64
+	for _, p := range pids {
+		if e := pl.added[p]; e != nil {
+			newest = max(newest, e.TS)
+			continue
+		}
+		if i := slices.IndexFunc(pl.leaves, func(l leaf) bool { return l.ID == p }); i >= 0 {
+			newest = max(newest, pl.leaves[i].TS)
+			continue
+		}
+		d, err := k.lookup(ctx, pl.s, pl.ct, p)
+		if err != nil {
+			return 0, err
+		}
+		if d != nil {
+			newest = max(newest, int64(d.TS))
+		}
+	}
+	return newest, nil
+}
+
+// validJoin reports whether o is exactly {"server": name}.
+func validJoin(o bson.Raw) bool {
+	elems, err := o.Elements()
+	return err == nil && len(elems) == 1 && elems[0].Key() == "server" && joinedServer(o) != ""
 }
 
 // known is what a batch read from the database before planning.

@@ -37,6 +37,11 @@ type Options struct {
 	// flags in the database catch up with its leaves (see flags.go);
 	// DefaultLeafFlagDelay when zero.
 	LeafFlagDelay time.Duration
+	// Participants makes Ingest refuse events whose origin (src) does not
+	// take part in their context (the creator, or a server named by a
+	// server.join event among the event's ancestors or earlier in the
+	// batch). Federation sets it.
+	Participants bool
 	// ReadOnly opens a store that only reads and audits (and records audit
 	// checkpoints); it works on a standalone mongod, where writes cannot.
 	ReadOnly bool

@@ -45,6 +45,7 @@ const (
 	kindCreate requestKind = iota
 	kindAppend
 	kindEdit
+	kindShare
 	kindIngest
 )
 
@@ -269,6 +270,7 @@ type planner struct {
 	added   map[string]*eventstore.Event // events of this batch
 	flagged map[string]bool              // events that carry isLeaf
 	unflag  []string                     // flags the version clears
+	servers []string                     // participants, sorted
 	p       plan
 }
 
@@ -276,6 +278,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
 	if w.head != nil {
 		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
+		pl.servers = slices.Clone(w.head.Servers)
 		for _, id := range w.head.Flagged {
 			pl.flagged[id] = true
 		}
@@ -304,10 +307,10 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 		}
 	}
 	var seq int64 = 1
-	var servers []string
 	if pl.head != nil {
-		seq, servers = pl.head.Seq+1, pl.head.Servers
+		seq = pl.head.Seq + 1
 	}
+	servers := pl.servers
 	flagged := make([]string, 0, len(pl.flagged))
 	for id := range pl.flagged {
 		flagged = append(flagged, id)
@@ -350,6 +353,10 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 	pl.count++
 	if len(e.Pids) == 0 {
 		pl.genesis = e.ID
+		pl.addServer(e.Src) // the creator takes part
+	}
+	if e.T == eventstore.TypeServerJoin && !e.Deleted {
+		pl.addServer(joinedServer(e.O))
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
@@ -403,4 +410,22 @@ func (s *Store) escapeEvent(d *eventDoc) error {
 		}
 	}
 	return nil
+}
+
+// addServer makes server a participant of the context.
+func (pl *planner) addServer(server string) {
+	if server == "" || slices.Contains(pl.servers, server) {
+		return
+	}
+	pl.servers = append(pl.servers, server)
+	slices.Sort(pl.servers)
+}
+
+// joinedServer is the server a server.join event names.
+func joinedServer(o bson.Raw) string {
+	server, _ := o.Lookup("server").StringValueOK()
+	if hashing.ValidateSrc(server) != nil {
+		return ""
+	}
+	return server
 }

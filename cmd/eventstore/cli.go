@@ -23,6 +23,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			serveCommand(env),
 			migrateCommand(env),
 			verifyCommand(env),
+			keygenCommand(env),
 			hashCommand(env),
 			versionCommand(env),
 		},

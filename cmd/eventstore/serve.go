@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -25,6 +27,8 @@ const (
 	flagToken           = "token"
 	flagShutdownTimeout = "shutdown-timeout"
 	flagAuditInterval   = "audit-interval"
+	flagPeer            = "peer"
+	flagKeyFile         = "key-file"
 )
 
 func serveCommand(env environment) *cli.Command {
@@ -39,6 +43,10 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "how long a shutdown waits for requests in flight"},
 		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
+		&cli.StringSliceFlag{Name: flagPeer, Sources: env.fromEnv("EVENTSTORE_PEER"),
+			Usage: "a server to federate with, as name=url, optionally ;key=<id>:<public key> to pin its key (repeat the flag, or separate with commas in the variable)"},
+		&cli.StringFlag{Name: flagKeyFile, Sources: env.fromEnv("EVENTSTORE_KEY_FILE"),
+			Usage: "this server's signing key, written by eventstore keygen; empty: a key kept in the database, made on first start"},
 	}
 	flags = append(flags, storeFlags(env)...)
 	flags = append(flags, logFlags(env)...)
@@ -74,6 +82,20 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			"give --%s scope:secret (or EVENTSTORE_TOKEN), or listen on 127.0.0.1", listen, flagToken)
 	}
 	server := cmd.String(flagServerName)
+	var peers []federation.Peer
+	for _, p := range cmd.StringSlice(flagPeer) {
+		peer, err := federation.ParsePeer(p)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", flagPeer, err)
+		}
+		peers = append(peers, peer)
+	}
+	var keyFromFile *federation.Key
+	if path := cmd.String(flagKeyFile); path != "" {
+		if keyFromFile, err = federation.LoadKeyFile(path); err != nil {
+			return fmt.Errorf("--%s: %w", flagKeyFile, err)
+		}
+	}
 
 	conn, err := connect(ctx, cmd, logger)
 	if err != nil {
@@ -90,18 +112,38 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		return err
 	}
 
+	keys, err := federation.LoadKeyring(ctx, conn.DB, keyFromFile, time.Now())
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	metrics := api.NewMetrics(registry)
+	var fed atomic.Pointer[federation.Federation] // set below; the store's hooks need it first
 	st, err := store.New(conn, store.Options{
-		Server:   server,
-		Logger:   logger,
-		Observe:  metrics.ObserveStore,
-		OnCommit: func(ct, cid string, events []*eventstore.Event) { metrics.CountStored(server, events) },
+		Server:       server,
+		Logger:       logger,
+		Observe:      metrics.ObserveStore,
+		Sign:         func(id string) map[string]string { return federation.SignEvent(keys.Current, id) },
+		Participants: true,
+		OnCommit: func(ct, cid string, events []*eventstore.Event) {
+			metrics.CountStored(server, events)
+			if f := fed.Load(); f != nil {
+				f.Committed(ct, cid, events)
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	f, err := federation.New(federation.Config{Server: server, Store: st, DB: conn.DB, Keys: keys, Peers: peers,
+		Logger: logger, Metrics: federation.NewMetrics(registry)})
+	if err != nil {
+		return err
+	}
+	fed.Store(f)
+	f.Start(ctx)
+	defer f.Close()
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens,
 		Ready: func(ctx context.Context) error {
@@ -113,6 +155,8 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
 		},
+		Share:      f.Share,
+		Federation: f.Handler(),
 	})
 	if every := cmd.Duration(flagAuditInterval); every > 0 {
 		auditDone := make(chan struct{})
@@ -132,7 +176,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
-		"server", server, "tokens", len(tokens), "version", version())
+		"server", server, "key", keys.Current.ID, "peers", len(peers), "tokens", len(tokens), "version", version())
 
 	select {
 	case err := <-served:

@@ -1,0 +1,119 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+// requestTimeout bounds every outbound federation call.
+const requestTimeout = 20 * time.Second
+
+// callError is a failed outbound call, with a reason for metrics.
+type callError struct {
+	peer, reason string
+	status       int
+	err          error
+}
+
+func (e *callError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("%s: %s (status %d): %v", e.peer, e.reason, e.status, e.err)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.peer, e.reason, e.err)
+}
+
+func (e *callError) Unwrap() error { return e.err }
+
+// call sends a signed request to a peer and decodes the JSON answer into
+// out (if not nil).
+func (f *Federation) call(ctx context.Context, peer, method, path string, in, out any) error {
+	p, ok := f.dir.peer(peer)
+	if !ok {
+		return &callError{peer: peer, reason: "unknown", err: fmt.Errorf("unknown server %s", peer)}
+	}
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, p.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	signRequest(req, f.cfg.Keys.Current, f.cfg.Server, peer, body, f.now())
+	res, err := f.cfg.Client.Do(req)
+	if err != nil {
+		f.metrics.failed(peer, "network")
+		return &callError{peer: peer, reason: "network", err: err}
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, MaxRequestBytes))
+	if err != nil {
+		f.metrics.failed(peer, "network")
+		return &callError{peer: peer, reason: "network", err: err}
+	}
+	if res.StatusCode/100 != 2 {
+		reason := "status"
+		var prob struct {
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		if json.Unmarshal(raw, &prob) == nil && prob.Code != "" {
+			reason = prob.Code
+		}
+		f.metrics.failed(peer, reason)
+		return &callError{peer: peer, reason: reason, status: res.StatusCode, err: fmt.Errorf("%s", prob.Detail)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			f.metrics.failed(peer, "malformed")
+			return &callError{peer: peer, reason: "malformed", err: err}
+		}
+	}
+	return nil
+}
+
+// decodeEvents reads events from a peer's answer and checks each one's
+// signature; the hashes are checked when they are stored.
+func (f *Federation) decodeEvents(ctx context.Context, raws []json.RawMessage) ([]*eventstore.Event, error) {
+	events := make([]*eventstore.Event, 0, len(raws))
+	for _, raw := range raws {
+		var e eventstore.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, err
+		}
+		if err := f.checkSignature(ctx, &e); err != nil {
+			return nil, err
+		}
+		events = append(events, &e)
+	}
+	return events, nil
+}
+
+// checkSignature verifies an event's signature by its origin (src).
+func (f *Federation) checkSignature(ctx context.Context, e *eventstore.Event) error {
+	keyID := ""
+	for id := range e.Sigs {
+		keyID = id
+	}
+	keys, err := f.dir.keys(ctx, e.Src, keyID)
+	if err != nil {
+		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s: %v", e.ID, err)
+	}
+	if err := verifyEvent(keys, e.ID, e.Sigs); err != nil {
+		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s from %s: %v", e.ID, e.Src, err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Config is what the federation needs.
+type Config struct {
+	Server string // this server's name: the src of its events
+	Store  *store.Store
+	DB     *mongo.Database // where the federation keeps its cursors, transactions and pending events
+	Keys   *Keyring
+	Peers  []Peer
+	Logger *slog.Logger
+	// Client makes the outbound requests; its Transport may be replaced
+	// (tests inject faults). A default with timeouts when nil.
+	Client *http.Client
+	Now    func() time.Time
+	// Poll is how often senders look for work nobody told them about
+	// (events written by another process on the same database); 1s when 0.
+	Poll time.Duration
+	// Metrics, when set, is told about what is sent and received.
+	Metrics *Metrics
+}
+
+// Federation is this server's side of federation: its HTTP endpoints
+// (Handler), the senders that push new events to peers, and sharing.
+type Federation struct {
+	cfg     Config
+	st      *store.Store
+	dir     *directory
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *Metrics
+
+	cursors, txns, pending *mongo.Collection
+
+	replays *replayCache
+
+	mu      sync.Mutex
+	senders map[string]*sender // by peer
+	joining map[string]bool    // contexts being fetched from a peer, by contextKey
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New sets the federation up; Start runs its senders.
+func New(cfg Config) (*Federation, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Keys == nil || cfg.Keys.Current == nil || cfg.Keys.Current.Private == nil {
+		return nil, errors.New("federation: no signing key")
+	}
+	peers := map[string]Peer{}
+	for _, p := range cfg.Peers {
+		if p.Name == cfg.Server {
+			return nil, fmt.Errorf("federation: peer %s is this server", p.Name)
+		}
+		peers[p.Name] = p
+	}
+	f := &Federation{
+		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics,
+		dir: &directory{self: cfg.Server, ring: cfg.Keys, peers: peers, client: cfg.Client, now: cfg.Now,
+			cache: map[string]*cachedKeys{}},
+		cursors: cfg.DB.Collection("federation_cursors"),
+		txns:    cfg.DB.Collection("federation_txns"),
+		pending: cfg.DB.Collection("federation_pending"),
+		replays: newReplayCache(),
+		senders: map[string]*sender{},
+		joining: map[string]bool{},
+	}
+	if f.metrics == nil {
+		f.metrics = NewMetrics(nil)
+	}
+	return f, nil
+}
+
+// Start runs a sender for every peer until Close.
+func (f *Federation) Start(ctx context.Context) {
+	ctx, f.cancel = context.WithCancel(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name := range f.dir.peers {
+		s := newSender(f, name)
+		f.senders[name] = s
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			s.run(ctx)
+		}()
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.retryPendingLoop(ctx)
+	}()
+}
+
+// Close stops the senders and waits for them.
+func (f *Federation) Close() {
+	if f.cancel != nil {
+		f.cancel()
+	}
+	f.wg.Wait()
+}
+
+// Sign is the store's signing hook: this server's signature over an id.
+func (f *Federation) Sign(id string) map[string]string { return SignEvent(f.cfg.Keys.Current, id) }
+
+// Committed is the store's commit hook: it makes sure every other
+// participant of the context has a cursor and wakes their senders, and
+// retries events waiting for these as parents.
+func (f *Federation) Committed(ct, cid string, events []*eventstore.Event) {
+	f.wg.Add(1)
+	go func() { // not on the writer's path
+		defer f.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := f.track(ctx, ct, cid, events); err != nil {
+			f.log.Warn("federation: tracking a commit", "ct", ct, "cid", cid, "err", err)
+		}
+	}()
+}
+
+// Share shares a context with a configured peer: a server.join event in
+// the context, then an invitation, which the peer answers by fetching the
+// history. It returns the server.join event (existed when the peer already
+// took part).
+func (f *Federation) Share(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error) {
+	if server == f.cfg.Server {
+		return nil, false, eventstore.Errorf(eventstore.EINVALID, "%s is this server", server)
+	}
+	if _, ok := f.dir.peer(server); !ok {
+		return nil, false, eventstore.Errorf(eventstore.EINVALID, "unknown server %s: configure it as a peer first (--peer)", server)
+	}
+	sum, err := f.st.Summary(ctx, ct, cid)
+	if err != nil {
+		return nil, false, err
+	}
+	if slices.Contains(sum.Servers, server) {
+		return nil, true, nil
+	}
+	e, err := f.st.Share(ctx, ct, cid, server)
+	if err != nil {
+		return nil, false, err
+	}
+	// The invitation goes out with the cursor (see track), retried until
+	// the peer accepts it.
+	return e, false, nil
+}
+
+// participant reports whether server takes part in context ct/cid here.
+func (f *Federation) participant(ctx context.Context, ct, cid, server string) (bool, error) {
+	sum, err := f.st.Summary(ctx, ct, cid)
+	if eventstore.ErrorCode(err) == eventstore.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(sum.Servers, server), nil
+}

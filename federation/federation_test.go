@@ -1,0 +1,147 @@
+package federation_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+type joinEvent struct {
+	ID string `json:"_id"`
+	T  string `json:"t"`
+}
+
+// share shares a room from one node with others and waits until they have
+// fetched it.
+func share(t *testing.T, from *node, ct, cid string, to ...*node) {
+	t.Helper()
+	for _, n := range to {
+		var e joinEvent
+		if err := json.Unmarshal(from.must("POST", "/api/v1/contexts/"+ct+"/"+cid+"/servers", `{"server":"`+n.name+`"}`, http.StatusCreated), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.T != "server.join" {
+			t.Fatalf("share answered a %s event", e.T)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range to {
+		for {
+			status, raw := n.do("GET", "/api/v1/contexts/"+ct+"/"+cid, "")
+			var sum struct {
+				Servers []string `json:"servers"`
+			}
+			_ = json.Unmarshal(raw, &sum)
+			if status == http.StatusOK && slices.Contains(sum.Servers, n.name) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not join %s/%s: %d %s", n.name, ct, cid, status, raw)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func TestTwoServersShareARoom(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test")
+	a, b := nodes["a.test"], nodes["b.test"]
+	a.must("POST", "/api/v1/contexts/room/r1", `{"o":{"name":"r1"}}`, http.StatusCreated)
+	appendAll(t, "room", "r1", 5, a)
+	share(t, a, "room", "r1", b)
+	var sum struct {
+		Servers []string `json:"servers"`
+	}
+	_ = json.Unmarshal(a.must("GET", "/api/v1/contexts/room/r1", "", http.StatusOK), &sum)
+	if !slices.Equal(sum.Servers, []string{"a.test", "b.test"}) {
+		t.Errorf("participants %v", sum.Servers)
+	}
+	appendAll(t, "room", "r1", 10, a, b)
+	s := converge(t, "room", "r1", 30*time.Second, a, b)
+	if len(s.events) != 1+5+1+20 {
+		t.Errorf("%d events", len(s.events))
+	}
+	// Sharing again changes nothing.
+	a.must("POST", "/api/v1/contexts/room/r1/servers", `{"server":"b.test"}`, http.StatusOK)
+	a.must("POST", "/api/v1/contexts/room/r1/servers", `{"server":"nobody.test"}`, http.StatusBadRequest)
+}
+
+// TestThreeServersConverge: a room created on A, shared with B and C;
+// concurrent appends, edits and deletes on all three; afterwards every
+// server has the same events, leaves and d, and its audit is clean.
+func TestThreeServersConverge(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test", "c.test")
+	a, b, c := nodes["a.test"], nodes["b.test"], nodes["c.test"]
+	all := []*node{a, b, c}
+	a.must("POST", "/api/v1/contexts/room/general", `{"o":{"name":"general"}}`, http.StatusCreated)
+	share(t, a, "room", "general", b, c)
+	appendAll(t, "room", "general", 15, all...)
+	converge(t, "room", "general", 30*time.Second, all...)
+
+	// Every server edits and deletes messages, some written elsewhere,
+	// concurrently.
+	var msgs []string
+	for id, e := range a.state("room", "general").events {
+		var ev struct {
+			T string `json:"t"`
+		}
+		_ = json.Unmarshal([]byte(e), &ev)
+		if ev.T == "msg" {
+			msgs = append(msgs, id)
+		}
+	}
+	slices.Sort(msgs)
+	var wg sync.WaitGroup
+	for i, n := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 4 {
+				id := msgs[(i*4+j)%len(msgs)]
+				n.must("PATCH", "/api/v1/contexts/room/general/events/"+id,
+					fmt.Sprintf(`{"set":{"msg":"edited on %s","n":%d}}`, n.name, j), http.StatusCreated)
+			}
+			n.must("DELETE", "/api/v1/contexts/room/general/events/"+msgs[len(msgs)-1-i], "", http.StatusCreated)
+		}()
+	}
+	// Two servers edit the same message at the same time.
+	for _, n := range []*node{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.must("PATCH", "/api/v1/contexts/room/general/events/"+msgs[0], fmt.Sprintf(`{"set":{"race":"%s"}}`, n.name), http.StatusCreated)
+		}()
+	}
+	wg.Wait()
+	appendAll(t, "room", "general", 5, all...)
+	s := converge(t, "room", "general", 60*time.Second, all...)
+	deleted := 0
+	for _, e := range s.events {
+		var ev struct {
+			DeletedAt *int64 `json:"deletedAt"`
+		}
+		_ = json.Unmarshal([]byte(e), &ev)
+		if ev.DeletedAt != nil {
+			deleted++
+		}
+	}
+	if deleted != 3 {
+		t.Errorf("%d deleted events, want 3", deleted)
+	}
+	for _, n := range all {
+		var rep struct {
+			Clean    bool `json:"clean"`
+			Problems []any
+		}
+		if err := json.Unmarshal(n.must("GET", "/api/v1/contexts/room/general/verify", "", http.StatusOK), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Clean {
+			t.Errorf("%s: audit %+v", n.name, rep.Problems)
+		}
+	}
+}

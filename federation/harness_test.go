@@ -1,0 +1,305 @@
+package federation_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/federation"
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// node is one real server: its own embedded store, the store, the
+// federation and the HTTP API on a loopback port.
+type node struct {
+	t     *testing.T
+	name  string
+	url   string
+	dir   string
+	keys  *federation.Keyring
+	conn  *store.Conn
+	st    *store.Store
+	fed   *federation.Federation
+	srv   *http.Server
+	ln    net.Listener
+	out   *faultTransport // this server's outbound requests
+	peers []federation.Peer
+}
+
+// faultTransport lets a test drop, fail or delay outbound requests.
+type faultTransport struct {
+	next http.RoundTripper
+	// intercept, when set, decides what happens to a request: nil lets it
+	// through; an error fails it as a network error would.
+	intercept atomic.Pointer[func(*http.Request) error]
+}
+
+func (ft *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f := ft.intercept.Load(); f != nil {
+		if err := (*f)(req); err != nil {
+			return nil, err
+		}
+	}
+	return ft.next.RoundTrip(req)
+}
+
+func (ft *faultTransport) set(f func(*http.Request) error) {
+	if f == nil {
+		ft.intercept.Store(nil)
+		return
+	}
+	ft.intercept.Store(&f)
+}
+
+// startNodes starts servers named names, every one a peer of every other.
+func startNodes(t *testing.T, names ...string) map[string]*node {
+	t.Helper()
+	nodes := map[string]*node{}
+	for _, name := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[name] = &node{t: t, name: name, ln: ln, url: "http://" + ln.Addr().String(), dir: t.TempDir()}
+	}
+	for _, n := range nodes {
+		for _, other := range nodes {
+			if other != n {
+				n.peers = append(n.peers, federation.Peer{Name: other.name, URL: other.url})
+			}
+		}
+		n.start()
+	}
+	return nodes
+}
+
+// start opens the node's store and serves it on its listener.
+func (n *node) start() {
+	t := n.t
+	ctx := context.Background()
+	conn, err := store.Connect(ctx, store.ConnConfig{DataDir: n.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrations.Up(ctx, conn, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n.keys, err = federation.LoadKeyring(ctx, conn.DB, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var fed atomic.Pointer[federation.Federation]
+	keys := n.keys
+	st, err := store.New(conn, store.Options{Server: n.name, Participants: true,
+		Sign: func(id string) map[string]string { return federation.SignEvent(keys.Current, id) },
+		OnCommit: func(ct, cid string, events []*eventstore.Event) {
+			if f := fed.Load(); f != nil {
+				f.Committed(ct, cid, events)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.out == nil {
+		n.out = &faultTransport{next: http.DefaultTransport}
+	}
+	f, err := federation.New(federation.Config{Server: n.name, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
+		Client: &http.Client{Transport: n.out, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
+		Metrics: federation.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed.Store(f)
+	f.Start(context.Background())
+	n.conn, n.st, n.fed = conn, st, f
+	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(),
+		Verify: func(ctx context.Context, ct, cid string) (any, error) {
+			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
+		}})
+	if n.ln == nil {
+		if n.ln, err = net.Listen("tcp", strings.TrimPrefix(n.url, "http://")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.srv = &http.Server{Handler: handler}
+	go n.srv.Serve(n.ln)
+	t.Cleanup(n.stop)
+}
+
+// stop shuts the node down (as a process exit would, but cleanly).
+func (n *node) stop() {
+	if n.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.srv.Shutdown(ctx)
+	n.fed.Close()
+	n.st.Close()
+	_ = n.conn.Close(ctx)
+	n.srv, n.ln = nil, nil
+}
+
+// restart stops the node and starts it again on the same address and data.
+func (n *node) restart() {
+	n.stop()
+	n.start()
+}
+
+// do calls the node's client API.
+func (n *node) do(method, path string, body string) (int, []byte) {
+	n.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, n.url+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, raw
+}
+
+func (n *node) must(method, path, body string, status int) []byte {
+	n.t.Helper()
+	got, raw := n.do(method, path, body)
+	if got != status {
+		n.t.Fatalf("%s: %s %s: status %d, want %d: %s", n.name, method, path, got, status, raw)
+	}
+	return raw
+}
+
+// state is what must converge: every event with its d, and the leaves.
+type state struct {
+	events map[string]string // id → the event as JSON without isLeaf
+	leaves []string
+}
+
+func (n *node) state(ct, cid string) *state {
+	n.t.Helper()
+	s := &state{events: map[string]string{}}
+	after := ""
+	for {
+		q := "?limit=1000"
+		if after != "" {
+			q += "&after=" + after
+		}
+		status, raw := n.do("GET", "/api/v1/contexts/"+ct+"/"+cid+"/events"+q, "")
+		if status != http.StatusOK {
+			return nil
+		}
+		var page struct {
+			Events []json.RawMessage `json:"events"`
+			Next   string            `json:"next"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			n.t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			var id struct {
+				ID string `json:"_id"`
+			}
+			_ = json.Unmarshal(e, &id)
+			s.events[id.ID] = string(bytes.ReplaceAll(e, []byte(`,"isLeaf":true`), nil))
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	var l struct {
+		Leaves []string `json:"leaves"`
+	}
+	_ = json.Unmarshal(n.must("GET", "/api/v1/contexts/"+ct+"/"+cid+"/leaves", "", http.StatusOK), &l)
+	s.leaves = l.Leaves
+	return s
+}
+
+func (s *state) equal(o *state) bool {
+	if s == nil || o == nil || !slices.Equal(s.leaves, o.leaves) || len(s.events) != len(o.events) {
+		return false
+	}
+	for id, e := range s.events {
+		if o.events[id] != e {
+			return false
+		}
+	}
+	return true
+}
+
+// converge waits until every node has the same events, d and leaves.
+func converge(t *testing.T, ct, cid string, within time.Duration, nodes ...*node) *state {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var first *state
+		same := true
+		for _, n := range nodes {
+			s := n.state(ct, cid)
+			if first == nil {
+				first = s
+			} else if !first.equal(s) {
+				same = false
+			}
+			if s == nil {
+				same = false
+			}
+		}
+		if same {
+			return first
+		}
+		if time.Now().After(deadline) {
+			for _, n := range nodes {
+				s := n.state(ct, cid)
+				if s == nil {
+					t.Logf("%s: no context", n.name)
+					continue
+				}
+				t.Logf("%s: %d events, leaves %v", n.name, len(s.events), s.leaves)
+			}
+			t.Fatalf("no convergence within %v", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// appendAll has writers on every node append n messages each.
+func appendAll(t *testing.T, ct, cid string, n int, nodes ...*node) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, nd := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				status, raw := nd.do("POST", "/api/v1/contexts/"+ct+"/"+cid+"/events",
+					fmt.Sprintf(`{"t":"msg","o":{"msg":"%s %d"}}`, nd.name, i))
+				if status != http.StatusCreated {
+					t.Errorf("%s: append: %d %s", nd.name, status, raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

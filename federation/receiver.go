@@ -1,0 +1,402 @@
+package federation
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// maxFetchRounds bounds how many missing-events answers one received batch
+// may need (each up to MaxMissing events): a gap deeper than that is left
+// pending and closed by later retries.
+const maxFetchRounds = 10
+
+// receive stores the events of a transaction: each checked on its own (one
+// bad event does not fail the rest), missing parents fetched from the
+// sender, what stays incomplete kept pending.
+func (f *Federation) receive(ctx context.Context, origin string, raws []json.RawMessage) []eventResult {
+	results := make([]eventResult, len(raws))
+	type group struct {
+		ct, cid string
+		index   []int
+		events  []*eventstore.Event
+	}
+	var groups []*group
+	byContext := map[string]*group{}
+	for i, raw := range raws {
+		var e eventstore.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			results[i] = eventResult{Status: StatusRefused, Error: eventstore.ErrorMessage(err)}
+			continue
+		}
+		results[i].ID = e.ID
+		if err := f.checkSignature(ctx, &e); err != nil {
+			results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(err)
+			continue
+		}
+		key := e.Ct + "/" + e.Cid
+		g := byContext[key]
+		if g == nil {
+			g = &group{ct: e.Ct, cid: e.Cid}
+			byContext[key] = g
+			groups = append(groups, g)
+		}
+		g.index = append(g.index, i)
+		g.events = append(g.events, &e)
+	}
+	for _, g := range groups {
+		ok, err := f.participant(ctx, g.ct, g.cid, origin)
+		status := StatusForbidden
+		if err != nil || f.isJoining(g.ct, g.cid) {
+			status = StatusRetry
+		}
+		if err != nil || !ok {
+			for _, i := range g.index {
+				results[i].Status = status
+			}
+			continue
+		}
+		for j, r := range f.storeEvents(ctx, origin, g.ct, g.cid, g.events) {
+			results[g.index[j]] = r
+		}
+	}
+	for _, r := range results {
+		f.metrics.receivedEvent(origin, r.Status)
+	}
+	return results
+}
+
+// storeEvents ingests events of one context from origin, fetching missing
+// parents from it; what stays incomplete is kept pending.
+func (f *Federation) storeEvents(ctx context.Context, origin, ct, cid string, events []*eventstore.Event) []eventResult {
+	results := make([]eventResult, len(events))
+	for i, e := range events {
+		results[i] = eventResult{ID: e.ID, Status: StatusRetry}
+	}
+	todo := slices.Clone(events)
+	index := map[string]int{}
+	for i, e := range events {
+		index[e.ID] = i
+	}
+	for round := 0; len(todo) > 0; round++ {
+		res, err := f.st.Ingest(ctx, todo)
+		if err != nil {
+			f.log.Warn("federation: storing received events", "ct", ct, "cid", cid, "err", err)
+			return results
+		}
+		var waiting []*eventstore.Event
+		want := map[string]bool{}
+		for j, r := range res {
+			i := index[todo[j].ID]
+			switch r.Status {
+			case store.Stored:
+				results[i].Status = StatusStored
+			case store.Duplicate:
+				results[i].Status = StatusDuplicate
+			case store.Refused:
+				results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(r.Err)
+			case store.MissingParents:
+				results[i].Status, results[i].Missing = StatusPending, r.Missing
+				waiting = append(waiting, todo[j])
+				for _, m := range r.Missing {
+					if _, inBatch := index[m]; !inBatch {
+						want[m] = true
+					}
+				}
+			}
+		}
+		if len(waiting) == 0 || round == maxFetchRounds {
+			todo = waiting
+			break
+		}
+		if len(want) > 0 {
+			fetched, err := f.fetchMissing(ctx, origin, ct, cid, keys(want))
+			if err != nil || len(fetched) == 0 {
+				todo = waiting
+				break
+			}
+			if res, err := f.st.Ingest(ctx, fetched); err == nil {
+				for _, r := range res {
+					f.metrics.receivedEvent(origin, "fetched_"+string(r.Status))
+				}
+			}
+		}
+		todo = waiting
+	}
+	for _, e := range todo {
+		if err := f.keepPending(ctx, origin, e, results[index[e.ID]].Missing); err != nil {
+			f.log.Warn("federation: keeping an event pending", "event", e.ID, "err", err)
+			results[index[e.ID]].Status = StatusRetry
+		}
+	}
+	return results
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fetchMissing asks peer for the ancestors of want that this server lacks,
+// walking back towards this server's leaves.
+func (f *Federation) fetchMissing(ctx context.Context, peer, ct, cid string, want []string) ([]*eventstore.Event, error) {
+	var have []string
+	if sum, err := f.st.Summary(ctx, ct, cid); err == nil {
+		have = sum.Leaves
+	}
+	var res eventsResponse
+	path := fmt.Sprintf("%s/contexts/%s/%s/missing", Prefix, url.PathEscape(ct), url.PathEscape(cid))
+	if err := f.call(ctx, peer, http.MethodPost, path, missingRequest{Want: want, Have: have, Limit: MaxMissing}, &res); err != nil {
+		return nil, err
+	}
+	return f.decodeEvents(ctx, res.Events)
+}
+
+// pendingDoc is an event waiting for its ancestry.
+type pendingDoc struct {
+	ID       string        `bson:"_id"`
+	Ct       string        `bson:"ct"`
+	Cid      string        `bson:"cid"`
+	Origin   string        `bson:"origin"`
+	Event    string        `bson:"event"` // as received
+	Missing  []string      `bson:"missing"`
+	Received bson.DateTime `bson:"received"`
+}
+
+// maxPendingAge is how long an event may wait for its parents before it
+// is dropped (its sender, or anti-entropy, sends it again later).
+const maxPendingAge = 24 * time.Hour
+
+func (f *Federation) keepPending(ctx context.Context, origin string, e *eventstore.Event, missing []string) error {
+	raw, err := wireEvent(e)
+	if err != nil {
+		return err
+	}
+	doc := pendingDoc{ID: e.ID, Ct: e.Ct, Cid: e.Cid, Origin: origin, Event: string(raw), Missing: missing,
+		Received: bson.DateTime(f.now().UnixMilli())}
+	_, err = f.pending.ReplaceOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, doc, options.Replace().SetUpsert(true))
+	return err
+}
+
+// retryPending tries the pending events of a context again (all contexts
+// when ct is empty), fetching what is still missing from their senders.
+func (f *Federation) retryPending(ctx context.Context, ct, cid string) error {
+	filter := bson.D{}
+	if ct != "" {
+		filter = bson.D{{Key: "ct", Value: ct}, {Key: "cid", Value: cid}}
+	}
+	cur, err := f.pending.Find(ctx, filter)
+	if err != nil {
+		return err
+	}
+	var docs []pendingDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return err
+	}
+	type key struct{ origin, ct, cid string }
+	groups := map[key][]*eventstore.Event{}
+	for _, d := range docs {
+		if f.now().Sub(d.Received.Time()) > maxPendingAge {
+			_, _ = f.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}})
+			continue
+		}
+		var e eventstore.Event
+		if err := json.Unmarshal([]byte(d.Event), &e); err != nil {
+			_, _ = f.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}})
+			continue
+		}
+		k := key{d.Origin, d.Ct, d.Cid}
+		groups[k] = append(groups[k], &e)
+	}
+	for k, events := range groups {
+		slices.SortFunc(events, func(a, b *eventstore.Event) int { return cmp.Compare(a.TS, b.TS) })
+		for _, r := range f.storeEvents(ctx, k.origin, k.ct, k.cid, events) {
+			if r.Status != StatusPending && r.Status != StatusRetry {
+				_, _ = f.pending.DeleteOne(ctx, bson.D{{Key: "_id", Value: r.ID}})
+			}
+		}
+	}
+	return nil
+}
+
+// retryPendingEvery is how often pending events are tried again.
+const retryPendingEvery = 5 * time.Second
+
+func (f *Federation) retryPendingLoop(ctx context.Context) {
+	t := time.NewTicker(retryPendingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := f.retryPending(ctx, "", ""); err != nil && ctx.Err() == nil {
+			f.log.Warn("federation: retrying pending events", "err", err)
+		}
+	}
+}
+
+// seenTransaction returns the answer to a transaction already received.
+func (f *Federation) seenTransaction(ctx context.Context, origin, txn string) (*transactionResult, bool, error) {
+	var d struct {
+		Results string `bson:"results"`
+	}
+	err := f.txns.FindOne(ctx, bson.D{{Key: "_id", Value: origin + "/" + txn}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var res transactionResult
+	if err := json.Unmarshal([]byte(d.Results), &res); err != nil {
+		return nil, false, err
+	}
+	return &res, true, nil
+}
+
+// recordTransaction remembers a transaction's answer, so that a repeat is
+// answered the same way without storing anything. Answers with events to
+// retry are not remembered: the repeat must try them again.
+func (f *Federation) recordTransaction(ctx context.Context, origin, txn string, res transactionResult) error {
+	for _, r := range res.Results {
+		if r.Status == StatusRetry {
+			return nil
+		}
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = f.txns.InsertOne(ctx, bson.D{{Key: "_id", Value: origin + "/" + txn}, {Key: "results", Value: string(raw)},
+		{Key: "at", Value: bson.DateTime(f.now().UnixMilli())}})
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return err
+}
+
+// handleInvite: a participant shared a context with this server. The
+// request carries the server.join event naming this server, signed by the
+// inviter; this server then fetches the history from the inviter.
+func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error {
+	origin, ct, cid := originOf(r.Context()), chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
+	var req inviteRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "invitation: %v", err)
+	}
+	var e eventstore.Event
+	if err := json.Unmarshal(req.Event, &e); err != nil {
+		return err
+	}
+	if err := e.Verify(); err != nil {
+		return err
+	}
+	server, _ := e.O.Lookup("server").StringValueOK()
+	switch {
+	case e.T != eventstore.TypeServerJoin || server != f.cfg.Server:
+		return eventstore.Errorf(eventstore.EINVALID, "the invitation must carry a %s event naming %s", eventstore.TypeServerJoin, f.cfg.Server)
+	case e.Src != origin || e.Ct != ct || e.Cid != cid:
+		return eventstore.Errorf(eventstore.EINVALID, "the %s event is not %s's, for %s/%s", e.T, origin, ct, cid)
+	}
+	if err := f.checkSignature(r.Context(), &e); err != nil {
+		return err
+	}
+	f.startJoin(origin, ct, cid)
+	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "joining"})
+}
+
+func (f *Federation) isJoining(ct, cid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.joining[ct+"/"+cid]
+}
+
+// startJoin fetches a context's history from the inviter in the
+// background, page by page, parents first; every event is checked (its
+// origin's signature, its hashes) before it is stored.
+func (f *Federation) startJoin(from, ct, cid string) {
+	key := ct + "/" + cid
+	f.mu.Lock()
+	if f.joining[key] {
+		f.mu.Unlock()
+		return
+	}
+	f.joining[key] = true
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer func() {
+			f.mu.Lock()
+			delete(f.joining, key)
+			f.mu.Unlock()
+		}()
+		ctx := context.Background()
+		for attempt := 0; attempt < 10; attempt++ {
+			err := f.backfill(ctx, from, ct, cid)
+			if err == nil {
+				f.log.Info("federation: joined a context", "ct", ct, "cid", cid, "from", from)
+				_ = f.track(ctx, ct, cid, nil)
+				return
+			}
+			f.log.Warn("federation: fetching a shared context", "ct", ct, "cid", cid, "from", from, "attempt", attempt, "err", err)
+			time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
+		}
+	}()
+}
+
+func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
+	after := ""
+	for {
+		var page eventsResponse
+		path := fmt.Sprintf("%s/contexts/%s/%s/events?limit=%d", Prefix, url.PathEscape(ct), url.PathEscape(cid), MaxHistoryPage)
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		if err := f.call(ctx, from, http.MethodGet, path, nil, &page); err != nil {
+			return err
+		}
+		events, err := f.decodeEvents(ctx, page.Events)
+		if err != nil {
+			return err
+		}
+		for len(events) > 0 {
+			n := min(len(events), 99)
+			res, err := f.st.Ingest(ctx, events[:n])
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				if r.Status == store.Refused || r.Status == store.MissingParents {
+					return fmt.Errorf("event %s of the history: %s %v %v", r.ID, r.Status, r.Missing, r.Err)
+				}
+				f.metrics.receivedEvent(from, "history_"+string(r.Status))
+			}
+			events = events[n:]
+		}
+		if page.Next == "" {
+			return nil
+		}
+		after = page.Next
+	}
+}

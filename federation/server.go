@@ -1,0 +1,275 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Handler serves the federation API under Prefix.
+func (f *Federation) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Get(Prefix+"/keys", f.handle(f.handleKeys))
+	signed := r.With(f.authenticate)
+	signed.Put(Prefix+"/send/{txn}", f.handle(f.handleSend))
+	signed.Get(Prefix+"/contexts/{ct}/{cid}/events", f.handle(f.participantOnly(f.handleHistory)))
+	signed.Post(Prefix+"/contexts/{ct}/{cid}/missing", f.handle(f.participantOnly(f.handleMissing)))
+	signed.Get(Prefix+"/contexts/{ct}/{cid}/leaves", f.handle(f.participantOnly(f.handleLeaves)))
+	signed.Post(Prefix+"/contexts/{ct}/{cid}/invite", f.handle(f.handleInvite))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteProblem(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such federation endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return r
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (f *Federation) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			if eventstore.ErrorCode(err) == eventstore.EINTERNAL {
+				f.log.Error("federation request failed", "path", r.URL.Path, "err", err)
+			}
+			api.WriteProblem(w, r, err)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
+}
+
+func (f *Federation) handleKeys(w http.ResponseWriter, r *http.Request) error {
+	ring := f.cfg.Keys
+	kr := keysResponse{Server: f.cfg.Server, ValidUntil: f.now().Add(24 * time.Hour).UnixMilli()}
+	kr.Keys = append(kr.Keys, publishedKey{ID: ring.Current.ID, PublicKey: base64.RawURLEncoding.EncodeToString(ring.Current.Public)})
+	for _, k := range ring.Old {
+		kr.Keys = append(kr.Keys, publishedKey{ID: k.ID, PublicKey: base64.RawURLEncoding.EncodeToString(k.Public),
+			Expired: k.Expired.UnixMilli()})
+	}
+	return writeJSON(w, http.StatusOK, kr)
+}
+
+// originKey is where authenticate leaves the verified origin.
+type originKey struct{}
+
+func originOf(ctx context.Context) string { s, _ := ctx.Value(originKey{}).(string); return s }
+
+// authenticate lets a request through only if it is signed by a known
+// peer, addressed to this server, recent and not seen before.
+func (f *Federation) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := "unknown"
+		unauthorized := func(format string, args ...any) {
+			f.metrics.refused(origin, "unauthorized")
+			api.WriteProblem(w, r, eventstore.Errorf(eventstore.EUNAUTHORIZED, format, args...))
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		if err != nil {
+			api.WriteProblem(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
+			return
+		}
+		a, err := parseAuthorization(r.Header.Get("Authorization"))
+		if err != nil {
+			unauthorized("%v", err)
+			return
+		}
+		if a.destination != f.cfg.Server {
+			unauthorized("the request is addressed to %s, this is %s", a.destination, f.cfg.Server)
+			return
+		}
+		if _, ok := f.dir.peer(a.origin); !ok {
+			unauthorized("unknown server %s", a.origin)
+			return
+		}
+		origin = a.origin
+		now := f.now().UnixMilli()
+		if a.ts < now-requestWindow || a.ts > now+requestWindow {
+			unauthorized("the request was signed at %d, more than %d s from now (%d): stale or replayed", a.ts, requestWindow/1000, now)
+			return
+		}
+		keys, err := f.dir.keys(r.Context(), a.origin, a.key)
+		if err != nil {
+			unauthorized("cannot get the keys of %s: %v", a.origin, err)
+			return
+		}
+		var key *Key
+		for _, k := range keys {
+			if k.ID == a.key {
+				key = k
+			}
+		}
+		if key == nil || !ed25519.Verify(key.Public, requestText(r.Method, r.URL.RequestURI(), a.origin, a.destination, a.ts, body), a.sig) {
+			unauthorized("the request signature is not valid for %s (key %s)", a.origin, a.key)
+			return
+		}
+		if !f.replays.first(a.origin, a.sig, a.ts) {
+			unauthorized("this request was already received (replayed)")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), originKey{}, a.origin)))
+	})
+}
+
+// participantOnly refuses requests from servers that do not take part in
+// the context of the path.
+func (f *Federation) participantOnly(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ct, cid, origin := chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), originOf(r.Context())
+		ok, err := f.participant(r.Context(), ct, cid, origin)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			f.metrics.refused(origin, "forbidden")
+			return eventstore.Errorf(eventstore.EFORBIDDEN, "%s does not take part in %s/%s", origin, ct, cid)
+		}
+		return h(w, r)
+	}
+}
+
+func (f *Federation) handleSend(w http.ResponseWriter, r *http.Request) error {
+	origin, txn := originOf(r.Context()), chi.URLParam(r, "txn")
+	var t transaction
+	if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "transaction: %v", err)
+	}
+	if t.Origin != origin {
+		return eventstore.Errorf(eventstore.EINVALID, "the transaction says origin %q, the request is from %s", t.Origin, origin)
+	}
+	if len(t.Events) > MaxTransactionEvents {
+		return eventstore.Errorf(eventstore.EINVALID, "%d events in a transaction; at most %d", len(t.Events), MaxTransactionEvents)
+	}
+	if res, ok, err := f.seenTransaction(r.Context(), origin, txn); err != nil {
+		return err
+	} else if ok {
+		return writeJSON(w, http.StatusOK, res)
+	}
+	results := f.receive(r.Context(), origin, t.Events)
+	res := transactionResult{Results: results}
+	forbidden := len(results) > 0
+	for _, er := range results {
+		forbidden = forbidden && er.Status == StatusForbidden
+	}
+	if forbidden {
+		return eventstore.Errorf(eventstore.EFORBIDDEN, "%s does not take part in the contexts of these events", origin)
+	}
+	if err := f.recordTransaction(r.Context(), origin, txn, res); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+func (f *Federation) handleHistory(w http.ResponseWriter, r *http.Request) error {
+	limit := MaxHistoryPage
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxHistoryPage {
+			return eventstore.Errorf(eventstore.EINVALID, "limit must be from 1 to %d", MaxHistoryPage)
+		}
+		limit = n
+	}
+	page, err := f.st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), store.ListQuery{After: r.URL.Query().Get("after"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := eventsResponse{Next: page.Next, Events: make([]json.RawMessage, 0, len(page.Events))}
+	for _, e := range page.Events {
+		raw, err := wireEvent(e)
+		if err != nil {
+			return err
+		}
+		out.Events = append(out.Events, raw)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (f *Federation) handleMissing(w http.ResponseWriter, r *http.Request) error {
+	var req missingRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "missing events request: %v", err)
+	}
+	if req.Limit < 1 || req.Limit > MaxMissing {
+		req.Limit = MaxMissing
+	}
+	events, err := f.st.Missing(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), req.Want, req.Have, req.Limit)
+	if err != nil {
+		return err
+	}
+	out := eventsResponse{Events: make([]json.RawMessage, 0, len(events))}
+	for _, e := range events {
+		raw, err := wireEvent(e)
+		if err != nil {
+			return err
+		}
+		out.Events = append(out.Events, raw)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (f *Federation) handleLeaves(w http.ResponseWriter, r *http.Request) error {
+	sum, err := f.st.Summary(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, leavesResponse{Leaves: sum.Leaves, Version: sum.Version})
+}
+
+// wireEvent is an event as federation sends it: as the API shows it, but
+// without the local isLeaf and with o as originally written (d is folded
+// by every receiver from the update events, never taken from a peer).
+func wireEvent(e *eventstore.Event) (json.RawMessage, error) {
+	c := *e
+	c.IsLeaf = false
+	c.D = nil
+	return c.MarshalJSON()
+}
+
+// replayCache remembers the signatures of recent requests, so that a
+// request replayed within the time window is refused too.
+type replayCache struct {
+	mu   sync.Mutex
+	seen map[string]int64 // origin and signature → ts
+}
+
+func newReplayCache() *replayCache { return &replayCache{seen: map[string]int64{}} }
+
+// first records a request and reports whether it is new.
+func (c *replayCache) first(origin string, sig []byte, ts int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := origin + "\x00" + string(sig)
+	if _, ok := c.seen[key]; ok {
+		return false
+	}
+	if len(c.seen) > 100_000 { // forget what is out of the window anyway
+		for k, t := range c.seen {
+			if t < ts-2*requestWindow {
+				delete(c.seen, k)
+			}
+		}
+	}
+	c.seen[key] = ts
+	return true
+}

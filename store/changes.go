@@ -1,0 +1,109 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+)
+
+// Changes returns the events that head versions after version `after`
+// added to context ct/cid, in the order they were written (parents first),
+// keeping those keep accepts (nil: all). It reads whole versions, as many
+// as fit max events (at least one), and returns the last version it read:
+// the cursor for the next call. A context with nothing new returns after
+// itself. Federation sends what changed with it.
+func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max int, keep func(*eventstore.Event) bool) (events []*eventstore.Event, through int64, err error) {
+	defer s.observe("changes", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, after, err
+	}
+	latest, err := s.head(ctx, ct, cid)
+	if err != nil {
+		return nil, after, err
+	}
+	through = after
+	var ids []string
+	for v := after + 1; v <= latest.Seq; v++ {
+		h := latest
+		if v != latest.Seq {
+			if h, err = s.readHead(ctx, ct, cid, v); err != nil {
+				return nil, after, dbError("changes", err)
+			}
+			if h == nil {
+				return nil, after, eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s is missing", v, ct, cid)
+			}
+		}
+		if len(ids) > 0 && len(ids)+len(h.Added) > max {
+			break
+		}
+		ids = append(ids, h.Added...)
+		through = v
+	}
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+		return nil, after, dbError("changes", err)
+	}
+	for _, id := range ids {
+		d := k.docs[id]
+		if d == nil {
+			return nil, after, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored", id, ct, cid)
+		}
+		if e := d.event(); keep == nil || keep(e) {
+			events = append(events, e)
+		}
+	}
+	return events, through, nil
+}
+
+// Missing walks back from the events want over their parents and returns
+// the ones found, stopping at the events in have, at most limit of them,
+// parents first. A server that received an event whose parents it lacks
+// asks its sender for them this way.
+func (s *Store) Missing(ctx context.Context, ct, cid string, want, have []string, limit int) (events []*eventstore.Event, err error) {
+	defer s.observe("missing", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	for _, id := range append(slices.Clone(want), have...) {
+		if err := hashing.ValidateEventID(id); err != nil {
+			return nil, eventstore.WrapError(eventstore.EINVALID, err)
+		}
+	}
+	stop := map[string]bool{}
+	for _, id := range have {
+		stop[id] = true
+	}
+	queue := slices.Clone(want)
+	k := &known{docs: map[string]*eventDoc{}}
+	for len(queue) > 0 && len(events) < limit {
+		if err := prefetchIDs(ctx, s, ct, k, queue); err != nil {
+			return nil, dbError("missing", err)
+		}
+		var next []string
+		for _, id := range queue {
+			if stop[id] || len(events) >= limit {
+				continue
+			}
+			stop[id] = true
+			d := k.docs[id]
+			if d == nil || d.Cid != cid {
+				continue
+			}
+			events = append(events, d.event())
+			next = append(next, d.Pids...)
+		}
+		queue = next
+	}
+	slices.SortFunc(events, func(a, b *eventstore.Event) int {
+		if a.TS != b.TS {
+			return cmp.Compare(a.TS, b.TS)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return events, nil
+}
