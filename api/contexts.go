@@ -119,3 +119,12 @@ func handleShare(share func(ctx context.Context, ct, cid, server string) (*event
 		return encode(w, http.StatusCreated, e)
 	}
 }
+
+func handleFederationStatus(status func() any) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if status == nil {
+			return eventstore.Errorf(eventstore.EUNAVAILABLE, "federation is not configured on this server")
+		}
+		return encode(w, http.StatusOK, map[string]any{"peers": status()})
+	}
+}

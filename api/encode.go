@@ -163,6 +163,8 @@ func statusOf(code string) int {
 		return http.StatusMethodNotAllowed
 	case codeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
+	case "rate_limited":
+		return http.StatusTooManyRequests
 	case eventstore.ECONFLICT, eventstore.EEXISTS:
 		return http.StatusConflict
 	case eventstore.EGONE:

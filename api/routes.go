@@ -24,6 +24,7 @@ func addRoutes(r chi.Router, s *server) {
 	read.Get(context+"/leaves", s.handle(handleLeaves(s.store)))
 	read.Get(context+"/verify", s.handle(handleVerify(s.verify)))
 	admin.Post(context+"/servers", s.handle(handleShare(s.share)))
+	admin.Get("/api/v1/federation/status", s.handle(handleFederationStatus(s.fedStat)))
 
 	// Server to server: signed requests, not bearer tokens (docs/federation.md).
 	if s.fed != nil {

@@ -31,6 +31,9 @@ type Config struct {
 	Share func(ctx context.Context, ct, cid, server string) (e *eventstore.Event, existed bool, err error)
 	// Federation serves the federation API under /_federation/ (nil: none).
 	Federation http.Handler
+	// FederationStatus reports delivery to every peer (GET
+	// /api/v1/federation/status).
+	FederationStatus func() any
 }
 
 // server holds the dependencies of the handlers.
@@ -43,13 +46,14 @@ type server struct {
 	verify  func(ctx context.Context, ct, cid string) (any, error)
 	share   func(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error)
 	fed     http.Handler
+	fedStat func() any
 	gather  prometheus.Gatherer
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens),
-		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, gather: cfg.Gatherer}
+		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -2,12 +2,15 @@ package federation
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -28,9 +31,15 @@ type Config struct {
 	// (tests inject faults). A default with timeouts when nil.
 	Client *http.Client
 	Now    func() time.Time
-	// Poll is how often senders look for work nobody told them about
-	// (events written by another process on the same database); 1s when 0.
-	Poll time.Duration
+	// Poll is how often an idle sender wakes (1s when 0); Sweep how often
+	// it looks at every context it serves, not only those it knows changed
+	// (5s); AntiEntropy how often it compares leaves with its peer (30s).
+	Poll, Sweep, AntiEntropy time.Duration
+	// MaxBackoff caps the wait between deliveries to a failing peer (30s).
+	MaxBackoff time.Duration
+	// RateLimit bounds the requests a peer may make per second (burst
+	// twice that); 0 means 200.
+	RateLimit float64
 	// Metrics, when set, is told about what is sent and received.
 	Metrics *Metrics
 }
@@ -45,9 +54,14 @@ type Federation struct {
 	now     func() time.Time
 	metrics *Metrics
 
-	cursors, txns, pending *mongo.Collection
+	cursors, txns, pending, leases *mongo.Collection
 
 	replays *replayCache
+	holder  string // this process, in leases
+	limits  *rateLimits
+
+	retryMu    sync.Mutex // one retry of pending events at a time
+	retryAgain atomic.Bool
 
 	mu      sync.Mutex
 	senders map[string]*sender // by peer
@@ -88,7 +102,10 @@ func New(cfg Config) (*Federation, error) {
 		cursors: cfg.DB.Collection("federation_cursors"),
 		txns:    cfg.DB.Collection("federation_txns"),
 		pending: cfg.DB.Collection("federation_pending"),
+		leases:  cfg.DB.Collection("federation_leases"),
 		replays: newReplayCache(),
+		holder:  processID(),
+		limits:  newRateLimits(cfg.RateLimit),
 		senders: map[string]*sender{},
 		joining: map[string]bool{},
 	}
@@ -182,4 +199,12 @@ func (f *Federation) participant(ctx context.Context, ct, cid, server string) (b
 		return false, err
 	}
 	return slices.Contains(sum.Servers, server), nil
+}
+
+// processID names this process in leases: host, pid and a random part.
+func processID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

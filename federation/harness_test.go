@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -117,8 +119,13 @@ func (n *node) start() {
 	if n.out == nil {
 		n.out = &faultTransport{next: http.DefaultTransport}
 	}
-	f, err := federation.New(federation.Config{Server: n.name, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
+	var logger *slog.Logger
+	if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
+	}
+	f, err := federation.New(federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
 		Client: &http.Client{Transport: n.out, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
+		Sweep: 500 * time.Millisecond, AntiEntropy: time.Second, MaxBackoff: time.Second,
 		Metrics: federation.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +282,7 @@ func converge(t *testing.T, ct, cid string, within time.Duration, nodes ...*node
 					t.Logf("%s: no context", n.name)
 					continue
 				}
-				t.Logf("%s: %d events, leaves %v", n.name, len(s.events), s.leaves)
+				t.Logf("%s: %d events, leaves %v, peers %+v", n.name, len(s.events), s.leaves, n.fed.Status())
 			}
 			t.Fatalf("no convergence within %v", within)
 		}

@@ -1,6 +1,10 @@
 package federation
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics of federation, by peer: events sent and received by result,
 // requests that failed by reason. Peers are configured, so the labels stay
@@ -10,6 +14,12 @@ type Metrics struct {
 	received *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	refusals *prometheus.CounterVec
+
+	outboxDepth  *prometheus.GaugeVec
+	oldestAge    *prometheus.GaugeVec
+	lastDelivery *prometheus.GaugeVec
+	retries      *prometheus.CounterVec
+	antiEntropy  *prometheus.CounterVec
 }
 
 // NewMetrics registers the federation metrics on reg (nil: not registered).
@@ -31,12 +41,42 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eventstore_federation_requests_refused_total",
 			Help: "Inbound federation requests refused, by origin and reason.",
 		}, []string{"origin", "reason"}),
+		outboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventstore_federation_outbox_versions",
+			Help: "Head versions not yet delivered to a peer, over all shared contexts.",
+		}, []string{"peer"}),
+		oldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventstore_federation_oldest_undelivered_seconds",
+			Help: "Age of the oldest change not yet delivered to a peer.",
+		}, []string{"peer"}),
+		lastDelivery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventstore_federation_last_delivery_timestamp_seconds",
+			Help: "When a delivery to a peer last succeeded (Unix time).",
+		}, []string{"peer"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventstore_federation_retries_total",
+			Help: "Deliveries to a peer that failed and will be retried.",
+		}, []string{"peer"}),
+		antiEntropy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventstore_federation_anti_entropy_fetches_total",
+			Help: "Times comparing leaves with a peer found events missing here.",
+		}, []string{"peer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sent, m.received, m.failures, m.refusals)
+		reg.MustRegister(m.sent, m.received, m.failures, m.refusals, m.outboxDepth, m.oldestAge, m.lastDelivery, m.retries, m.antiEntropy)
 	}
 	return m
 }
+
+func (m *Metrics) outbox(peer string, versions int64, age time.Duration) {
+	m.outboxDepth.WithLabelValues(peer).Set(float64(versions))
+	m.oldestAge.WithLabelValues(peer).Set(age.Seconds())
+}
+func (m *Metrics) delivered(peer string, at time.Time) {
+	m.lastDelivery.WithLabelValues(peer).Set(float64(at.UnixNano()) / 1e9)
+}
+func (m *Metrics) retry(peer string)            { m.retries.WithLabelValues(peer).Inc() }
+func (m *Metrics) antiEntropyFetch(peer string) { m.antiEntropy.WithLabelValues(peer).Inc() }
 
 func (m *Metrics) sentEvents(peer, result string, n int) {
 	m.sent.WithLabelValues(peer, result).Add(float64(n))

@@ -80,67 +80,110 @@ func (f *Federation) receive(ctx context.Context, origin string, raws []json.Raw
 	return results
 }
 
-// storeEvents ingests events of one context from origin, fetching missing
-// parents from it; what stays incomplete is kept pending.
+// storeEvents ingests events of one context from origin. When parents are
+// missing it fetches them from origin, walking back towards this server's
+// leaves, and collects until the ancestry is complete (at most
+// maxFetchRounds answers deep); then it stores everything parents first.
+// What stays incomplete is kept pending.
 func (f *Federation) storeEvents(ctx context.Context, origin, ct, cid string, events []*eventstore.Event) []eventResult {
 	results := make([]eventResult, len(events))
-	for i, e := range events {
-		results[i] = eventResult{ID: e.ID, Status: StatusRetry}
-	}
-	todo := slices.Clone(events)
 	index := map[string]int{}
 	for i, e := range events {
+		results[i] = eventResult{ID: e.ID, Status: StatusRetry}
 		index[e.ID] = i
 	}
-	for round := 0; len(todo) > 0; round++ {
-		res, err := f.st.Ingest(ctx, todo)
-		if err != nil {
-			f.log.Warn("federation: storing received events", "ct", ct, "cid", cid, "err", err)
-			return results
+	res, err := f.st.Ingest(ctx, events)
+	if err != nil {
+		f.log.Warn("federation: storing received events", "ct", ct, "cid", cid, "err", err)
+		return results
+	}
+	collected := map[string]*eventstore.Event{}
+	frontier := map[string]bool{}
+	for j, r := range res {
+		i := index[events[j].ID]
+		switch r.Status {
+		case store.Stored:
+			results[i].Status = StatusStored
+		case store.Duplicate:
+			results[i].Status = StatusDuplicate
+		case store.Refused:
+			results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(r.Err)
+		case store.MissingParents:
+			results[i].Status, results[i].Missing = StatusPending, r.Missing
+			collected[events[j].ID] = events[j]
 		}
-		var waiting []*eventstore.Event
-		want := map[string]bool{}
-		for j, r := range res {
-			i := index[todo[j].ID]
-			switch r.Status {
-			case store.Stored:
-				results[i].Status = StatusStored
-			case store.Duplicate:
-				results[i].Status = StatusDuplicate
-			case store.Refused:
-				results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(r.Err)
-			case store.MissingParents:
-				results[i].Status, results[i].Missing = StatusPending, r.Missing
-				waiting = append(waiting, todo[j])
-				for _, m := range r.Missing {
-					if _, inBatch := index[m]; !inBatch {
-						want[m] = true
-					}
-				}
+	}
+	if len(collected) == 0 {
+		return results
+	}
+	for _, e := range collected {
+		for _, m := range results[index[e.ID]].Missing {
+			if collected[m] == nil {
+				frontier[m] = true
 			}
 		}
-		if len(waiting) == 0 || round == maxFetchRounds {
-			todo = waiting
+	}
+	for round := 0; round < maxFetchRounds && len(frontier) > 0; round++ {
+		fetched, err := f.fetchMissing(ctx, origin, ct, cid, keys(frontier))
+		if err != nil || len(fetched) == 0 {
 			break
 		}
-		if len(want) > 0 {
-			fetched, err := f.fetchMissing(ctx, origin, ct, cid, keys(want))
-			if err != nil || len(fetched) == 0 {
-				todo = waiting
-				break
-			}
-			if res, err := f.st.Ingest(ctx, fetched); err == nil {
-				for _, r := range res {
-					f.metrics.receivedEvent(origin, "fetched_"+string(r.Status))
+		for _, e := range fetched {
+			collected[e.ID] = e
+		}
+		var parents []string
+		for _, e := range fetched {
+			for _, p := range e.Pids {
+				if collected[p] == nil {
+					parents = append(parents, p)
 				}
 			}
 		}
-		todo = waiting
+		stored, err := f.st.Has(ctx, ct, cid, parents)
+		if err != nil {
+			break
+		}
+		frontier = map[string]bool{}
+		for _, p := range parents {
+			if !stored[p] {
+				frontier[p] = true
+			}
+		}
 	}
-	for _, e := range todo {
-		if err := f.keepPending(ctx, origin, e, results[index[e.ID]].Missing); err != nil {
-			f.log.Warn("federation: keeping an event pending", "event", e.ID, "err", err)
-			results[index[e.ID]].Status = StatusRetry
+	all := make([]*eventstore.Event, 0, len(collected))
+	for _, e := range collected {
+		all = append(all, e)
+	}
+	slices.SortFunc(all, func(a, b *eventstore.Event) int {
+		if a.TS != b.TS {
+			return cmp.Compare(a.TS, b.TS)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	res, err = f.st.Ingest(ctx, all)
+	if err != nil {
+		f.log.Warn("federation: storing fetched events", "ct", ct, "cid", cid, "err", err)
+		return results
+	}
+	for j, r := range res {
+		i, ours := index[all[j].ID]
+		if !ours {
+			f.metrics.receivedEvent(origin, "fetched_"+string(r.Status))
+			continue
+		}
+		switch r.Status {
+		case store.Stored:
+			results[i].Status, results[i].Missing = StatusStored, nil
+		case store.Duplicate:
+			results[i].Status, results[i].Missing = StatusDuplicate, nil
+		case store.Refused:
+			results[i].Status, results[i].Error, results[i].Missing = StatusRefused, eventstore.ErrorMessage(r.Err), nil
+		case store.MissingParents:
+			results[i].Missing = r.Missing
+			if err := f.keepPending(ctx, origin, all[j], r.Missing); err != nil {
+				f.log.Warn("federation: keeping an event pending", "event", all[j].ID, "err", err)
+				results[i].Status = StatusRetry
+			}
 		}
 	}
 	return results
@@ -198,7 +241,30 @@ func (f *Federation) keepPending(ctx context.Context, origin string, e *eventsto
 
 // retryPending tries the pending events of a context again (all contexts
 // when ct is empty), fetching what is still missing from their senders.
+// One retry runs at a time; asked again meanwhile, it runs once more after.
 func (f *Federation) retryPending(ctx context.Context, ct, cid string) error {
+	if !f.retryMu.TryLock() {
+		f.retryAgain.Store(true) // the running retry goes once more, over every context
+		return nil
+	}
+	defer f.retryMu.Unlock()
+	for {
+		var one struct{}
+		err := f.pending.FindOne(ctx, bson.D{}).Decode(&one)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err == nil {
+			err = f.retryPendingNow(ctx, ct, cid)
+		}
+		if err != nil || !f.retryAgain.Swap(false) {
+			return err
+		}
+		ct, cid = "", ""
+	}
+}
+
+func (f *Federation) retryPendingNow(ctx context.Context, ct, cid string) error {
 	filter := bson.D{}
 	if ct != "" {
 		filter = bson.D{{Key: "ct", Value: ct}, {Key: "cid", Value: cid}}

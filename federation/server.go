@@ -70,6 +70,9 @@ func (f *Federation) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, kr)
 }
 
+// codeRateLimited answers a peer over its request rate (429).
+const codeRateLimited = "rate_limited"
+
 // originKey is where authenticate leaves the verified origin.
 type originKey struct{}
 
@@ -103,6 +106,12 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		origin = a.origin
+		if !f.limits.allow(origin) {
+			f.metrics.refused(origin, "rate_limited")
+			w.Header().Set("Retry-After", "1")
+			api.WriteProblem(w, r, eventstore.Errorf(codeRateLimited, "%s makes too many requests; slow down", origin))
+			return
+		}
 		now := f.now().UnixMilli()
 		if a.ts < now-requestWindow || a.ts > now+requestWindow {
 			unauthorized("the request was signed at %d, more than %d s from now (%d): stale or replayed", a.ts, requestWindow/1000, now)
@@ -166,7 +175,9 @@ func (f *Federation) handleSend(w http.ResponseWriter, r *http.Request) error {
 	} else if ok {
 		return writeJSON(w, http.StatusOK, res)
 	}
+	start := f.now()
 	results := f.receive(r.Context(), origin, t.Events)
+	f.log.Debug("federation: received a transaction", "origin", origin, "events", len(t.Events), "took", time.Since(start))
 	res := transactionResult{Results: results}
 	forbidden := len(results) > 0
 	for _, er := range results {

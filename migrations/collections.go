@@ -27,8 +27,9 @@ const (
 )
 
 // FederationCollections are the federation's own: this server's keys, what
-// was sent to each peer, transactions received, events waiting for parents.
-var FederationCollections = []string{"server_keys", "federation_cursors", "federation_txns", "federation_pending"}
+// was sent to each peer, transactions received, events waiting for parents,
+// and which process sends to each peer.
+var FederationCollections = []string{"server_keys", "federation_cursors", "federation_txns", "federation_pending", "federation_leases"}
 
 // Collections of context type ct. Events of rooms live in room_events,
 // beside the versions of each room's head (documents "<cid>#<seq>").

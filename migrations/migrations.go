@@ -49,12 +49,15 @@ var Steps = []Step{
 		return db.CreateCollection(ctx, CheckpointsCollection)
 	}},
 	{4, "federation", func(ctx context.Context, db Database) error {
-		for _, name := range FederationCollections {
+		for _, name := range FederationCollections[:4] {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
 			}
 		}
 		return nil
+	}},
+	{5, "federation leases", func(ctx context.Context, db Database) error {
+		return db.CreateCollection(ctx, "federation_leases")
 	}},
 }
 

@@ -107,3 +107,33 @@ func (s *Store) Missing(ctx context.Context, ct, cid string, want, have []string
 	})
 	return events, nil
 }
+
+// VersionTime is when head version seq of a context was written.
+func (s *Store) VersionTime(ctx context.Context, ct, cid string, seq int64) (time.Time, error) {
+	h, err := s.readHead(ctx, ct, cid, seq)
+	if err != nil {
+		return time.Time{}, dbError("version", err)
+	}
+	if h == nil {
+		return time.Time{}, eventstore.Errorf(eventstore.ENOTFOUND, "head version %d of %s/%s does not exist", seq, ct, cid)
+	}
+	return h.At.Time(), nil
+}
+
+// Has reports which of ids are stored in context ct/cid.
+func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[string]bool, error) {
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+		return nil, dbError("has", err)
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		if d := k.docs[id]; d != nil && d.Cid == cid {
+			out[id] = true
+		}
+	}
+	return out, nil
+}

@@ -71,13 +71,17 @@ func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results
 				return nil, err
 			}
 		}
-		r := &request{kind: kindIngest, remote: g.events}
-		s.submit(ctx, g.ct, g.cid, r)
-		if r.err != nil {
-			return nil, r.err
-		}
-		for j, res := range r.ingest {
-			results[g.index[j]] = res
+		// A version holds at most maxBatchEvents events.
+		for from := 0; from < len(g.events); from += maxBatchEvents {
+			to := min(from+maxBatchEvents, len(g.events))
+			r := &request{kind: kindIngest, remote: g.events[from:to]}
+			s.submit(ctx, g.ct, g.cid, r)
+			if r.err != nil {
+				return nil, r.err
+			}
+			for j, res := range r.ingest {
+				results[g.index[from+j]] = res
+			}
 		}
 	}
 	return results, nil

@@ -147,3 +147,28 @@ func TestIngestRefusesTampering(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestLargeBatch: more events than one head version holds are
+// written in several, all of them.
+func TestIngestLargeBatch(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, conn := newStore(t, b)
+		g := remoteEvent(t, "b.example", "room", "big", "room", 1, nil, nil)
+		events := []*eventstore.Event{g}
+		for i := range 250 {
+			events = append(events, remoteEvent(t, "b.example", "room", "big", "msg", int64(2+i), []string{events[len(events)-1].ID}, nil))
+		}
+		res, err := s.Ingest(ctxT(t), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Status != store.Stored {
+				t.Fatalf("event %d: %+v", i, r)
+			}
+		}
+		if ids := storetest.CheckLeaves(t, s, conn, "room", "big"); len(ids) != 251 {
+			t.Errorf("%d events stored", len(ids))
+		}
+	})
+}

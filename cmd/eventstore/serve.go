@@ -155,8 +155,9 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
 		},
-		Share:      f.Share,
-		Federation: f.Handler(),
+		Share:            f.Share,
+		Federation:       f.Handler(),
+		FederationStatus: func() any { return f.Status() },
 	})
 	if every := cmd.Duration(flagAuditInterval); every > 0 {
 		auditDone := make(chan struct{})
