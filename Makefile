@@ -7,6 +7,8 @@ BENCHTIME ?= 1s
 export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: help build run test bench fuzz lint soak clean
+SOAK_SEEDS  ?= 20
+SOAK_EVENTS ?= 200
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -29,6 +31,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+soak: ## the federation chaos test over SOAK_SEEDS seeds of SOAK_EVENTS appends per writer; prints seeds, faults and time to converge
+	EVENTSTORE_SOAK_SEEDS=$(SOAK_SEEDS) EVENTSTORE_SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 120m ./federation | grep -E 'seed|slowest|^(ok|FAIL|---)'
 
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

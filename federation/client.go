@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -114,6 +115,50 @@ func (f *Federation) checkSignature(ctx context.Context, e *eventstore.Event) er
 	}
 	if err := verifyEvent(keys, e.ID, e.Sigs); err != nil {
 		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s from %s: %v", e.ID, e.Src, err)
+	}
+	return nil
+}
+
+// historyTimeout bounds one history stream.
+const historyTimeout = 30 * time.Minute
+
+// stream sends a signed GET to a peer and calls fn with every line of the
+// answer.
+func (f *Federation) stream(ctx context.Context, peer, path string, fn func(line []byte) error) error {
+	p, ok := f.dir.peer(peer)
+	if !ok {
+		return &callError{peer: peer, reason: "unknown", err: fmt.Errorf("unknown server %s", peer)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	signRequest(req, f.cfg.Keys.Current, f.cfg.Server, peer, nil, f.now())
+	client := *f.cfg.Client
+	client.Timeout = 0 // the context bounds the stream
+	res, err := client.Do(req)
+	if err != nil {
+		f.metrics.failed(peer, "network")
+		return &callError{peer: peer, reason: "network", err: err}
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
+		f.metrics.failed(peer, "status")
+		return &callError{peer: peer, reason: "status", status: res.StatusCode, err: fmt.Errorf("%s", raw)}
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+	for sc.Scan() {
+		if err := fn(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		f.metrics.failed(peer, "network")
+		return &callError{peer: peer, reason: "network", err: err}
 	}
 	return nil
 }

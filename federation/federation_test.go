@@ -17,7 +17,7 @@ type joinEvent struct {
 
 // share shares a room from one node with others and waits until they have
 // fetched it.
-func share(t *testing.T, from *node, ct, cid string, to ...*node) {
+func share(t testing.TB, from *node, ct, cid string, to ...*node) {
 	t.Helper()
 	for _, n := range to {
 		var e joinEvent

@@ -29,7 +29,7 @@ import (
 // node is one real server: its own embedded store, the store, the
 // federation and the HTTP API on a loopback port.
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	url   string
 	dir   string
@@ -41,11 +41,13 @@ type node struct {
 	ln    net.Listener
 	out   *faultTransport // this server's outbound requests
 	peers []federation.Peer
+	// committed, when set, is told about every event stored here.
+	committed atomic.Pointer[func(events []*eventstore.Event)]
 }
 
 // faultTransport lets a test drop, fail or delay outbound requests.
 type faultTransport struct {
-	next http.RoundTripper
+	next atomic.Pointer[http.RoundTripper]
 	// intercept, when set, decides what happens to a request: nil lets it
 	// through; an error fails it as a network error would.
 	intercept atomic.Pointer[func(*http.Request) error]
@@ -57,8 +59,13 @@ func (ft *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return ft.next.RoundTrip(req)
+	if next := ft.next.Load(); next != nil {
+		return (*next).RoundTrip(req)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }
+
+func (ft *faultTransport) through(rt http.RoundTripper) { ft.next.Store(&rt) }
 
 func (ft *faultTransport) set(f func(*http.Request) error) {
 	if f == nil {
@@ -69,7 +76,7 @@ func (ft *faultTransport) set(f func(*http.Request) error) {
 }
 
 // startNodes starts servers named names, every one a peer of every other.
-func startNodes(t *testing.T, names ...string) map[string]*node {
+func startNodes(t testing.TB, names ...string) map[string]*node {
 	t.Helper()
 	nodes := map[string]*node{}
 	for _, name := range names {
@@ -112,12 +119,15 @@ func (n *node) start() {
 			if f := fed.Load(); f != nil {
 				f.Committed(ct, cid, events)
 			}
+			if c := n.committed.Load(); c != nil {
+				(*c)(events)
+			}
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.out == nil {
-		n.out = &faultTransport{next: http.DefaultTransport}
+		n.out = &faultTransport{}
 	}
 	var logger *slog.Logger
 	if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
@@ -255,7 +265,7 @@ func (s *state) equal(o *state) bool {
 }
 
 // converge waits until every node has the same events, d and leaves.
-func converge(t *testing.T, ct, cid string, within time.Duration, nodes ...*node) *state {
+func converge(t testing.TB, ct, cid string, within time.Duration, nodes ...*node) *state {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -291,7 +301,7 @@ func converge(t *testing.T, ct, cid string, within time.Duration, nodes ...*node
 }
 
 // appendAll has writers on every node append n messages each.
-func appendAll(t *testing.T, ct, cid string, n int, nodes ...*node) {
+func appendAll(t testing.TB, ct, cid string, n int, nodes ...*node) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for _, nd := range nodes {

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/store"
@@ -431,24 +433,63 @@ func (f *Federation) startJoin(from, ct, cid string) {
 	}()
 }
 
+// backfill fetches a context's history from a participant and stores it:
+// reading the stream, checking signatures and storing run at once, in
+// batches of what one head version holds.
 func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
-	after := ""
-	for {
-		var page eventsResponse
-		path := fmt.Sprintf("%s/contexts/%s/%s/events?limit=%d", Prefix, url.PathEscape(ct), url.PathEscape(cid), MaxHistoryPage)
-		if after != "" {
-			path += "&after=" + url.QueryEscape(after)
-		}
-		if err := f.call(ctx, from, http.MethodGet, path, nil, &page); err != nil {
-			return err
-		}
-		events, err := f.decodeEvents(ctx, page.Events)
+	path := fmt.Sprintf("%s/contexts/%s/%s/events", Prefix, url.PathEscape(ct), url.PathEscape(cid))
+	g, gctx := errgroup.WithContext(ctx)
+	raws := make(chan []json.RawMessage, 4)
+	checked := make(chan []*eventstore.Event, 2)
+	g.Go(func() error { // read
+		defer close(raws)
+		batch := make([]json.RawMessage, 0, historyBatch)
+		ended := false
+		err := f.stream(gctx, from, path, func(line []byte) error {
+			if bytes.HasPrefix(line, []byte(`{"end":`)) {
+				ended = true
+				return nil
+			}
+			batch = append(batch, bytes.Clone(line))
+			if len(batch) == historyBatch {
+				select {
+				case raws <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				batch = make([]json.RawMessage, 0, historyBatch)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for len(events) > 0 {
-			n := min(len(events), 99)
-			res, err := f.st.Ingest(ctx, events[:n])
+		if !ended {
+			return fmt.Errorf("the history from %s ended early", from)
+		}
+		if len(batch) > 0 {
+			raws <- batch
+		}
+		return nil
+	})
+	g.Go(func() error { // check signatures, on both halves of a batch at once
+		defer close(checked)
+		for batch := range raws {
+			events, err := f.decodeEventsParallel(gctx, batch)
+			if err != nil {
+				return err
+			}
+			select {
+			case checked <- events:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	g.Go(func() error { // store
+		for events := range checked {
+			res, err := f.st.Ingest(gctx, events)
 			if err != nil {
 				return err
 			}
@@ -458,11 +499,32 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 				}
 				f.metrics.receivedEvent(from, "history_"+string(r.Status))
 			}
-			events = events[n:]
 		}
-		if page.Next == "" {
-			return nil
-		}
-		after = page.Next
+		return nil
+	})
+	return g.Wait()
+}
+
+// historyBatch is what one head version holds.
+const historyBatch = 99
+
+// decodeEventsParallel is decodeEvents on two goroutines, order kept.
+func (f *Federation) decodeEventsParallel(ctx context.Context, raws []json.RawMessage) ([]*eventstore.Event, error) {
+	half := len(raws) / 2
+	var first []*eventstore.Event
+	var firstErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first, firstErr = f.decodeEvents(ctx, raws[:half])
+	}()
+	second, err := f.decodeEvents(ctx, raws[half:])
+	<-done
+	if firstErr != nil {
+		return nil, firstErr
 	}
+	if err != nil {
+		return nil, err
+	}
+	return append(first, second...), nil
 }

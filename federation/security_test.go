@@ -43,7 +43,7 @@ func signedCall(t *testing.T, key *federation.Key, origin, destination string, n
 }
 
 // event makes an event of ct/cid from src on top of parents, signed with key.
-func event(t *testing.T, key *federation.Key, src, ct, cid string, parents []string, ts int64, o string) *eventstore.Event {
+func event(t testing.TB, key *federation.Key, src, ct, cid string, parents []string, ts int64, o string) *eventstore.Event {
 	t.Helper()
 	data, err := eventstore.ParseData([]byte(o))
 	if err != nil {
@@ -56,7 +56,7 @@ func event(t *testing.T, key *federation.Key, src, ct, cid string, parents []str
 	return e
 }
 
-func wire(t *testing.T, events ...*eventstore.Event) []json.RawMessage {
+func wire(t testing.TB, events ...*eventstore.Event) []json.RawMessage {
 	t.Helper()
 	var out []json.RawMessage
 	for _, e := range events {

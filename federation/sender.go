@@ -310,8 +310,7 @@ func (s *sender) deliverContext(ctx context.Context, c cursorDoc) (int64, time.T
 		}
 	}
 	for {
-		events, through, err := f.st.Changes(ctx, c.Ct, c.Cid, c.Seq, MaxTransactionEvents,
-			func(e *eventstore.Event) bool { return e.Src == f.cfg.Server })
+		events, through, err := f.st.Changes(ctx, c.Ct, c.Cid, c.Seq, MaxTransactionEvents, true)
 		if err != nil {
 			return 0, time.Time{}, err
 		}

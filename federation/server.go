@@ -1,14 +1,15 @@
 package federation
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
-	"github.com/eventstore-go/eventstore/store"
 )
 
 // Handler serves the federation API under Prefix.
@@ -192,28 +192,32 @@ func (f *Federation) handleSend(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, res)
 }
 
+// handleHistory streams a context's whole history, parents first, one
+// event per line (JSON), from one database cursor; a last line
+// {"end": true, "events": n} says the stream is complete.
 func (f *Federation) handleHistory(w http.ResponseWriter, r *http.Request) error {
-	limit := MaxHistoryPage
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxHistoryPage {
-			return eventstore.Errorf(eventstore.EINVALID, "limit must be from 1 to %d", MaxHistoryPage)
-		}
-		limit = n
-	}
-	page, err := f.st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), store.ListQuery{After: r.URL.Query().Get("after"), Limit: limit})
-	if err != nil {
-		return err
-	}
-	out := eventsResponse{Next: page.Next, Events: make([]json.RawMessage, 0, len(page.Events))}
-	for _, e := range page.Events {
+	ct, cid := chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	n := 0
+	err := f.st.History(r.Context(), ct, cid, func(e *eventstore.Event) error {
 		raw, err := wireEvent(e)
 		if err != nil {
 			return err
 		}
-		out.Events = append(out.Events, raw)
+		n++
+		bw.Write(raw)
+		return bw.WriteByte('\n')
+	})
+	if err != nil {
+		if n == 0 { // nothing sent yet: a proper error answer
+			return err
+		}
+		f.log.Warn("federation: history stream broken", "ct", ct, "cid", cid, "err", err)
+		return nil // the receiver sees no end line and tries again
 	}
-	return writeJSON(w, http.StatusOK, out)
+	fmt.Fprintf(bw, `{"end":true,"events":%d}`+"\n", n)
+	return bw.Flush()
 }
 
 func (f *Federation) handleMissing(w http.ResponseWriter, r *http.Request) error {

@@ -7,17 +7,21 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
 )
 
 // Changes returns the events that head versions after version `after`
-// added to context ct/cid, in the order they were written (parents first),
-// keeping those keep accepts (nil: all). It reads whole versions, as many
-// as fit max events (at least one), and returns the last version it read:
-// the cursor for the next call. A context with nothing new returns after
-// itself. Federation sends what changed with it.
-func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max int, keep func(*eventstore.Event) bool) (events []*eventstore.Event, through int64, err error) {
+// added to context ct/cid, in the order they were written (parents first);
+// with local, only those created by this server, which are the only ones
+// read. It reads whole versions, as many as fit max events (at least one),
+// and returns the last version it read: the cursor for the next call. A
+// context with nothing new returns after itself. Federation pushes what
+// changed with it.
+func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max int, local bool) (events []*eventstore.Event, through int64, err error) {
 	defer s.observe("changes", time.Now(), &err)
 	if err := validateContext(ct, cid); err != nil {
 		return nil, after, err
@@ -38,10 +42,14 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 				return nil, after, eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s is missing", v, ct, cid)
 			}
 		}
-		if len(ids) > 0 && len(ids)+len(h.Added) > max {
+		added := h.Added
+		if local {
+			added = h.Local
+		}
+		if len(ids) > 0 && len(ids)+len(added) > max {
 			break
 		}
-		ids = append(ids, h.Added...)
+		ids = append(ids, added...)
 		through = v
 	}
 	k := &known{docs: map[string]*eventDoc{}}
@@ -53,9 +61,7 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 		if d == nil {
 			return nil, after, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored", id, ct, cid)
 		}
-		if e := d.event(); keep == nil || keep(e) {
-			events = append(events, e)
-		}
+		events = append(events, d.event())
 	}
 	return events, through, nil
 }
@@ -136,4 +142,34 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 		}
 	}
 	return out, nil
+}
+
+// History calls fn with every event of context ct/cid in (ts, _id) order,
+// which is parents first (an event's ts is always after its parents'),
+// from one cursor: what a new participant stores. It stops at fn's first
+// error.
+func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore.Event) error) (err error) {
+	defer s.observe("history", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return err
+	}
+	if _, err := s.head(ctx, ct, cid); err != nil {
+		return err
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetBatchSize(1000)
+	cur, err := s.events(ct).Find(ctx, EventsOf(cid), opts)
+	if err != nil {
+		return dbError("history", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d eventDoc
+		if err := cur.Decode(&d); err != nil {
+			return dbError("history", err)
+		}
+		if err := fn(d.event()); err != nil {
+			return err
+		}
+	}
+	return dbError("history", cur.Err())
 }

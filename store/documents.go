@@ -114,6 +114,7 @@ type head struct {
 	// What this version added, for whoever completes it: the ids of its
 	// events, their clid records and which of them are edits.
 	Added []string  `bson:"added,omitempty"`
+	Local []string  `bson:"local,omitempty"` // those of Added created by this server
 	Clids []clidDoc `bson:"clids,omitempty"`
 	Edits []string  `bson:"edits,omitempty"`
 	// Flagged are the events that carry isLeaf once this version is

@@ -338,7 +338,9 @@ func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, 
 	return k, firstErr
 }
 
+// uniq returns the distinct ids, sorted, leaving ids as it was.
 func uniq(ids []string) []string {
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -320,6 +320,9 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 		Servers: servers, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
 	for _, d := range events {
 		next.Added = append(next.Added, d.ID)
+		if d.Src == s.opts.Server {
+			next.Local = append(next.Local, d.ID)
+		}
 		if d.Clid != "" {
 			next.Clids = append(next.Clids, clidDoc{ID: clidID(d.Cid, d.Clid), Event: d.ID})
 		}
