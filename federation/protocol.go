@@ -14,7 +14,6 @@ const (
 	MaxTransactionEvents = 100      // events in one pushed transaction
 	MaxRequestBytes      = 16 << 20 // a federation request body
 	MaxMissing           = 100      // events one missing-events answer holds
-	MaxHistoryPage       = 500      // events one history page holds
 	requestWindow        = 30_000   // milliseconds a signed request stays valid either side of now
 )
 
@@ -71,7 +70,6 @@ type missingRequest struct {
 // eventsResponse carries events, parents first.
 type eventsResponse struct {
 	Events []json.RawMessage `json:"events"`
-	Next   string            `json:"next,omitempty"`
 }
 
 // inviteRequest tells a server that a context was shared with it: the

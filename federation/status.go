@@ -16,7 +16,7 @@ type PeerStatus struct {
 	Retries         int64     `json:"retries"`        // failed deliveries so far
 	EventsSent      int64     `json:"eventsSent"`     // by this process
 	OutboxVersions  int64     `json:"outboxVersions"` // head versions not yet delivered, over all contexts
-	OldestUndelived time.Time `json:"oldestUndelivered,omitzero"`
+	OldestUndelivered time.Time `json:"oldestUndelivered,omitzero"`
 }
 
 // Status reports every peer, sorted by name.
@@ -58,7 +58,7 @@ func (s *sender) succeeded() {
 
 func (s *sender) observeOutbox(versions int64, oldest time.Time) {
 	s.mu.Lock()
-	s.stats.OutboxVersions, s.stats.OldestUndelived = versions, oldest
+	s.stats.OutboxVersions, s.stats.OldestUndelivered = versions, oldest
 	s.mu.Unlock()
 	age := time.Duration(0)
 	if !oldest.IsZero() {

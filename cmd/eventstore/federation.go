@@ -74,7 +74,7 @@ func federationStatus(ctx context.Context, cmd *cli.Command, env environment) er
 		case p.Failing:
 			state = "failing: " + p.LastError
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\n", p.Peer, state, p.OutboxVersions, age(p.OldestUndelived), age(p.LastSuccess), p.Retries, p.EventsSent)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\n", p.Peer, state, p.OutboxVersions, age(p.OldestUndelivered), age(p.LastSuccess), p.Retries, p.EventsSent)
 	}
 	return tw.Flush()
 }
