@@ -8,14 +8,14 @@ import (
 
 // PeerStatus is what an operator wants to know about delivery to a peer.
 type PeerStatus struct {
-	Peer            string    `json:"peer"`
-	Sending         bool      `json:"sending"` // this process holds the peer's lease
-	Failing         bool      `json:"failing"` // the last delivery failed
-	LastError       string    `json:"lastError,omitempty"`
-	LastSuccess     time.Time `json:"lastSuccess,omitzero"`
-	Retries         int64     `json:"retries"`        // failed deliveries so far
-	EventsSent      int64     `json:"eventsSent"`     // by this process
-	OutboxVersions  int64     `json:"outboxVersions"` // head versions not yet delivered, over all contexts
+	Peer              string    `json:"peer"`
+	Sending           bool      `json:"sending"` // this process holds the peer's lease
+	Failing           bool      `json:"failing"` // the last delivery failed
+	LastError         string    `json:"lastError,omitempty"`
+	LastSuccess       time.Time `json:"lastSuccess,omitzero"`
+	Retries           int64     `json:"retries"`        // failed deliveries so far
+	EventsSent        int64     `json:"eventsSent"`     // by this process
+	OutboxVersions    int64     `json:"outboxVersions"` // head versions not yet delivered, over all contexts
 	OldestUndelivered time.Time `json:"oldestUndelivered,omitzero"`
 }
 
