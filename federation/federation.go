@@ -62,6 +62,10 @@ type Federation struct {
 
 	retryMu    sync.Mutex // one retry of pending events at a time
 	retryAgain atomic.Bool
+	// mayPend is false only when this process found no pending events and
+	// kept none since: commits then need not look. (The periodic retry
+	// always looks, for what other processes keep.)
+	mayPend atomic.Bool
 
 	mu      sync.Mutex
 	senders map[string]*sender // by peer
@@ -112,6 +116,7 @@ func New(cfg Config) (*Federation, error) {
 	if f.metrics == nil {
 		f.metrics = NewMetrics(nil)
 	}
+	f.mayPend.Store(true)
 	return f, nil
 }
 
@@ -151,6 +156,9 @@ func (f *Federation) Sign(id string) map[string]string { return SignEvent(f.cfg.
 // participant of the context has a cursor and wakes their senders, and
 // retries events waiting for these as parents.
 func (f *Federation) Committed(ct, cid string, events []*eventstore.Event) {
+	if f.isJoining(ct, cid) {
+		return // the join tracks the context once the history is in
+	}
 	f.wg.Add(1)
 	go func() { // not on the writer's path
 		defer f.wg.Done()

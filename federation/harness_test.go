@@ -29,18 +29,20 @@ import (
 // node is one real server: its own embedded store, the store, the
 // federation and the HTTP API on a loopback port.
 type node struct {
-	t     testing.TB
-	name  string
-	url   string
-	dir   string
-	keys  *federation.Keyring
-	conn  *store.Conn
-	st    *store.Store
-	fed   *federation.Federation
-	srv   *http.Server
-	ln    net.Listener
-	out   *faultTransport // this server's outbound requests
-	peers []federation.Peer
+	t    testing.TB
+	name string
+	url  string
+	dir  string
+	keys *federation.Keyring
+	// keyFile, when set, is the signing key given as --key-file would.
+	keyFile *federation.Key
+	conn    *store.Conn
+	st      *store.Store
+	fed     *federation.Federation
+	srv     *http.Server
+	ln      net.Listener
+	out     *faultTransport // this server's outbound requests
+	peers   []federation.Peer
 	// committed, when set, is told about every event stored here.
 	committed atomic.Pointer[func(events []*eventstore.Event)]
 }
@@ -108,7 +110,7 @@ func (n *node) start() {
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n.keys, err = federation.LoadKeyring(ctx, conn.DB, nil, time.Now()); err != nil {
+	if n.keys, err = federation.LoadKeyring(ctx, conn.DB, n.keyFile, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var fed atomic.Pointer[federation.Federation]

@@ -15,11 +15,13 @@ import (
 // taking an expired lease over means inserting the next epoch, which at
 // most one process can. The holder renews its own epoch; before it sends,
 // it checks that no later epoch exists. A holder stalled past its expiry
-// may overlap with its successor for one delivery, which receivers absorb
-// (transactions are idempotent).
+// may overlap with its successor for one delivery (and a holder looks at
+// the lease only every leaseCheck), which receivers absorb (transactions
+// are idempotent).
 const (
 	leaseTTL   = 15 * time.Second
 	leaseRenew = 5 * time.Second
+	leaseCheck = time.Second // a holder looks at the lease documents at most this often
 )
 
 type leaseDoc struct {
@@ -38,12 +40,17 @@ type lease struct {
 	peer    string
 	epoch   int64     // the newest epoch seen
 	renewed time.Time // when it last renewed
+	held    time.Time // when it last found that it holds the lease
 }
 
 // hold reports whether this process holds the lease now, taking it over
 // if it is free or expired and renewing it when due.
 func (l *lease) hold(ctx context.Context) (bool, error) {
 	f := l.f
+	if !l.held.IsZero() && f.now().Sub(l.held) < leaseCheck {
+		return true, nil
+	}
+	l.held = time.Time{}
 	latest, err := l.latest(ctx)
 	if err != nil {
 		return false, err
@@ -63,6 +70,7 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 				return false, err
 			}
 		}
+		l.held = now
 		return true, nil
 	case latest != nil && now.Before(latest.Expires.Time()):
 		return false, nil // someone else holds it
@@ -79,7 +87,7 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	l.epoch, l.renewed = next, now
+	l.epoch, l.renewed, l.held = next, now, now
 	f.log.Info("federation: sending to peer from this process", "peer", l.peer, "epoch", next)
 	return true, nil
 }
@@ -120,6 +128,7 @@ func (l *lease) read(ctx context.Context, epoch int64) (*leaseDoc, error) {
 func (l *lease) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	l.held = time.Time{}
 	d, err := l.read(ctx, l.epoch)
 	if err != nil || d == nil || d.Holder != l.f.holder {
 		return

@@ -238,6 +238,7 @@ func (f *Federation) keepPending(ctx context.Context, origin string, e *eventsto
 	doc := pendingDoc{ID: e.ID, Ct: e.Ct, Cid: e.Cid, Origin: origin, Event: string(raw), Missing: missing,
 		Received: bson.DateTime(f.now().UnixMilli())}
 	_, err = f.pending.ReplaceOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, doc, options.Replace().SetUpsert(true))
+	f.mayPend.Store(true)
 	return err
 }
 
@@ -245,6 +246,9 @@ func (f *Federation) keepPending(ctx context.Context, origin string, e *eventsto
 // when ct is empty), fetching what is still missing from their senders.
 // One retry runs at a time; asked again meanwhile, it runs once more after.
 func (f *Federation) retryPending(ctx context.Context, ct, cid string) error {
+	if ct != "" && !f.mayPend.Load() {
+		return nil
+	}
 	if !f.retryMu.TryLock() {
 		f.retryAgain.Store(true) // the running retry goes once more, over every context
 		return nil
@@ -252,10 +256,12 @@ func (f *Federation) retryPending(ctx context.Context, ct, cid string) error {
 	defer f.retryMu.Unlock()
 	for {
 		var one struct{}
+		f.mayPend.Store(false) // before looking: an event kept meanwhile sets it again
 		err := f.pending.FindOne(ctx, bson.D{}).Decode(&one)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return nil
 		}
+		f.mayPend.Store(true)
 		if err == nil {
 			err = f.retryPendingNow(ctx, ct, cid)
 		}
@@ -424,7 +430,15 @@ func (f *Federation) startJoin(from, ct, cid string) {
 			err := f.backfill(ctx, from, ct, cid)
 			if err == nil {
 				f.log.Info("federation: joined a context", "ct", ct, "cid", cid, "from", from)
-				_ = f.track(ctx, ct, cid, nil)
+				f.mu.Lock()
+				delete(f.joining, key)
+				f.mu.Unlock()
+				if err := f.track(ctx, ct, cid, nil); err != nil {
+					f.log.Warn("federation: tracking a joined context", "ct", ct, "cid", cid, "err", err)
+				}
+				if err := f.retryPending(ctx, ct, cid); err != nil {
+					f.log.Warn("federation: retrying pending events", "ct", ct, "cid", cid, "err", err)
+				}
 				return
 			}
 			f.log.Warn("federation: fetching a shared context", "ct", ct, "cid", cid, "from", from, "attempt", attempt, "err", err)

@@ -415,6 +415,9 @@ func (f *Federation) antiEntropy(ctx context.Context, peer string) error {
 		return err
 	}
 	for _, c := range cursors {
+		if f.isJoining(c.Ct, c.Cid) {
+			continue // the history is still coming
+		}
 		var theirs leavesResponse
 		path := fmt.Sprintf("%s/contexts/%s/%s/leaves", Prefix, url.PathEscape(c.Ct), url.PathEscape(c.Cid))
 		if err := f.call(ctx, peer, http.MethodGet, path, nil, &theirs); err != nil {

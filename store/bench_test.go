@@ -194,3 +194,66 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIngest: a chain of 10,000 remote events ingested in batches of
+// 99 (as a joining server stores a history), beside raw InsertMany of the
+// same documents in the same batches, on the same backend in the same run;
+// and the database commands per batch.
+func BenchmarkIngest(b *testing.B) {
+	for _, backend := range storetest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			ctx := context.Background()
+			var counter storetest.CommandCounter
+			conn := backend.Connect(b, storetest.Options{Monitor: counter.Monitor()})
+			o := data(b, benchMessage)
+			if err := migrations.PrepareContextType(ctx, conn, "raw"); err != nil {
+				b.Fatal(err)
+			}
+			const n, batchSize = 10_000, 99
+			var ours, limit time.Duration
+			var commands, batches int64
+			for i := range b.N {
+				s := storetest.NewStore(b, conn, server, store.Options{})
+				cid := fmt.Sprintf("ingest-%d", i)
+				chain := []*eventstore.Event{remoteEvent(b, "b.example", "room", cid, "room", 1_000_000, nil, o)}
+				for len(chain) < n {
+					last := chain[len(chain)-1]
+					chain = append(chain, remoteEvent(b, "b.example", "room", cid, "msg", last.TS+1, []string{last.ID}, o))
+				}
+				start := time.Now()
+				for from := 0; from < n; from += batchSize {
+					before := counter.Count()
+					res, err := s.Ingest(ctx, chain[from:min(from+batchSize, n)])
+					if err != nil || res[0].Status != store.Stored {
+						b.Fatalf("ingest: %v %+v", err, res[0])
+					}
+					commands += counter.Count() - before
+					batches++
+				}
+				if err := s.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				ours += time.Since(start)
+				raw := conn.DB.Collection(migrations.EventsCollection("raw"))
+				start = time.Now()
+				for from := 0; from < n; from += batchSize {
+					var docs []any
+					for _, e := range chain[from:min(from+batchSize, n)] {
+						c := *e
+						c.Ct, c.Cid = "raw", cid
+						docs = append(docs, rawDoc(&c))
+					}
+					if _, err := raw.InsertMany(ctx, docs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				limit += time.Since(start)
+			}
+			rate, limitRate := float64(n*b.N)/ours.Seconds(), float64(n*b.N)/limit.Seconds()
+			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(limitRate, "insertmany-docs/s")
+			b.ReportMetric(rate/limitRate, "ratio")
+			b.ReportMetric(float64(commands)/float64(batches), "commands/batch")
+		})
+	}
+}

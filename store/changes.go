@@ -144,10 +144,19 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 	return out, nil
 }
 
-// History calls fn with every event of context ct/cid in (ts, _id) order,
-// which is parents first (an event's ts is always after its parents'),
-// from one cursor: what a new participant stores. It stops at fn's first
-// error.
+// History calls fn with every event of context ct/cid, parents first,
+// from one cursor: what a new participant stores. The events come as
+// written, without d (which every server folds itself from the update
+// events). It stops at fn's first error.
+//
+// MongoDB reads in (ts, _id) order along the cid_ts_id index, which is
+// parents first (an event's ts is after its parents'). FerretDB would sort
+// in memory after reading the whole collection, holding the stream back,
+// so there the events come unsorted: in SQLite's rowid order, which is
+// insertion order (FerretDB sorts by $natural only on capped collections),
+// parents first as well (an event is stored only after its parents).
+// Either way an event is passed on only after its parents, held back until
+// then if need be.
 func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore.Event) error) (err error) {
 	defer s.observe("history", time.Now(), &err)
 	if err := validateContext(ct, cid); err != nil {
@@ -156,20 +165,80 @@ func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore
 	if _, err := s.head(ctx, ct, cid); err != nil {
 		return err
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetBatchSize(1000)
+	opts := options.Find().SetBatchSize(1000).SetProjection(bson.D{{Key: "d", Value: 0}, {Key: "dFold", Value: 0}})
+	if !s.conn.ferret {
+		opts.SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}})
+	}
 	cur, err := s.events(ct).Find(ctx, EventsOf(cid), opts)
 	if err != nil {
 		return dbError("history", err)
 	}
 	defer cur.Close(ctx)
+	order := newParentsFirst(fn)
 	for cur.Next(ctx) {
-		var d eventDoc
-		if err := cur.Decode(&d); err != nil {
+		d := new(eventDoc)
+		if err := cur.Decode(d); err != nil {
 			return dbError("history", err)
 		}
-		if err := fn(d.event()); err != nil {
+		if err := order.add(d); err != nil {
 			return err
 		}
 	}
-	return dbError("history", cur.Err())
+	if err := cur.Err(); err != nil {
+		return dbError("history", err)
+	}
+	if n := len(order.held); n > 0 {
+		return eventstore.Errorf(eventstore.EINTERNAL, "%d events of %s/%s have parents that are not stored (run eventstore verify)", n, ct, cid)
+	}
+	return nil
+}
+
+// parentsFirst passes events on in an order where parents come before
+// their children, holding back those that arrive before a parent.
+type parentsFirst struct {
+	fn      func(*eventstore.Event) error
+	passed  map[string]bool
+	held    map[string]*heldEvent
+	waiting map[string][]string // a parent not passed yet → events held for it
+}
+
+type heldEvent struct {
+	doc     *eventDoc
+	missing int
+}
+
+func newParentsFirst(fn func(*eventstore.Event) error) *parentsFirst {
+	return &parentsFirst{fn: fn, passed: map[string]bool{}, held: map[string]*heldEvent{}, waiting: map[string][]string{}}
+}
+
+func (o *parentsFirst) add(d *eventDoc) error {
+	missing := 0
+	for _, p := range uniq(d.Pids) {
+		if !o.passed[p] {
+			missing++
+			o.waiting[p] = append(o.waiting[p], d.ID)
+		}
+	}
+	if missing > 0 {
+		o.held[d.ID] = &heldEvent{doc: d, missing: missing}
+		return nil
+	}
+	ready := []*eventDoc{d}
+	for len(ready) > 0 {
+		d := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		if err := o.fn(d.event()); err != nil {
+			return err
+		}
+		o.passed[d.ID] = true
+		for _, id := range o.waiting[d.ID] {
+			h := o.held[id]
+			if h.missing--; h.missing == 0 {
+				delete(o.held, id)
+				ready = append(ready, h.doc)
+			}
+		}
+		delete(o.waiting, d.ID)
+	}
+	return nil
 }

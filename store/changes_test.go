@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"bytes"
+
 	"fmt"
+	"github.com/eventstore-go/eventstore"
 	"sync"
 	"testing"
 
@@ -61,6 +64,78 @@ func TestChangesParentsFirst(t *testing.T) {
 		}
 		if len(seen) != 1+200+1 {
 			t.Errorf("%d events", len(seen))
+		}
+	})
+}
+
+// TestHistoryParentsFirst: History passes every event of a context once,
+// parents first, as written (o, not the folded d), deleted events without
+// o, and each still verifies.
+func TestHistoryParentsFirst(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, _ := newStore(t, b)
+		ctx := ctxT(t)
+		if _, err := s.CreateContext(ctx, "room", "h1", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var appended []string
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 40 {
+					e, _, err := s.Append(ctx, "room", "h1", store.NewEvent{T: "msg", O: data(t, fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					appended = append(appended, e.ID)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		edited, deleted := appended[3], appended[7]
+		if _, err := s.Update(ctx, "room", "h1", edited, store.Edit{Set: []store.SetOp{{Path: "w", Value: int64(99)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Delete(ctx, "room", "h1", deleted); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		err := s.History(ctx, "room", "h1", func(e *eventstore.Event) error {
+			for _, p := range e.Pids {
+				if !seen[p] {
+					return fmt.Errorf("%s comes before its parent %s", e.ID[:8], p[:8])
+				}
+			}
+			if seen[e.ID] {
+				return fmt.Errorf("%s twice", e.ID[:8])
+			}
+			seen[e.ID] = true
+			if err := e.Verify(); err != nil {
+				return fmt.Errorf("%s does not verify: %w", e.ID[:8], err)
+			}
+			switch e.ID {
+			case edited:
+				if w, _ := e.O.Lookup("w").AsInt64OK(); w == 99 || !bytes.Equal(e.D, e.O) {
+					return fmt.Errorf("the edited event comes with o %s d %s; want o as written", e.O, e.D)
+				}
+			case deleted:
+				if !e.Deleted || e.O != nil {
+					return fmt.Errorf("the deleted event comes with deleted=%v o=%s", e.Deleted, e.O)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 1 + 160 + 2; len(seen) != want { // genesis, messages, update, delete
+			t.Errorf("History passed %d events, want %d", len(seen), want)
 		}
 	})
 }
