@@ -43,6 +43,7 @@ type node struct {
 	ln      net.Listener
 	out     *faultTransport // this server's outbound requests
 	peers   []federation.Peer
+	reg     *prometheus.Registry // this run's metrics
 	// committed, when set, is told about every event stored here.
 	committed atomic.Pointer[func(events []*eventstore.Event)]
 }
@@ -131,6 +132,7 @@ func (n *node) start() {
 	if n.out == nil {
 		n.out = &faultTransport{}
 	}
+	n.reg = prometheus.NewRegistry()
 	var logger *slog.Logger
 	if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
@@ -138,7 +140,7 @@ func (n *node) start() {
 	f, err := federation.New(federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
 		Client: &http.Client{Transport: n.out, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
 		Sweep: 500 * time.Millisecond, AntiEntropy: time.Second, MaxBackoff: time.Second,
-		Metrics: federation.NewMetrics(prometheus.NewRegistry())})
+		Metrics: federation.NewMetrics(n.reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +148,7 @@ func (n *node) start() {
 	f.Start(context.Background())
 	n.conn, n.st, n.fed = conn, st, f
 	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(),
+		FederationStatus: func() any { return f.Status() },
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
 		}})

@@ -1,11 +1,14 @@
 package federation_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventstore-go/eventstore/federation"
 )
 
 // TestPeerDownWhileAppending: B is down while A appends 1,000 events; A's
@@ -41,6 +44,20 @@ func TestPeerDownWhileAppending(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+
+	// An operator looking at A now sees B failing, with a backlog.
+	down := waitStatus(t, a, "b.test", func(p federation.PeerStatus) bool {
+		return p.Failing && p.Retries > 0 && p.OutboxVersions > 0 && !p.OldestUndelivered.IsZero()
+	})
+	if down.LastError == "" {
+		t.Errorf("failing peer without an error: %+v", down)
+	}
+	m := peerMetrics(t, a, "b.test")
+	if m["eventstore_federation_retries_total"] < 1 || m["eventstore_federation_outbox_versions"] < 1 ||
+		m["eventstore_federation_oldest_undelivered_seconds"] <= 0 {
+		t.Errorf("metrics while B is down: %v", m)
+	}
+
 	start := time.Now()
 	b.start()
 	s := converge(t, "room", "r1", 60*time.Second, a, b)
@@ -48,4 +65,58 @@ func TestPeerDownWhileAppending(t *testing.T) {
 		t.Fatalf("%d events, want %d", got, want)
 	}
 	t.Logf("B caught up with %d events %v after it came back", total, time.Since(start).Round(time.Millisecond))
+
+	// And once B has everything, the backlog is gone.
+	up := waitStatus(t, a, "b.test", func(p federation.PeerStatus) bool {
+		return !p.Failing && p.OutboxVersions == 0 && p.OldestUndelivered.IsZero()
+	})
+	if !up.LastSuccess.After(start) {
+		t.Errorf("last success %v, before B came back at %v", up.LastSuccess, start)
+	}
+	m = peerMetrics(t, a, "b.test")
+	if m["eventstore_federation_outbox_versions"] != 0 || m["eventstore_federation_last_delivery_timestamp_seconds"] < float64(start.Unix()) {
+		t.Errorf("metrics after catch-up: %v", m)
+	}
+}
+
+// waitStatus polls n's GET /api/v1/federation/status until peer's entry
+// satisfies ok, and returns it.
+func waitStatus(t *testing.T, n *node, peer string, ok func(federation.PeerStatus) bool) federation.PeerStatus {
+	t.Helper()
+	var last federation.PeerStatus
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var body struct{ Peers []federation.PeerStatus }
+		if err := json.Unmarshal(n.must("GET", "/api/v1/federation/status", "", http.StatusOK), &body); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range body.Peers {
+			if p.Peer == peer {
+				if last = p; ok(p) {
+					return p
+				}
+			}
+		}
+	}
+	t.Fatalf("%s's status of %s never got there; last %+v", n.name, peer, last)
+	return last
+}
+
+// peerMetrics gathers n's federation metrics labelled with peer, by name.
+func peerMetrics(t *testing.T, n *node, peer string) map[string]float64 {
+	t.Helper()
+	families, err := n.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "peer" && l.GetValue() == peer {
+					out[f.GetName()] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
