@@ -66,17 +66,28 @@ func federationStatus(ctx context.Context, cmd *cli.Command, env environment) er
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tSTATE\tOUTBOX\tOLDEST UNDELIVERED\tLAST SUCCESS\tRETRIES\tSENT")
+	var failures []string
 	for _, p := range out.Peers {
 		state := "ok"
 		switch {
 		case !p.Sending:
 			state = "another process sends"
 		case p.Failing:
-			state = "failing: " + p.LastError
+			state = "failing"
+			failures = append(failures, p.Peer+": "+p.LastError)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\n", p.Peer, state, p.OutboxVersions, age(p.OldestUndelivered), age(p.LastSuccess), p.Retries, p.EventsSent)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Errors are long; they go below the table, one per failing peer.
+	for _, f := range failures {
+		if _, err := fmt.Fprintln(env.stdout, "\n"+f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // age says how long ago t was ("-" for never).
