@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/eventstore-go/eventstore"
@@ -24,10 +26,43 @@ type callError struct {
 }
 
 func (e *callError) Error() string {
-	if e.status != 0 {
-		return fmt.Sprintf("%s: %s (status %d): %v", e.peer, e.reason, e.status, e.err)
+	switch {
+	case e.status != 0 && e.reason == "status":
+		return fmt.Sprintf("%s answered %d: %v", e.peer, e.status, e.err)
+	case e.status != 0:
+		return fmt.Sprintf("%s answered %d (%s): %v", e.peer, e.status, e.reason, e.err)
 	}
 	return fmt.Sprintf("%s: %s: %v", e.peer, e.reason, e.err)
+}
+
+// answerError is a peer's answer other than 2xx: its problem code is the
+// reason, when it sent a problem.
+func answerError(peer string, status int, raw []byte) *callError {
+	var prob struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+	reason := "status"
+	if json.Unmarshal(raw, &prob) == nil && prob.Code != "" {
+		reason = prob.Code
+	}
+	return &callError{peer: peer, reason: reason, status: status, err: errors.New(answerDetail(prob.Detail, raw))}
+}
+
+// answerDetail is what to say of a failed answer's body: a problem's
+// detail, or the start of whatever text it is.
+func answerDetail(detail string, raw []byte) string {
+	if detail != "" {
+		return detail
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(string(raw), "?"))
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	if text == "" {
+		return "no explanation given"
+	}
+	return text
 }
 
 func (e *callError) Unwrap() error { return e.err }
@@ -66,16 +101,9 @@ func (f *Federation) call(ctx context.Context, peer, method, path string, in, ou
 		return &callError{peer: peer, reason: "network", err: err}
 	}
 	if res.StatusCode/100 != 2 {
-		reason := "status"
-		var prob struct {
-			Code   string `json:"code"`
-			Detail string `json:"detail"`
-		}
-		if json.Unmarshal(raw, &prob) == nil && prob.Code != "" {
-			reason = prob.Code
-		}
-		f.metrics.failed(peer, reason)
-		return &callError{peer: peer, reason: reason, status: res.StatusCode, err: fmt.Errorf("%s", prob.Detail)}
+		e := answerError(peer, res.StatusCode, raw)
+		f.metrics.failed(peer, e.reason)
+		return e
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -146,8 +174,9 @@ func (f *Federation) stream(ctx context.Context, peer, path string, fn func(line
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-		f.metrics.failed(peer, "status")
-		return &callError{peer: peer, reason: "status", status: res.StatusCode, err: fmt.Errorf("%s", raw)}
+		e := answerError(peer, res.StatusCode, raw)
+		f.metrics.failed(peer, e.reason)
+		return e
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 0, 1<<20), 4<<20)

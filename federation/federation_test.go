@@ -145,3 +145,32 @@ func TestThreeServersConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestShareThenAppendAtOnce: appends right behind a share are tracked
+// concurrently with it; whichever makes the peer's cursor, the invitation
+// must go out, or the peer never joins.
+func TestShareThenAppendAtOnce(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test")
+	a, b := nodes["a.test"], nodes["b.test"]
+	const rooms = 8
+	for i := range rooms {
+		room := fmt.Sprintf("r%d", i)
+		a.must("POST", "/api/v1/contexts/room/"+room, `{}`, http.StatusCreated)
+		a.must("POST", "/api/v1/contexts/room/"+room+"/servers", `{"server":"b.test"}`, http.StatusCreated)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.must("POST", "/api/v1/contexts/room/"+room+"/events", fmt.Sprintf(`{"t":"msg","o":{"w":%d}}`, w), http.StatusCreated)
+			}()
+		}
+		wg.Wait()
+	}
+	for i := range rooms {
+		s := converge(t, "room", fmt.Sprintf("r%d", i), 30*time.Second, a, b)
+		if got := len(s.events); got != 6 { // genesis, server.join, 4 messages
+			t.Errorf("room r%d: %d events, want 6", i, got)
+		}
+	}
+}

@@ -74,9 +74,7 @@ func (f *Federation) track(ctx context.Context, ct, cid string, events []*events
 		}
 		id := cursorID(peer, ct, cid)
 		if !s.hasCursor(id) {
-			doc := cursorDoc{ID: id, Peer: peer, Ct: ct, Cid: cid, Seq: sum.Version, Invite: invites[peer],
-				Updated: bson.DateTime(f.now().UnixMilli())}
-			if _, err := f.cursors.InsertOne(ctx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+			if err := f.newCursor(ctx, id, peer, ct, cid, sum.Version, invites[peer]); err != nil {
 				return err
 			}
 			s.rememberCursor(id)
@@ -88,6 +86,38 @@ func (f *Federation) track(ctx context.Context, ct, cid string, events []*events
 		if err := f.retryPending(ctx, ct, cid); err != nil {
 			f.log.Warn("federation: retrying pending events", "ct", ct, "cid", cid, "err", err)
 		}
+	}
+	return nil
+}
+
+// newCursor makes the cursor of a context for a peer, if there is none,
+// starting after version seq. Commits are tracked concurrently, so the one
+// that makes the cursor need not be the one with the server.join that
+// invited the peer: without the join in hand, it is looked up, so that the
+// invitation is never lost. (Events up to seq need not be pushed: they are
+// stored before the cursor exists, so before the invitation goes out and
+// the peer fetches the history.)
+func (f *Federation) newCursor(ctx context.Context, id, peer, ct, cid string, seq int64, invite string) error {
+	err := f.cursors.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+	if err == nil {
+		return nil
+	}
+	if err != mongo.ErrNoDocuments {
+		return err
+	}
+	if invite == "" {
+		join, err := f.st.JoinEvent(ctx, ct, cid, peer)
+		switch {
+		case eventstore.ErrorCode(err) == eventstore.ENOTFOUND:
+		case err != nil:
+			return err
+		case join.Src == f.cfg.Server: // else the server that shared it invites
+			invite = join.ID
+		}
+	}
+	doc := cursorDoc{ID: id, Peer: peer, Ct: ct, Cid: cid, Seq: seq, Invite: invite, Updated: bson.DateTime(f.now().UnixMilli())}
+	if _, err := f.cursors.InsertOne(ctx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return err
 	}
 	return nil
 }

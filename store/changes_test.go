@@ -2,12 +2,11 @@ package store_test
 
 import (
 	"bytes"
-
 	"fmt"
-	"github.com/eventstore-go/eventstore"
 	"sync"
 	"testing"
 
+	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -136,6 +135,44 @@ func TestHistoryParentsFirst(t *testing.T) {
 		}
 		if want := 1 + 160 + 2; len(seen) != want { // genesis, messages, update, delete
 			t.Errorf("History passed %d events, want %d", len(seen), want)
+		}
+	})
+}
+
+// TestJoinEvent: the server.join that made a server a participant is found
+// by the server's name, whatever was appended after it; a server that never
+// joined is not found.
+func TestJoinEvent(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, _ := newStore(t, b)
+		ctx := ctxT(t)
+		if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		join, err := s.Share(ctx, "room", "r1", "b.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Share(ctx, "room", "r1", "c.example"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(t, fmt.Sprintf(`{"server":"b.example","i":%d}`, i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.JoinEvent(ctx, "room", "r1", "b.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != join.ID || got.T != eventstore.TypeServerJoin {
+			t.Errorf("join event %s (%s), want %s", got.ID, got.T, join.ID)
+		}
+		if _, err := s.JoinEvent(ctx, "room", "r1", "d.example"); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
+			t.Errorf("a server that never joined: %v", err)
+		}
+		if _, err := s.JoinEvent(ctx, "room", "r2", "b.example"); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
+			t.Errorf("another room: %v", err)
 		}
 	})
 }

@@ -52,18 +52,22 @@ func needsEscape(v any) bool {
 	return false
 }
 
-func escapeData(v any) any {
+func escapeData(v any) any { return mapArrayItems(v, escapeElement) }
+
+// mapArrayItems copies v with every array item, at any depth, replaced by
+// item(it); item recurses itself into what it returns.
+func mapArrayItems(v any, item func(any) any) any {
 	switch x := v.(type) {
 	case bson.D:
 		out := make(bson.D, len(x))
 		for i, e := range x {
-			out[i] = bson.E{Key: e.Key, Value: escapeData(e.Value)}
+			out[i] = bson.E{Key: e.Key, Value: mapArrayItems(e.Value, item)}
 		}
 		return out
 	case bson.A:
 		out := make(bson.A, len(x))
-		for i, item := range x {
-			out[i] = escapeElement(item)
+		for i, it := range x {
+			out[i] = item(it)
 		}
 		return out
 	}
@@ -84,23 +88,7 @@ func escapeElement(item any) any {
 	return escapeData(item)
 }
 
-func unescapeData(v any) any {
-	switch x := v.(type) {
-	case bson.D:
-		out := make(bson.D, len(x))
-		for i, e := range x {
-			out[i] = bson.E{Key: e.Key, Value: unescapeData(e.Value)}
-		}
-		return out
-	case bson.A:
-		out := make(bson.A, len(x))
-		for i, item := range x {
-			out[i] = unescapeElement(item)
-		}
-		return out
-	}
-	return v
-}
+func unescapeData(v any) any { return mapArrayItems(v, unescapeElement) }
 
 func unescapeElement(item any) any {
 	if d, ok := item.(bson.D); ok && len(d) == 2 && d[0].Key == escapeKey && d[1].Key == escapeValue {

@@ -194,6 +194,31 @@ func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err e
 	return leafIDs(h.Leaves), nil
 }
 
+// JoinEvent returns the server.join event that made server a participant
+// of context ct/cid (the first, if there are several), or ENOTFOUND. It
+// filters on the event's data, which the embedded store cannot do from an
+// index: meant for rare calls, such as when a sender meets a new
+// participant.
+func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *eventstore.Event, err error) {
+	defer s.observe("join_event", time.Now(), &err)
+	if err := validateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	filter := append(EventsOf(cid), bson.E{Key: "t", Value: eventstore.TypeServerJoin}, bson.E{Key: "o.server", Value: server})
+	cur, err := s.events(ct).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(1))
+	if err != nil {
+		return nil, dbError("join event", err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbError("join event", err)
+	}
+	if len(docs) == 0 {
+		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
+	}
+	return docs[0].event(), nil
+}
+
 // head reads the latest head version of a context, starting from the
 // newest version this store has seen; ENOTFOUND if there is none.
 func (s *Store) head(ctx context.Context, ct, cid string) (*head, error) {

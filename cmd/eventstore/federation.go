@@ -74,7 +74,11 @@ func federationStatus(ctx context.Context, cmd *cli.Command, env environment) er
 			state = "another process sends"
 		case p.Failing:
 			state = "failing"
-			failures = append(failures, p.Peer+": "+p.LastError)
+			msg := p.LastError
+			if !strings.HasPrefix(msg, p.Peer) {
+				msg = p.Peer + ": " + msg
+			}
+			failures = append(failures, msg)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\n", p.Peer, state, p.OutboxVersions, age(p.OldestUndelivered), age(p.LastSuccess), p.Retries, p.EventsSent)
 	}
