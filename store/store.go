@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -61,8 +62,8 @@ type Store struct {
 
 	bgMu       sync.Mutex
 	closed     bool
-	background sync.WaitGroup // work started by writes that outlives them
-	failpoint  func(step string) error
+	background sync.WaitGroup                          // work started by writes that outlives them
+	failpoint  atomic.Pointer[func(step string) error] // set by tests while writes run in the background
 }
 
 // New returns a Store on conn. The schema must be migrated (migrations.Up).
@@ -208,8 +209,9 @@ func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (boo
 
 // step runs the failpoint for a named step of a write (tests only).
 func (s *Store) step(name string) error {
-	if s.failpoint == nil {
+	f := s.failpoint.Load()
+	if f == nil {
 		return nil
 	}
-	return s.failpoint(name)
+	return (*f)(name)
 }
