@@ -35,6 +35,8 @@ func (e *callError) Error() string {
 	return fmt.Sprintf("%s: %s: %v", e.peer, e.reason, e.err)
 }
 
+func (e *callError) Unwrap() error { return e.err }
+
 // answerError is a peer's answer other than 2xx: its problem code is the
 // reason, when it sent a problem.
 func answerError(peer string, status int, raw []byte) *callError {
@@ -57,15 +59,13 @@ func answerDetail(detail string, raw []byte) string {
 	}
 	text := strings.TrimSpace(strings.ToValidUTF8(string(raw), "?"))
 	if len(text) > 200 {
-		text = text[:200] + "…"
+		text = strings.ToValidUTF8(text[:200], "") + "…" // not half a character
 	}
 	if text == "" {
 		return "no explanation given"
 	}
 	return text
 }
-
-func (e *callError) Unwrap() error { return e.err }
 
 // call sends a signed request to a peer and decodes the JSON answer into
 // out (if not nil).
