@@ -137,7 +137,7 @@ func (f *Federation) Start(ctx context.Context) {
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		f.retryPendingLoop(ctx)
+		f.maintain(ctx)
 	}()
 }
 

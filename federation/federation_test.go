@@ -1,6 +1,7 @@
 package federation_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore/federation"
 )
 
 type joinEvent struct {
@@ -172,5 +177,57 @@ func TestShareThenAppendAtOnce(t *testing.T) {
 		if got := len(s.events); got != 6 { // genesis, server.join, 4 messages
 			t.Errorf("room r%d: %d events, want 6", i, got)
 		}
+	}
+}
+
+// TestPruneTransactions: answers to received transactions are forgotten
+// after a day, and a transaction repeated after that stores nothing new.
+func TestPruneTransactions(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test")
+	a, b := nodes["a.test"], nodes["b.test"]
+	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
+	share(t, a, "room", "r1", b)
+	appendAll(t, "room", "r1", 5, a)
+	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	ctx := context.Background()
+	txns := b.conn.DB.Collection("federation_txns")
+	recorded, err := txns.CountDocuments(ctx, bson.D{})
+	if err != nil || recorded == 0 {
+		t.Fatalf("%d transactions recorded on B (%v)", recorded, err)
+	}
+	at := func(now time.Time) *federation.Federation {
+		f, err := federation.New(federation.Config{Server: "b.test", Store: b.st, DB: b.conn.DB, Keys: b.keys,
+			Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if n, err := at(time.Now().Add(23*time.Hour)).PruneTransactions(ctx); err != nil || n != 0 {
+		t.Fatalf("within a day: %d forgotten (%v)", n, err)
+	}
+	n, err := at(time.Now().Add(25*time.Hour)).PruneTransactions(ctx)
+	if err != nil || n != recorded {
+		t.Fatalf("after a day: %d of %d forgotten (%v)", n, recorded, err)
+	}
+	if left, _ := txns.CountDocuments(ctx, bson.D{}); left != 0 {
+		t.Fatalf("%d transactions left", left)
+	}
+	// A sends everything again from the start: B answers, stores nothing new.
+	a.restart()
+	_, err = a.conn.DB.Collection("federation_cursors").UpdateMany(ctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if n, _ := txns.CountDocuments(ctx, bson.D{}); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A did not send again")
+		}
+	}
+	if after := converge(t, "room", "r1", 30*time.Second, a, b); !after.equal(before) {
+		t.Error("the repeated transactions changed B")
 	}
 }

@@ -314,9 +314,12 @@ func (f *Federation) retryPendingNow(ctx context.Context, ct, cid string) error 
 // retryPendingEvery is how often pending events are tried again.
 const retryPendingEvery = 5 * time.Second
 
-func (f *Federation) retryPendingLoop(ctx context.Context) {
+// maintain retries pending events, and now and then forgets old
+// transactions, until ctx ends.
+func (f *Federation) maintain(ctx context.Context) {
 	t := time.NewTicker(retryPendingEvery)
 	defer t.Stop()
+	lastPrune := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -326,7 +329,35 @@ func (f *Federation) retryPendingLoop(ctx context.Context) {
 		if err := f.retryPending(ctx, "", ""); err != nil && ctx.Err() == nil {
 			f.log.Warn("federation: retrying pending events", "err", err)
 		}
+		if time.Since(lastPrune) >= pruneEvery {
+			lastPrune = time.Now()
+			if n, err := f.PruneTransactions(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("federation: forgetting old transactions", "err", err)
+			} else if n > 0 {
+				f.log.Debug("federation: forgot old transactions", "count", n)
+			}
+		}
 	}
+}
+
+// keepTransactions is how long the answer to a received transaction is
+// remembered. Senders repeat a transaction after a failure or a restart,
+// within minutes; one repeated after that is stored again, which is a
+// no-op for events already stored.
+const keepTransactions = 24 * time.Hour
+
+// pruneEvery is how often old transactions are forgotten.
+const pruneEvery = time.Hour
+
+// PruneTransactions forgets the answers to transactions received more
+// than a day ago, and says how many it forgot.
+func (f *Federation) PruneTransactions(ctx context.Context) (int64, error) {
+	cutoff := bson.DateTime(f.now().Add(-keepTransactions).UnixMilli())
+	res, err := f.txns.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
 }
 
 // seenTransaction returns the answer to a transaction already received.
