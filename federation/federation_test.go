@@ -203,10 +203,10 @@ func TestPruneTransactions(t *testing.T) {
 		}
 		return f
 	}
-	if n, err := at(time.Now().Add(23*time.Hour)).PruneTransactions(ctx); err != nil || n != 0 {
+	if n, err := at(time.Now().Add(23 * time.Hour)).PruneTransactions(ctx); err != nil || n != 0 {
 		t.Fatalf("within a day: %d forgotten (%v)", n, err)
 	}
-	n, err := at(time.Now().Add(25*time.Hour)).PruneTransactions(ctx)
+	n, err := at(time.Now().Add(25 * time.Hour)).PruneTransactions(ctx)
 	if err != nil || n != recorded {
 		t.Fatalf("after a day: %d of %d forgotten (%v)", n, recorded, err)
 	}
