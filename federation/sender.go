@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -102,7 +103,7 @@ func (f *Federation) newCursor(ctx context.Context, id, peer, ct, cid string, se
 	if err == nil {
 		return nil
 	}
-	if err != mongo.ErrNoDocuments {
+	if !errors.Is(err, mongo.ErrNoDocuments) {
 		return err
 	}
 	if invite == "" {
