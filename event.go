@@ -229,3 +229,33 @@ func IsDataError(err error) bool {
 	var fe *hashing.FieldError
 	return errors.As(err, &de) || errors.As(err, &fe)
 }
+
+// ContextGroup is the events of one context out of a mixed list, with
+// their positions in that list.
+type ContextGroup struct {
+	Ct, Cid string
+	Index   []int
+	Events  []*Event
+}
+
+// GroupByContext splits events by context, in the order each context first
+// appears and each context's events in list order; nil entries (events
+// already refused) are skipped.
+func GroupByContext(events []*Event) []*ContextGroup {
+	var groups []*ContextGroup
+	byContext := map[[2]string]*ContextGroup{}
+	for i, e := range events {
+		if e == nil {
+			continue
+		}
+		g := byContext[[2]string{e.Ct, e.Cid}]
+		if g == nil {
+			g = &ContextGroup{Ct: e.Ct, Cid: e.Cid}
+			byContext[[2]string{e.Ct, e.Cid}] = g
+			groups = append(groups, g)
+		}
+		g.Index = append(g.Index, i)
+		g.Events = append(g.Events, e)
+	}
+	return groups
+}

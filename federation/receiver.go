@@ -32,13 +32,7 @@ const maxFetchRounds = 10
 // sender, what stays incomplete kept pending.
 func (f *Federation) receive(ctx context.Context, origin string, raws []json.RawMessage) []eventResult {
 	results := make([]eventResult, len(raws))
-	type group struct {
-		ct, cid string
-		index   []int
-		events  []*eventstore.Event
-	}
-	var groups []*group
-	byContext := map[string]*group{}
+	events := make([]*eventstore.Event, len(raws)) // nil: refused
 	for i, raw := range raws {
 		var e eventstore.Event
 		if err := json.Unmarshal(raw, &e); err != nil {
@@ -50,30 +44,23 @@ func (f *Federation) receive(ctx context.Context, origin string, raws []json.Raw
 			results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(err)
 			continue
 		}
-		key := e.Ct + "/" + e.Cid
-		g := byContext[key]
-		if g == nil {
-			g = &group{ct: e.Ct, cid: e.Cid}
-			byContext[key] = g
-			groups = append(groups, g)
-		}
-		g.index = append(g.index, i)
-		g.events = append(g.events, &e)
+		events[i] = &e
 	}
+	groups := eventstore.GroupByContext(events)
 	for _, g := range groups {
-		ok, err := f.participant(ctx, g.ct, g.cid, origin)
+		ok, err := f.participant(ctx, g.Ct, g.Cid, origin)
 		status := StatusForbidden
-		if err != nil || f.isJoining(g.ct, g.cid) {
+		if err != nil || f.isJoining(g.Ct, g.Cid) {
 			status = StatusRetry
 		}
 		if err != nil || !ok {
-			for _, i := range g.index {
+			for _, i := range g.Index {
 				results[i].Status = status
 			}
 			continue
 		}
-		for j, r := range f.storeEvents(ctx, origin, g.ct, g.cid, g.events) {
-			results[g.index[j]] = r
+		for j, r := range f.storeEvents(ctx, origin, g.Ct, g.Cid, g.Events) {
+			results[g.Index[j]] = r
 		}
 	}
 	for _, r := range results {

@@ -39,48 +39,35 @@ type IngestResult struct {
 func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results []IngestResult, err error) {
 	defer s.observe("ingest", time.Now(), &err)
 	results = make([]IngestResult, len(events))
-	type group struct {
-		ct, cid string
-		index   []int
-		events  []*eventstore.Event
-	}
-	var groups []*group
-	byContext := map[string]*group{}
+	valid := make([]*eventstore.Event, len(events)) // nil: refused
 	for i, e := range events {
 		results[i] = IngestResult{ID: e.ID}
 		if err := e.Verify(); err != nil {
 			results[i].Status, results[i].Err = Refused, err
 			continue
 		}
-		key := contextKey(e.Ct, e.Cid)
-		g := byContext[key]
-		if g == nil {
-			g = &group{ct: e.Ct, cid: e.Cid}
-			byContext[key] = g
-			groups = append(groups, g)
-		}
-		g.index = append(g.index, i)
-		g.events = append(g.events, e)
+		valid[i] = e
 	}
+	groups := eventstore.GroupByContext(valid)
 	for _, g := range groups {
-		if len(g.events[0].Pids) == 0 {
-			if err := s.prepareType(ctx, g.ct); err != nil {
+		if len(g.Events[0].Pids) == 0 {
+			if err := s.prepareType(ctx, g.Ct); err != nil {
 				return nil, dbError("prepare", err)
 			}
-			if err := s.register(ctx, g.ct, g.cid); err != nil {
+			if err := s.register(ctx, g.Ct, g.Cid); err != nil {
 				return nil, err
 			}
 		}
 		// A version holds at most maxBatchEvents events.
-		for from := 0; from < len(g.events); from += maxBatchEvents {
-			to := min(from+maxBatchEvents, len(g.events))
-			r := &request{kind: kindIngest, remote: g.events[from:to]}
-			s.submit(ctx, g.ct, g.cid, r)
+		for from := 0; from < len(g.Events); from += maxBatchEvents {
+			to := min(from+maxBatchEvents, len(g.Events))
+			r := &request{kind: kindIngest, remote: g.Events[from:to]}
+			s.submit(ctx, g.Ct, g.Cid, r)
 			if r.err != nil {
 				return nil, r.err
 			}
 			for j, res := range r.ingest {
-				results[g.index[from+j]] = res
+				results[g.Index[from+j]] = res
 			}
 		}
 	}
