@@ -154,13 +154,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 					if err := s.Flush(ctx); err != nil {
 						t.Fatal(err)
 					}
-					crash := errors.New("crash")
-					store.SetFailpoint(s, func(name string) error {
-						if name == step {
-							return crash
-						}
-						return nil
-					})
+					crash := crashAt(s, step)
 					if _, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", Clid: "lost?"}); !errors.Is(err, crash) {
 						t.Fatalf("append with a crash at %s: %v", step, err)
 					}
@@ -221,13 +215,7 @@ func TestCrashWhileFlagging(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				crash := errors.New("crash")
-				store.SetFailpoint(s, func(name string) error {
-					if name == step {
-						return crash
-					}
-					return nil
-				})
+				crash := crashAt(s, step)
 				if err := s.Flush(ctx); !errors.Is(err, crash) {
 					t.Fatalf("flush with a crash at %s: %v", step, err)
 				}
@@ -240,4 +228,17 @@ func TestCrashWhileFlagging(t *testing.T) {
 			})
 		}
 	})
+}
+
+// crashAt makes every write of s fail at the named step, as a crash there
+// would, and returns the error it fails with.
+func crashAt(s *store.Store, step string) error {
+	crash := errors.New("crash")
+	store.SetFailpoint(s, func(name string) error {
+		if name == step {
+			return crash
+		}
+		return nil
+	})
+	return crash
 }
