@@ -224,7 +224,7 @@ func (g *contextGraph) check() ([]Problem, []string) {
 		for _, id := range ids {
 			want := slices.Contains(h.Flagged, id)
 			if got := g.nodes[id].isLeaf; got != want {
-				add(ProblemIsLeafMismatch, id, "isLeaf is %v, the head (version %d) says %v", got, h.Seq, want)
+				add(ProblemIsLeafMismatch, id, "%s", isLeafDetail(got, h.Seq, want))
 			}
 		}
 	}

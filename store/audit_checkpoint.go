@@ -107,8 +107,7 @@ func (a *audit) incremental(ctx context.Context, ct, cid string) error {
 			seq = h.Seq
 		}
 		add(ProblemHistoryRewritten, "", "the head went back from version %d (checkpoint) to %d", cp.Seq, seq)
-		a.finish(ctx, gr, problems, nil, 0, "incremental")
-		return nil
+		return a.finish(ctx, gr, problems, nil, 0, "incremental")
 	}
 	gr.head = h
 	// The events added since the checkpoint, in the order of the versions.
@@ -217,12 +216,11 @@ func (a *audit) incremental(ctx context.Context, ct, cid string) error {
 			continue
 		}
 		if want := slices.Contains(h.Flagged, id); d.IsLeaf != want {
-			add(ProblemIsLeafMismatch, id, "isLeaf is %v, the head (version %d) says %v", d.IsLeaf, h.Seq, want)
+			add(ProblemIsLeafMismatch, id, "%s", isLeafDetail(d.IsLeaf, h.Seq, want))
 		}
 	}
 	a.progress(int64(len(added)), 0)
-	a.finish(ctx, gr, problems, leaves, int64(len(added)), "incremental")
-	return nil
+	return a.finish(ctx, gr, problems, leaves, int64(len(added)), "incremental")
 }
 
 // prefetchIDs reads events by _id into k, a few at a time.

@@ -172,13 +172,20 @@ func (a *audit) scan(ctx context.Context, ct string, filter bson.D) error {
 			return dbError("verify", err)
 		}
 		problems, leaves := gr.check()
-		a.finish(ctx, gr, problems, leaves, int64(len(gr.nodes)), "full")
+		if err := a.finish(ctx, gr, problems, leaves, int64(len(gr.nodes)), "full"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // finish records a context's result and, if it is clean, its checkpoint.
-func (a *audit) finish(ctx context.Context, gr *contextGraph, problems []Problem, leaves []string, events int64, mode string) {
+// Flag mismatches are confirmed first (audit_confirm.go).
+func (a *audit) finish(ctx context.Context, gr *contextGraph, problems []Problem, leaves []string, events int64, mode string) error {
+	problems, err := a.confirmFlags(ctx, gr, problems)
+	if err != nil {
+		return dbError("verify", err)
+	}
 	for _, p := range problems {
 		a.problem(p)
 	}
@@ -191,6 +198,7 @@ func (a *audit) finish(ctx context.Context, gr *contextGraph, problems []Problem
 			a.s.log.Warn("saving an audit checkpoint", "ct", gr.ct, "cid", gr.cid, "err", err)
 		}
 	}
+	return nil
 }
 
 // checkStored decodes and checks one stored document: an event or a head
