@@ -93,18 +93,17 @@ func (a *audit) confirmFlags(ctx context.Context, gr *contextGraph, problems []P
 	return out, nil
 }
 
-// flagMismatches reads the events ids and returns those whose isLeaf flag
-// disagrees with head h, as problems by event.
+// flagMismatches reads the events ids (a few at a time) and returns those
+// whose isLeaf flag disagrees with head h, as problems by event.
 func (a *audit) flagMismatches(ctx context.Context, gr *contextGraph, h *head, ids []string) (map[string]Problem, error) {
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, a.s, gr.ct, k, ids); err != nil {
+		return nil, err
+	}
 	found := map[string]Problem{}
 	for _, id := range ids {
-		var d eventDoc
-		ok, err := findByID(ctx, a.s.events(gr.ct), id, &d)
-		if err != nil {
-			return nil, err
-		}
 		want := slices.Contains(h.Flagged, id)
-		if ok && d.IsLeaf != want {
+		if d := k.docs[id]; d != nil && d.IsLeaf != want {
 			found[id] = Problem{Kind: ProblemIsLeafMismatch, Ct: gr.ct, Cid: gr.cid, Event: id,
 				Detail: isLeafDetail(d.IsLeaf, h.Seq, want)}
 		}
