@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,12 +12,18 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Database is what migrations need of an open database: the driver handle
-// and a way to create a collection (which, on the embedded store, also adds
-// the index FerretDB's _id lookups need).
+// Database is what migrations need of an open database: the driver handle,
+// a way to create a collection (which, on the embedded store, also adds
+// the index FerretDB's _id lookups need), and whether secondary indexes
+// serve any query there.
 type Database interface {
 	Database() *mongo.Database
 	CreateCollection(ctx context.Context, name string) error
+	// SecondaryIndexes is false on the embedded store: FerretDB v1 on
+	// SQLite reaches SQLite only by _id equality and scans for everything
+	// else, so an index on other fields would be kept up to date on every
+	// write and read by nothing (it made appends and ingest ~25 % slower).
+	SecondaryIndexes() bool
 }
 
 // Collections shared by all context types.
@@ -61,29 +68,23 @@ func PrepareContextType(ctx context.Context, db Database, ct string) error {
 			return err
 		}
 	}
-	return createIndexes(ctx, db.Database().Collection(EventsCollection(ct)), EventIndexes)
+	return createIndexes(ctx, db, db.Database().Collection(EventsCollection(ct)), EventIndexes)
 }
 
-// createIndexes creates the indexes a collection lacks. (Asking FerretDB v1
-// to create an index that exists makes it panic and drop the connection.)
-func createIndexes(ctx context.Context, c *mongo.Collection, indexes []Index) error {
-	cur, err := c.Indexes().List(ctx)
+// createIndexes creates the indexes a collection lacks, where secondary
+// indexes serve queries. (Asking FerretDB v1 to create an index that exists
+// makes it panic and drop the connection.)
+func createIndexes(ctx context.Context, db Database, c *mongo.Collection, indexes []Index) error {
+	if !db.SecondaryIndexes() {
+		return nil
+	}
+	existing, err := indexNames(ctx, c)
 	if err != nil {
-		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
-	}
-	var existing []struct {
-		Name string `bson:"name"`
-	}
-	if err := cur.All(ctx, &existing); err != nil {
-		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
+		return err
 	}
 	var missing []mongo.IndexModel
 	for _, ix := range indexes {
-		if slices.ContainsFunc(existing, func(e struct {
-			Name string `bson:"name"`
-		}) bool {
-			return e.Name == ix.Name
-		}) {
+		if slices.Contains(existing, ix.Name) {
 			continue
 		}
 		opts := options.Index().SetName(ix.Name)
@@ -99,6 +100,49 @@ func createIndexes(ctx context.Context, c *mongo.Collection, indexes []Index) er
 		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
 	}
 	return nil
+}
+
+// dropUnusedIndexes drops the given indexes of a collection where
+// secondary indexes serve no query (stores made before step 6 have them).
+// A concurrent drop of the same index by another process is not an error.
+func dropUnusedIndexes(ctx context.Context, db Database, c *mongo.Collection, indexes []Index) error {
+	if db.SecondaryIndexes() {
+		return nil
+	}
+	existing, err := indexNames(ctx, c)
+	if err != nil {
+		return err
+	}
+	for _, ix := range indexes {
+		if !slices.Contains(existing, ix.Name) {
+			continue
+		}
+		err := c.Indexes().DropOne(ctx, ix.Name)
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == 27) { // 27: IndexNotFound
+			return fmt.Errorf("dropping index %s of %s: %w", ix.Name, c.Name(), err)
+		}
+	}
+	return nil
+}
+
+// indexNames lists the names of a collection's indexes.
+func indexNames(ctx context.Context, c *mongo.Collection) ([]string, error) {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("indexes of %s: %w", c.Name(), err)
+	}
+	var existing []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &existing); err != nil {
+		return nil, fmt.Errorf("indexes of %s: %w", c.Name(), err)
+	}
+	names := make([]string, len(existing))
+	for i, e := range existing {
+		names[i] = e.Name
+	}
+	return names, nil
 }
 
 // ContextTypes lists the context types present in the database: those in

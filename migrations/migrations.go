@@ -29,9 +29,7 @@ var Steps = []Step{
 				return err
 			}
 		}
-		return createIndexes(ctx, db.Database().Collection(ContextsCollection), []Index{
-			{Name: "ct_cid", Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}},
-		})
+		return createIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes)
 	}},
 	{2, "collections and indexes of every context type", func(ctx context.Context, db Database) error {
 		types, err := ContextTypes(ctx, db.Database())
@@ -59,6 +57,26 @@ var Steps = []Step{
 	{5, "federation leases", func(ctx context.Context, db Database) error {
 		return db.CreateCollection(ctx, "federation_leases")
 	}},
+	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db Database) error {
+		if err := dropUnusedIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes); err != nil {
+			return err
+		}
+		types, err := ContextTypes(ctx, db.Database())
+		if err != nil {
+			return err
+		}
+		for _, ct := range types {
+			if err := dropUnusedIndexes(ctx, db, db.Database().Collection(EventsCollection(ct)), EventIndexes); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+// contextsIndexes are the secondary indexes of the contexts registry.
+var contextsIndexes = []Index{
+	{Name: "ct_cid", Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}},
 }
 
 // record is the schema_migrations document of an applied step.

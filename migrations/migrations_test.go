@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -51,23 +53,10 @@ func TestUpStatusCheck(t *testing.T) {
 				t.Errorf("step %d not recorded", s.Version)
 			}
 		}
-		cur, err := conn.DB.Collection("chat_events").Indexes().List(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var idx []struct {
-			Name string `bson:"name"`
-		}
-		if err := cur.All(ctx, &idx); err != nil {
-			t.Fatal(err)
-		}
+		have := indexNames(t, conn.DB.Collection("chat_events"))
 		for _, want := range migrations.EventIndexes {
-			if !slices.ContainsFunc(idx, func(i struct {
-				Name string `bson:"name"`
-			}) bool {
-				return i.Name == want.Name
-			}) {
-				t.Errorf("index %s missing on chat_events", want.Name)
+			if got := slices.Contains(have, want.Name); got != conn.SecondaryIndexes() {
+				t.Errorf("index %s on chat_events: present %v, want %v (secondary indexes serve queries: %v)", want.Name, got, conn.SecondaryIndexes(), conn.SecondaryIndexes())
 			}
 		}
 		names, _ := conn.DB.ListCollectionNames(ctx, bson.D{})
@@ -105,4 +94,72 @@ func TestConcurrentUp(t *testing.T) {
 			t.Errorf("%d records, want %d (%v)", n, len(migrations.Steps), err)
 		}
 	})
+}
+
+// TestUnusedIndexesDropped: a store made before step 6 has secondary
+// indexes; on the embedded store (where FerretDB never reads them) step 6
+// drops them, on MongoDB it leaves them. Only _id's own stays either way.
+func TestUnusedIndexesDropped(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn := b.Connect(t, storetest.Options{SkipMigrations: true})
+		if _, err := migrations.Up(ctx, conn, nil); err != nil {
+			t.Fatal(err)
+		}
+		// As an older version left it: the indexes, and step 6 not applied.
+		events := conn.DB.Collection("chat_events")
+		if _, err := events.InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "cid", Value: "c"}}); err != nil {
+			t.Fatal(err)
+		}
+		var models []mongo.IndexModel
+		for _, ix := range migrations.EventIndexes {
+			if !slices.Contains(indexNames(t, events), ix.Name) {
+				models = append(models, mongo.IndexModel{Keys: ix.Keys, Options: options.Index().SetName(ix.Name)})
+			}
+		}
+		if len(models) > 0 {
+			if _, err := events.Indexes().CreateMany(ctx, models); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := conn.DB.Collection(migrations.MigrationsCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: 6}}); err != nil {
+			t.Fatal(err)
+		}
+		done, err := migrations.Up(ctx, conn, nil)
+		if err != nil || len(done) != 1 || done[0].Version != 6 {
+			t.Fatalf("up applied %+v: %v", done, err)
+		}
+		have := indexNames(t, events)
+		for _, ix := range migrations.EventIndexes {
+			if got := slices.Contains(have, ix.Name); got != conn.SecondaryIndexes() {
+				t.Errorf("index %s after step 6: present %v, want %v", ix.Name, got, conn.SecondaryIndexes())
+			}
+		}
+		if !slices.Contains(have, "_id_") {
+			t.Errorf("the _id index is gone: %v", have)
+		}
+		if n, err := events.CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+			t.Errorf("%d documents after step 6 (%v), want 1", n, err)
+		}
+	})
+}
+
+func indexNames(tb testing.TB, c *mongo.Collection) []string {
+	tb.Helper()
+	cur, err := c.Indexes().List(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var idx []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(context.Background(), &idx); err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, i := range idx {
+		names = append(names, i.Name)
+	}
+	return names
 }

@@ -267,3 +267,7 @@ func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []
 
 // Database is the driver handle (for packages that take an interface).
 func (c *Conn) Database() *mongo.Database { return c.DB }
+
+// SecondaryIndexes says whether indexes other than _id serve queries: not
+// on the embedded store (see migrations.Database).
+func (c *Conn) SecondaryIndexes() bool { return c.embedded == nil }
