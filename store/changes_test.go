@@ -2,11 +2,16 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -140,11 +145,23 @@ func TestHistoryParentsFirst(t *testing.T) {
 }
 
 // TestJoinEvent: the server.join that made a server a participant is found
-// by the server's name, whatever was appended after it; a server that never
-// joined is not found.
+// by the server's name, whatever was appended after it, with reads by _id
+// only; the creator, a server that never joined, and one whose join was
+// deleted are not found; a head written before heads named their joins is
+// answered by scanning.
 func TestJoinEvent(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		s, _ := newStore(t, b)
+		var mu sync.Mutex
+		var finds []bson.Raw
+		monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName == "find" {
+				mu.Lock()
+				finds = append(finds, e.Command.Lookup("filter").Document())
+				mu.Unlock()
+			}
+		}}
+		conn := b.Connect(t, storetest.Options{Monitor: monitor})
+		s := storetest.NewStore(t, conn, server, store.Options{})
 		ctx := ctxT(t)
 		if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
 			t.Fatal(err)
@@ -153,7 +170,8 @@ func TestJoinEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Share(ctx, "room", "r1", "c.example"); err != nil {
+		joinC, err := s.Share(ctx, "room", "r1", "c.example")
+		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
@@ -161,6 +179,9 @@ func TestJoinEvent(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		mu.Lock()
+		finds = nil
+		mu.Unlock()
 		got, err := s.JoinEvent(ctx, "room", "r1", "b.example")
 		if err != nil {
 			t.Fatal(err)
@@ -168,11 +189,41 @@ func TestJoinEvent(t *testing.T) {
 		if got.ID != join.ID || got.T != eventstore.TypeServerJoin {
 			t.Errorf("join event %s (%s), want %s", got.ID, got.T, join.ID)
 		}
-		if _, err := s.JoinEvent(ctx, "room", "r1", "d.example"); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
-			t.Errorf("a server that never joined: %v", err)
+		for _, who := range []string{"d.example", server} { // never joined; the creator
+			if _, err := s.JoinEvent(ctx, "room", "r1", who); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
+				t.Errorf("%s: %v, want not found", who, err)
+			}
 		}
+		mu.Lock()
+		for _, f := range finds {
+			if keys, _ := f.Elements(); len(keys) != 1 || keys[0].Key() != "_id" {
+				t.Errorf("JoinEvent read with filter %v, want by _id only", f)
+			}
+		}
+		mu.Unlock()
 		if _, err := s.JoinEvent(ctx, "room", "r2", "b.example"); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
 			t.Errorf("another room: %v", err)
+		}
+		// A deleted join names nobody any more.
+		if _, err := s.Delete(ctx, "room", "r1", joinC.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.JoinEvent(ctx, "room", "r1", "c.example"); eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
+			t.Errorf("deleted join: %v, want not found", err)
+		}
+		// Heads from before joins were named: the scan finds it.
+		sum, err := s.Summary(ctx, "room", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := conn.DB.Collection(migrations.EventsCollection("room"))
+		if _, err := events.UpdateOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("r1#%d", sum.Version)}},
+			bson.D{{Key: "$unset", Value: bson.D{{Key: "head.joins", Value: ""}}}}); err != nil {
+			t.Fatal(err)
+		}
+		fresh := storetest.NewStore(t, conn, server, store.Options{})
+		if got, err := fresh.JoinEvent(ctx, "room", "r1", "b.example"); err != nil || got.ID != join.ID {
+			t.Errorf("join from an old head: %v, %v; want %s", got, err, join.ID)
 		}
 	})
 }

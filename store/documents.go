@@ -111,6 +111,11 @@ type head struct {
 	Count   int64    `bson:"count"`  // events in the context
 	Genesis string   `bson:"genesis"`
 	Servers []string `bson:"servers,omitempty"` // federation participants
+	// Joins names the server.join event that made each participant one
+	// (the first this store stored; the creator has none), so that it is
+	// found by _id rather than by scanning the context. Versions written
+	// before it existed lack it.
+	Joins []joinRef `bson:"joins,omitempty"`
 	// What this version added, for whoever completes it: the ids of its
 	// events, their clid records and which of them are edits.
 	Added []string  `bson:"added,omitempty"`
@@ -123,6 +128,12 @@ type head struct {
 	Flag    []string      `bson:"flag,omitempty"`
 	Unflag  []string      `bson:"unflag,omitempty"`
 	At      bson.DateTime `bson:"at"`
+}
+
+// joinRef is the server.join event that made a server a participant.
+type joinRef struct {
+	Server string `bson:"server"`
+	Event  string `bson:"event"`
 }
 
 // leaf is a leaf event with its ts (a new event's ts follows its newest parent's).

@@ -195,15 +195,61 @@ func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err e
 }
 
 // JoinEvent returns the server.join event that made server a participant
-// of context ct/cid (the first, if there are several), or ENOTFOUND. It
-// filters on the event's data, which the embedded store cannot do from an
-// index: meant for rare calls, such as when a sender meets a new
-// participant.
+// of context ct/cid (the first this store stored, if there are several), or
+// ENOTFOUND. The head names it, so it is read by _id; only for a
+// participant that joined before heads named their joins is the context
+// scanned (on the embedded store every event of the type is read).
 func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *eventstore.Event, err error) {
 	defer s.observe("join_event", time.Now(), &err)
 	if err := validateContext(ct, cid); err != nil {
 		return nil, err
 	}
+	h, err := s.head(ctx, ct, cid)
+	if eventstore.ErrorCode(err) == eventstore.ENOTFOUND {
+		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	notFound := eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
+	if !slices.Contains(h.Servers, server) {
+		return nil, notFound
+	}
+	for _, j := range h.Joins {
+		if j.Server == server {
+			e, err := s.eventByID(ctx, ct, cid, j.Event)
+			if err == nil && e.Deleted { // redacted since: it names nobody now
+				return nil, notFound
+			}
+			return e, err
+		}
+	}
+	genesis, err := s.eventByID(ctx, ct, cid, h.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	if genesis.Src == server { // the creator takes part without a join
+		return nil, notFound
+	}
+	return s.scanJoinEvent(ctx, ct, cid, server)
+}
+
+// eventByID reads an event the head names; its absence is an inconsistency.
+func (s *Store) eventByID(ctx context.Context, ct, cid, id string) (*eventstore.Event, error) {
+	var doc eventDoc
+	found, err := findByID(ctx, s.events(ct), id, &doc)
+	if err != nil {
+		return nil, dbError("join event", err)
+	}
+	if !found || doc.Cid != cid {
+		return nil, eventstore.Errorf(eventstore.EINTERNAL, "event %s named by the head of %s/%s is not stored (run eventstore verify)", id, ct, cid)
+	}
+	return doc.event(), nil
+}
+
+// scanJoinEvent finds a server's join by its data: for heads written
+// before they named joins.
+func (s *Store) scanJoinEvent(ctx context.Context, ct, cid, server string) (*eventstore.Event, error) {
 	filter := append(EventsOf(cid), bson.E{Key: "t", Value: eventstore.TypeServerJoin}, bson.E{Key: "o.server", Value: server})
 	cur, err := s.events(ct).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(1))
 	if err != nil {

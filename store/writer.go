@@ -271,6 +271,7 @@ type planner struct {
 	flagged map[string]bool              // events that carry isLeaf
 	unflag  []string                     // flags the version clears
 	servers []string                     // participants, sorted
+	joins   []joinRef                    // the server.join of each participant but the creator
 	p       plan
 }
 
@@ -278,7 +279,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
 	if w.head != nil {
 		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
-		pl.servers = slices.Clone(w.head.Servers)
+		pl.servers, pl.joins = slices.Clone(w.head.Servers), slices.Clone(w.head.Joins)
 		for _, id := range w.head.Flagged {
 			pl.flagged[id] = true
 		}
@@ -317,7 +318,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	}
 	slices.Sort(flagged)
 	next := &head{Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count, Genesis: pl.genesis,
-		Servers: servers, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+		Servers: servers, Joins: pl.joins, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
 	for _, d := range events {
 		next.Added = append(next.Added, d.ID)
 		if d.Src == s.opts.Server {
@@ -359,7 +360,10 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 		pl.addServer(e.Src) // the creator takes part
 	}
 	if e.T == eventstore.TypeServerJoin && !e.Deleted {
-		pl.addServer(joinedServer(e.O))
+		if server := joinedServer(e.O); server != "" && !slices.Contains(pl.servers, server) {
+			pl.joins = append(pl.joins, joinRef{Server: server, Event: e.ID})
+			pl.addServer(server)
+		}
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
