@@ -204,14 +204,14 @@ func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *even
 	if err := validateContext(ct, cid); err != nil {
 		return nil, err
 	}
+	notFound := eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
 	h, err := s.head(ctx, ct, cid)
 	if eventstore.ErrorCode(err) == eventstore.ENOTFOUND {
-		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	notFound := eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
 	if !slices.Contains(h.Servers, server) {
 		return nil, notFound
 	}
@@ -231,7 +231,11 @@ func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *even
 	if genesis.Src == server { // the creator takes part without a join
 		return nil, notFound
 	}
-	return s.scanJoinEvent(ctx, ct, cid, server)
+	join, err := s.scanJoinEvent(ctx, ct, cid, server)
+	if err == nil && join == nil {
+		return nil, notFound
+	}
+	return join, err
 }
 
 // eventByID reads an event the head names; its absence is an inconsistency.
@@ -247,8 +251,8 @@ func (s *Store) eventByID(ctx context.Context, ct, cid, id string) (*eventstore.
 	return doc.event(), nil
 }
 
-// scanJoinEvent finds a server's join by its data: for heads written
-// before they named joins.
+// scanJoinEvent finds a server's join by its data (nil if there is none):
+// for heads written before they named joins.
 func (s *Store) scanJoinEvent(ctx context.Context, ct, cid, server string) (*eventstore.Event, error) {
 	filter := append(EventsOf(cid), bson.E{Key: "t", Value: eventstore.TypeServerJoin}, bson.E{Key: "o.server", Value: server})
 	cur, err := s.events(ct).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(1))
@@ -260,7 +264,7 @@ func (s *Store) scanJoinEvent(ctx context.Context, ct, cid, server string) (*eve
 		return nil, dbError("join event", err)
 	}
 	if len(docs) == 0 {
-		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)
+		return nil, nil
 	}
 	return docs[0].event(), nil
 }
