@@ -215,7 +215,7 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 			return fail(err)
 		}
 	}
-	if r.kind == kindShare && slices.Contains(pl.servers, r.target) {
+	if r.kind == kindShare && slices.Contains(pl.parts.Servers, r.target) {
 		pl.p.answer(func() { r.existed, r.done = true, true })
 		return nil, nil
 	}

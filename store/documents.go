@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -105,17 +106,12 @@ func EventsOf(cid string) bson.D {
 
 // head is the state of a context after one version.
 type head struct {
-	Cid     string   `bson:"cid"`
-	Seq     int64    `bson:"seq"`
-	Leaves  []leaf   `bson:"leaves"` // sorted by (ts, id)
-	Count   int64    `bson:"count"`  // events in the context
-	Genesis string   `bson:"genesis"`
-	Servers []string `bson:"servers,omitempty"` // federation participants
-	// Joins names the server.join event that made each participant one
-	// (the first this store stored; the creator has none), so that it is
-	// found by _id rather than by scanning the context. Versions written
-	// before it existed lack it.
-	Joins []joinRef `bson:"joins,omitempty"`
+	Cid           string       `bson:"cid"`
+	Seq           int64        `bson:"seq"`
+	Leaves        []leaf       `bson:"leaves"` // sorted by (ts, id)
+	Count         int64        `bson:"count"`  // events in the context
+	Genesis       string       `bson:"genesis"`
+	Participation participants `bson:",inline"` // a named, exported field: the driver skips unexported ones
 	// What this version added, for whoever completes it: the ids of its
 	// events, their clid records and which of them are edits.
 	Added []string  `bson:"added,omitempty"`
@@ -128,6 +124,35 @@ type head struct {
 	Flag    []string      `bson:"flag,omitempty"`
 	Unflag  []string      `bson:"unflag,omitempty"`
 	At      bson.DateTime `bson:"at"`
+}
+
+// participants are the servers a context is shared with and how each came
+// to take part; every version carries them on to the next.
+type participants struct {
+	Servers []string `bson:"servers,omitempty"` // sorted
+	// Joins names the server.join event that made each participant one
+	// (the first this store stored; the creator has none), so that it is
+	// found by _id rather than by scanning the context. Versions written
+	// before it existed lack it.
+	Joins []joinRef `bson:"joins,omitempty"`
+}
+
+// clone copies p, so that adding to the copy leaves p as it was.
+func (p participants) clone() participants {
+	return participants{Servers: slices.Clone(p.Servers), Joins: slices.Clone(p.Joins)}
+}
+
+// add makes server a participant, by the server.join event join ("" for
+// the creator); a participant already is one.
+func (p *participants) add(server, join string) {
+	if server == "" || slices.Contains(p.Servers, server) {
+		return
+	}
+	p.Servers = append(p.Servers, server)
+	slices.Sort(p.Servers)
+	if join != "" {
+		p.Joins = append(p.Joins, joinRef{Server: server, Event: join})
+	}
 }
 
 // joinRef is the server.join event that made a server a participant.

@@ -57,7 +57,7 @@ func (s *Store) syncFlags(ctx context.Context, w *writer) error {
 			return nil
 		}
 		next := &head{Cid: w.cid, Seq: h.Seq + 1, Leaves: h.Leaves, Count: h.Count, Genesis: h.Genesis,
-			Servers: h.Servers, Joins: h.Joins, Flagged: leaves, Flag: flag, Unflag: unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+			Participation: h.Participation, Flagged: leaves, Flag: flag, Unflag: unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
 		won, err := s.claim(ctx, w.ct, next, nil)
 		if err != nil {
 			w.head = nil

@@ -160,7 +160,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				"event %s has ts %d, not after its newest parent's (%d)", e.ID, e.TS, after)
 			continue
 		}
-		if pl.s.opts.Participants && len(e.Pids) > 0 && !slices.Contains(pl.servers, e.Src) {
+		if pl.s.opts.Participants && len(e.Pids) > 0 && !slices.Contains(pl.parts.Servers, e.Src) {
 			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EFORBIDDEN,
 				"event %s comes from %s, which does not take part in %s/%s", e.ID, e.Src, pl.ct, pl.cid)
 			continue

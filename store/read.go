@@ -174,7 +174,7 @@ func (s *Store) Summary(ctx context.Context, ct, cid string) (sum *Summary, err 
 		return nil, err
 	}
 	sum = &Summary{Ct: ct, Cid: cid, Genesis: h.Genesis, Leaves: leafIDs(h.Leaves), Count: h.Count,
-		Servers: h.Servers, Version: h.Seq}
+		Servers: h.Participation.Servers, Version: h.Seq}
 	for _, l := range h.Leaves {
 		sum.Updated = max(sum.Updated, l.TS)
 	}
@@ -212,10 +212,10 @@ func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *even
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(h.Servers, server) {
+	if !slices.Contains(h.Participation.Servers, server) {
 		return nil, notFound
 	}
-	for _, j := range h.Joins {
+	for _, j := range h.Participation.Joins {
 		if j.Server == server {
 			e, err := s.eventByID(ctx, ct, cid, j.Event)
 			if err == nil && e.Deleted { // redacted since: it names nobody now

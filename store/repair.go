@@ -67,7 +67,7 @@ func (s *Store) Repair(ctx context.Context, ct, cid string) (rep *RepairReport, 
 		next := &head{Cid: cid, Seq: 1, Leaves: scan.leaves, Count: int64(len(scan.events)), Genesis: scan.genesis,
 			Flagged: leafIDs(scan.leaves), At: bson.DateTime(s.opts.Now().UnixMilli())}
 		if h != nil {
-			next.Seq, next.Servers, next.Joins = h.Seq+1, h.Servers, h.Joins
+			next.Seq, next.Participation = h.Seq+1, h.Participation
 			rep.LeavesBefore, rep.CountBefore = leafIDs(h.Leaves), h.Count
 		}
 		rep.LeavesAfter, rep.CountAfter = next.Flagged, next.Count

@@ -270,8 +270,7 @@ type planner struct {
 	added   map[string]*eventstore.Event // events of this batch
 	flagged map[string]bool              // events that carry isLeaf
 	unflag  []string                     // flags the version clears
-	servers []string                     // participants, sorted
-	joins   []joinRef                    // the server.join of each participant but the creator
+	parts   participants
 	p       plan
 }
 
@@ -279,7 +278,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
 	if w.head != nil {
 		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
-		pl.servers, pl.joins = slices.Clone(w.head.Servers), slices.Clone(w.head.Joins)
+		pl.parts = w.head.Participation.clone()
 		for _, id := range w.head.Flagged {
 			pl.flagged[id] = true
 		}
@@ -311,14 +310,13 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	if pl.head != nil {
 		seq = pl.head.Seq + 1
 	}
-	servers := pl.servers
 	flagged := make([]string, 0, len(pl.flagged))
 	for id := range pl.flagged {
 		flagged = append(flagged, id)
 	}
 	slices.Sort(flagged)
 	next := &head{Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count, Genesis: pl.genesis,
-		Servers: servers, Joins: pl.joins, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+		Participation: pl.parts, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
 	for _, d := range events {
 		next.Added = append(next.Added, d.ID)
 		if d.Src == s.opts.Server {
@@ -357,13 +355,10 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 	pl.count++
 	if len(e.Pids) == 0 {
 		pl.genesis = e.ID
-		pl.addServer(e.Src) // the creator takes part
+		pl.parts.add(e.Src, "") // the creator takes part
 	}
 	if e.T == eventstore.TypeServerJoin && !e.Deleted {
-		if server := joinedServer(e.O); server != "" && !slices.Contains(pl.servers, server) {
-			pl.joins = append(pl.joins, joinRef{Server: server, Event: e.ID})
-			pl.addServer(server)
-		}
+		pl.parts.add(joinedServer(e.O), e.ID)
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
@@ -417,15 +412,6 @@ func (s *Store) escapeEvent(d *eventDoc) error {
 		}
 	}
 	return nil
-}
-
-// addServer makes server a participant of the context.
-func (pl *planner) addServer(server string) {
-	if server == "" || slices.Contains(pl.servers, server) {
-		return
-	}
-	pl.servers = append(pl.servers, server)
-	slices.Sort(pl.servers)
 }
 
 // joinedServer is the server a server.join event names.
