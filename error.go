@@ -5,53 +5,60 @@ import (
 	"fmt"
 )
 
-// Error codes: stable, machine-readable, and exactly the `code` of the
-// API's problem+json answers. The api package maps each to one HTTP status.
+// Code is an error code: stable, machine-readable, and exactly the `code`
+// of the HTTP answers (problem+json); internal/httperr maps each to one HTTP
+// status. It is a string for now, so that callers written against strings
+// keep compiling; it becomes a defined type (type Code string) once they
+// all name Code.
+type Code = string
+
+// Error codes. Their values are the API's contract: they never change.
 const (
-	EINVALID      = "invalid_request" // the request is malformed
-	EINVALIDDATA  = "invalid_data"    // event data or a hashed field breaks the hashing rules
-	EBADCURSOR    = "invalid_cursor"  // a listing cursor that this server did not issue
-	ENOTFOUND     = "not_found"
-	ECONFLICT     = "conflict"       // expected parents are not the current leaves
-	EEXISTS       = "context_exists" // the context already has a genesis event
-	EGONE         = "gone"           // the event was deleted
-	ETOOLARGE     = "too_large"
-	EUNAUTHORIZED = "unauthorized"
-	EFORBIDDEN    = "forbidden"
-	EUNAVAILABLE  = "unavailable" // the database cannot be reached; retry later
-	EINTERNAL     = "internal"
+	EINVALID      Code = "invalid_request" // the request is malformed
+	EINVALIDDATA  Code = "invalid_data"    // event data or a hashed field breaks the hashing rules
+	EBADCURSOR    Code = "invalid_cursor"  // a listing cursor that this server did not issue
+	ENOTFOUND     Code = "not_found"
+	ECONFLICT     Code = "conflict"       // expected parents are not the current leaves
+	EEXISTS       Code = "context_exists" // the context already has a genesis event
+	EGONE         Code = "gone"           // the event was deleted
+	ETOOLARGE     Code = "too_large"
+	EUNAUTHORIZED Code = "unauthorized"
+	EFORBIDDEN    Code = "forbidden"
+	ERATELIMITED  Code = "rate_limited" // the caller makes too many requests; slow down
+	EUNAVAILABLE  Code = "unavailable"  // the database cannot be reached; retry later
+	EINTERNAL     Code = "internal"
 )
 
 // Error is a domain error: a stable Code, a message safe to show a client,
 // and the underlying error, if any, for logs and errors.Is.
 type Error struct {
-	Code    string
+	Code    Code
 	Message string
 	Err     error
 }
 
 func (e *Error) Error() string {
 	if e.Err != nil && e.Message == "" {
-		return e.Code + ": " + e.Err.Error()
+		return string(e.Code) + ": " + e.Err.Error()
 	}
-	return e.Code + ": " + e.Message
+	return string(e.Code) + ": " + e.Message
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the given code and a formatted message.
-func Errorf(code, format string, args ...any) *Error {
+func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // WrapError returns an *Error with the given code whose message is err's.
-func WrapError(code string, err error) *Error {
+func WrapError(code Code, err error) *Error {
 	return &Error{Code: code, Message: err.Error(), Err: err}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // for any other non-nil error, and "" for nil.
-func ErrorCode(err error) string {
+func ErrorCode(err error) Code {
 	var e *Error
 	switch {
 	case err == nil:
