@@ -117,7 +117,7 @@ func (s *server) require(scope Scope) func(http.Handler) http.Handler {
 				err = eventstore.Errorf(eventstore.EFORBIDDEN, "this call needs a token with the %s scope; yours has %s", scope, have)
 			}
 			if err != nil {
-				s.fail(w, r, err)
+				s.errs.Fail(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r)

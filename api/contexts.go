@@ -8,6 +8,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -17,7 +18,7 @@ type createContextRequest struct {
 	O jsontext.Value `json:"o"`
 }
 
-func handleCreateContext(st *store.Store) handlerFunc {
+func handleCreateContext(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ct, cid := chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
 		var req createContextRequest
@@ -49,7 +50,7 @@ type summaryResponse struct {
 	Version int64    `json:"version"` // head version: grows with every change of the leaves
 }
 
-func handleSummary(st *store.Store) handlerFunc {
+func handleSummary(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sum, err := st.Summary(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
 		if err != nil {
@@ -64,7 +65,7 @@ func handleSummary(st *store.Store) handlerFunc {
 	}
 }
 
-func handleLeaves(st *store.Store) handlerFunc {
+func handleLeaves(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		leaves, err := st.Leaves(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
 		if err != nil {
@@ -74,7 +75,7 @@ func handleLeaves(st *store.Store) handlerFunc {
 	}
 }
 
-func handleVerify(verify func(ctx context.Context, ct, cid string) (any, error)) handlerFunc {
+func handleVerify(verify func(ctx context.Context, ct, cid string) (any, error)) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if verify == nil {
 			return eventstore.Errorf(eventstore.EUNAVAILABLE, "verification is not configured on this server")
@@ -97,7 +98,7 @@ type shareRequest struct {
 	Server string `json:"server"`
 }
 
-func handleShare(share func(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error)) handlerFunc {
+func handleShare(share func(ctx context.Context, ct, cid, server string) (*eventstore.Event, bool, error)) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if share == nil {
 			return eventstore.Errorf(eventstore.EUNAVAILABLE, "federation is not configured on this server")
@@ -120,7 +121,7 @@ func handleShare(share func(ctx context.Context, ct, cid, server string) (*event
 	}
 }
 
-func handleFederationStatus(status func() any) handlerFunc {
+func handleFederationStatus(status func() any) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if status == nil {
 			return eventstore.Errorf(eventstore.EUNAVAILABLE, "federation is not configured on this server")

@@ -4,6 +4,8 @@
 // and Prometheus metrics on an injected registry.
 //
 // routes.go shows the whole API. Handlers are built by functions that take
-// their dependencies and return an error; one adapter turns errors into
-// problem answers, logs and counts them.
+// their dependencies and return an error; one adapter (internal/httperr,
+// shared with the federation API) turns errors into problem answers, logs
+// them and counts them (eventstore_http_errors_total). encode.go holds the
+// one decode/encode pair.
 package api

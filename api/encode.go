@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 )
 
 // MaxBodyBytes bounds a request body; larger ones get 413.
@@ -22,7 +23,7 @@ const MaxBodyBytes = 256 << 10
 // body over MaxBodyBytes.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return eventstore.Errorf(codeUnsupportedMediaType, "the body must be JSON with Content-Type: application/json, not %q", ct)
+		return eventstore.Errorf(httperr.EUNSUPPORTEDMEDIATYPE, "the body must be JSON with Content-Type: application/json, not %q", ct)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
@@ -135,72 +136,4 @@ func encode(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 	return nil
-}
-
-// problem is an RFC 9457 problem detail with the stable code.
-type problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail,omitempty"`
-	Code     string `json:"code"`
-	Instance string `json:"instance,omitempty"`
-}
-
-// statusOf maps a domain error code to its HTTP status: the one place
-// that does.
-func statusOf(code string) int {
-	switch code {
-	case eventstore.EINVALID, eventstore.EINVALIDDATA, eventstore.EBADCURSOR:
-		return http.StatusBadRequest
-	case eventstore.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case eventstore.EFORBIDDEN:
-		return http.StatusForbidden
-	case eventstore.ENOTFOUND:
-		return http.StatusNotFound
-	case codeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case codeUnsupportedMediaType:
-		return http.StatusUnsupportedMediaType
-	case "rate_limited":
-		return http.StatusTooManyRequests
-	case eventstore.ECONFLICT, eventstore.EEXISTS:
-		return http.StatusConflict
-	case eventstore.EGONE:
-		return http.StatusGone
-	case eventstore.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case eventstore.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// Codes only the HTTP layer produces.
-const (
-	codeMethodNotAllowed     = "method_not_allowed"
-	codeUnsupportedMediaType = "unsupported_media_type"
-)
-
-// WriteProblem answers with err as problem+json, the status from its code;
-// the federation endpoints answer the same way.
-func WriteProblem(w http.ResponseWriter, r *http.Request, err error) { writeProblem(w, r, err) }
-
-// writeProblem answers with err as problem+json.
-func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
-	code := eventstore.ErrorCode(err)
-	status := statusOf(code)
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
-		Detail: eventstore.ErrorMessage(err), Code: code, Instance: r.URL.Path}
-	b, _ := json.Marshal(p)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="eventstore"`)
-	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -24,7 +25,7 @@ type appendRequest struct {
 	Pids *[]string `json:"pids"`
 }
 
-func handleAppend(st *store.Store) handlerFunc {
+func handleAppend(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req appendRequest
 		if err := decode(w, r, &req); err != nil {
@@ -76,7 +77,7 @@ type listResponse struct {
 	Next   string              `json:"next,omitempty"`
 }
 
-func handleList(st *store.Store) handlerFunc {
+func handleList(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		for name, values := range q {
@@ -103,7 +104,7 @@ func handleList(st *store.Store) handlerFunc {
 	}
 }
 
-func handleGet(st *store.Store) handlerFunc {
+func handleGet(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		e, err := st.Get(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
 		if err != nil {
@@ -120,7 +121,7 @@ type updateRequest struct {
 	Unset []string                  `json:"unset"`
 }
 
-func handleUpdate(st *store.Store) handlerFunc {
+func handleUpdate(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req updateRequest
 		if err := decode(w, r, &req); err != nil {
@@ -142,7 +143,7 @@ func handleUpdate(st *store.Store) handlerFunc {
 	}
 }
 
-func handleDelete(st *store.Store) handlerFunc {
+func handleDelete(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		e, err := st.Delete(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
 		if err != nil {

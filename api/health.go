@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 )
 
 //go:embed openapi.yaml
@@ -14,7 +15,7 @@ var openAPI []byte
 // OpenAPI is the OpenAPI 3 description of this API.
 func OpenAPI() []byte { return openAPI }
 
-func handleOpenAPI() handlerFunc {
+func handleOpenAPI() httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, err := w.Write(openAPI)
@@ -23,14 +24,14 @@ func handleOpenAPI() handlerFunc {
 }
 
 // handleHealthz says the process is alive.
-func handleHealthz() handlerFunc {
+func handleHealthz() httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		return encode(w, http.StatusOK, map[string]string{"status": "alive"})
 	}
 }
 
 // handleReadyz says whether the database answers and is migrated.
-func handleReadyz(ready func(ctx context.Context) error) handlerFunc {
+func handleReadyz(ready func(ctx context.Context) error) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if ready != nil {
 			if err := ready(r.Context()); err != nil {

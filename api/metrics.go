@@ -80,10 +80,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) ObserveStore(op string, d time.Duration, err error) {
 	result := "ok"
 	if err != nil {
-		result = eventstore.ErrorCode(err)
+		result = string(eventstore.ErrorCode(err))
 	}
 	m.storeOps.WithLabelValues(op, result).Observe(d.Seconds())
 }
+
+// countError counts a problem answer by its code; the error adapter calls it.
+func (m *Metrics) countError(code eventstore.Code) { m.errors.WithLabelValues(string(code)).Inc() }
 
 // CountStored counts stored events; call it from store.Options.OnCommit.
 // server is this server's name, which tells local events from remote ones.

@@ -8,23 +8,23 @@ import "github.com/go-chi/chi/v5"
 func addRoutes(r chi.Router, s *server) {
 	read, write, admin := r.With(s.require(ScopeRead)), r.With(s.require(ScopeWrite)), r.With(s.require(ScopeAdmin))
 
-	r.Get("/healthz", s.handle(handleHealthz()))
-	r.Get("/readyz", s.handle(handleReadyz(s.ready)))
-	r.Get("/openapi.yaml", s.handle(handleOpenAPI()))
+	r.Get("/healthz", s.errs.Handle(handleHealthz()))
+	r.Get("/readyz", s.errs.Handle(handleReadyz(s.ready)))
+	r.Get("/openapi.yaml", s.errs.Handle(handleOpenAPI()))
 	read.Handle("/metrics", s.metricsHandler())
 
 	const context = "/api/v1/contexts/{ct}/{cid}"
-	write.Post(context, s.handle(handleCreateContext(s.store)))
-	read.Get(context, s.handle(handleSummary(s.store)))
-	write.Post(context+"/events", s.handle(handleAppend(s.store)))
-	read.Get(context+"/events", s.handle(handleList(s.store)))
-	read.Get(context+"/events/{id}", s.handle(handleGet(s.store)))
-	write.Patch(context+"/events/{id}", s.handle(handleUpdate(s.store)))
-	write.Delete(context+"/events/{id}", s.handle(handleDelete(s.store)))
-	read.Get(context+"/leaves", s.handle(handleLeaves(s.store)))
-	read.Get(context+"/verify", s.handle(handleVerify(s.verify)))
-	admin.Post(context+"/servers", s.handle(handleShare(s.share)))
-	admin.Get("/api/v1/federation/status", s.handle(handleFederationStatus(s.fedStat)))
+	write.Post(context, s.errs.Handle(handleCreateContext(s.store)))
+	read.Get(context, s.errs.Handle(handleSummary(s.store)))
+	write.Post(context+"/events", s.errs.Handle(handleAppend(s.store)))
+	read.Get(context+"/events", s.errs.Handle(handleList(s.store)))
+	read.Get(context+"/events/{id}", s.errs.Handle(handleGet(s.store)))
+	write.Patch(context+"/events/{id}", s.errs.Handle(handleUpdate(s.store)))
+	write.Delete(context+"/events/{id}", s.errs.Handle(handleDelete(s.store)))
+	read.Get(context+"/leaves", s.errs.Handle(handleLeaves(s.store)))
+	read.Get(context+"/verify", s.errs.Handle(handleVerify(s.verify)))
+	admin.Post(context+"/servers", s.errs.Handle(handleShare(s.share)))
+	admin.Get("/api/v1/federation/status", s.errs.Handle(handleFederationStatus(s.fedStat)))
 
 	// Server to server: signed requests, not bearer tokens (docs/federation.md).
 	if s.fed != nil {

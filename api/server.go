@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -41,6 +42,7 @@ type server struct {
 	store   *store.Store
 	log     *slog.Logger
 	metrics *Metrics
+	errs    httperr.Adapter // answers, logs and counts failed requests
 	auth    *authenticator
 	ready   func(ctx context.Context) error
 	verify  func(ctx context.Context, ct, cid string) (any, error)
@@ -57,47 +59,23 @@ func New(cfg Config) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.errs = httperr.Adapter{Log: s.log}
+	if s.metrics != nil {
+		s.errs.Count = s.metrics.countError
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	if s.metrics != nil {
 		r.Use(s.metrics.instrument)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
+		s.errs.Fail(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, eventstore.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		s.errs.Fail(w, r, eventstore.Errorf(httperr.EMETHODNOTALLOWED, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	addRoutes(r, s)
 	return r
-}
-
-// handlerFunc is a handler that may fail; handle turns it into one that
-// answers the failure.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-func (s *server) handle(h handlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			s.fail(w, r, err)
-		}
-	}
-}
-
-// fail answers err as problem+json, logs what the client does not see and
-// counts it.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := eventstore.ErrorCode(err)
-	switch {
-	case code == eventstore.EINTERNAL:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case code == eventstore.EUNAVAILABLE:
-		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	if s.metrics != nil {
-		s.metrics.errors.WithLabelValues(code).Inc()
-	}
-	writeProblem(w, r, err)
 }
 
 func (s *server) metricsHandler() http.Handler {

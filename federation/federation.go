@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -53,6 +54,7 @@ type Federation struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *Metrics
+	errs    httperr.Adapter // answers, logs and counts failed requests
 
 	cursors, txns, pending, leases *mongo.Collection
 
@@ -116,6 +118,7 @@ func New(cfg Config) (*Federation, error) {
 	if f.metrics == nil {
 		f.metrics = NewMetrics(nil)
 	}
+	f.errs = httperr.Adapter{Log: f.log, Count: f.metrics.problem}
 	f.mayPend.Store(true)
 	return f, nil
 }

@@ -4,16 +4,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventstore-go/eventstore"
 )
 
 // Metrics of federation, by peer: events sent and received by result,
-// requests that failed by reason. Peers are configured, so the labels stay
+// requests that failed by reason; and the problem answers of its API by
+// code. Peers are configured, so the labels stay
 // few.
 type Metrics struct {
 	sent     *prometheus.CounterVec
 	received *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	refusals *prometheus.CounterVec
+	problems *prometheus.CounterVec
 
 	outboxDepth  *prometheus.GaugeVec
 	oldestAge    *prometheus.GaugeVec
@@ -41,6 +45,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "eventstore_federation_requests_refused_total",
 			Help: "Inbound federation requests refused, by origin and reason.",
 		}, []string{"origin", "reason"}),
+		problems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventstore_federation_http_errors_total",
+			Help: "Problem answers of the federation API, by code.",
+		}, []string{"code"}),
 		outboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventstore_federation_outbox_versions",
 			Help: "Head versions not yet delivered to a peer, over all shared contexts.",
@@ -63,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"peer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sent, m.received, m.failures, m.refusals, m.outboxDepth, m.oldestAge, m.lastDelivery, m.retries, m.antiEntropy)
+		reg.MustRegister(m.sent, m.received, m.failures, m.refusals, m.problems, m.outboxDepth, m.oldestAge, m.lastDelivery, m.retries, m.antiEntropy)
 	}
 	return m
 }
@@ -84,3 +92,7 @@ func (m *Metrics) sentEvents(peer, result string, n int) {
 func (m *Metrics) receivedEvent(peer, result string) { m.received.WithLabelValues(peer, result).Inc() }
 func (m *Metrics) failed(peer, reason string)        { m.failures.WithLabelValues(peer, reason).Inc() }
 func (m *Metrics) refused(origin, reason string)     { m.refusals.WithLabelValues(origin, reason).Inc() }
+
+// problem counts a problem answer of the federation API by its code; the
+// error adapter calls it.
+func (m *Metrics) problem(code eventstore.Code) { m.problems.WithLabelValues(string(code)).Inc() }

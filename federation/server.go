@@ -16,36 +16,25 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/internal/httperr"
 )
 
-// Handler serves the federation API under Prefix.
+// Handler serves the federation API under Prefix. Every refused or
+// failed request is answered, logged and counted by one adapter (f.errs).
 func (f *Federation) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Get(Prefix+"/keys", f.handle(f.handleKeys))
+	handle := f.errs.Handle
+	r.Get(Prefix+"/keys", handle(f.handleKeys))
 	signed := r.With(f.authenticate)
-	signed.Put(Prefix+"/send/{txn}", f.handle(f.handleSend))
-	signed.Get(Prefix+"/contexts/{ct}/{cid}/events", f.handle(f.participantOnly(f.handleHistory)))
-	signed.Post(Prefix+"/contexts/{ct}/{cid}/missing", f.handle(f.participantOnly(f.handleMissing)))
-	signed.Get(Prefix+"/contexts/{ct}/{cid}/leaves", f.handle(f.participantOnly(f.handleLeaves)))
-	signed.Post(Prefix+"/contexts/{ct}/{cid}/invite", f.handle(f.handleInvite))
+	signed.Put(Prefix+"/send/{txn}", handle(f.handleSend))
+	signed.Get(Prefix+"/contexts/{ct}/{cid}/events", handle(f.participantOnly(f.handleHistory)))
+	signed.Post(Prefix+"/contexts/{ct}/{cid}/missing", handle(f.participantOnly(f.handleMissing)))
+	signed.Get(Prefix+"/contexts/{ct}/{cid}/leaves", handle(f.participantOnly(f.handleLeaves)))
+	signed.Post(Prefix+"/contexts/{ct}/{cid}/invite", handle(f.handleInvite))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteProblem(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such federation endpoint: %s %s", r.Method, r.URL.Path))
+		f.errs.Fail(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such federation endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return r
-}
-
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-func (f *Federation) handle(h handlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			if eventstore.ErrorCode(err) == eventstore.EINTERNAL {
-				f.log.Error("federation request failed", "path", r.URL.Path, "err", err)
-			}
-			api.WriteProblem(w, r, err)
-		}
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -70,9 +59,6 @@ func (f *Federation) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, kr)
 }
 
-// codeRateLimited answers a peer over its request rate (429).
-const codeRateLimited = "rate_limited"
-
 // originKey is where authenticate leaves the verified origin.
 type originKey struct{}
 
@@ -84,12 +70,12 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := "unknown"
 		unauthorized := func(format string, args ...any) {
-			f.metrics.refused(origin, "unauthorized")
-			api.WriteProblem(w, r, eventstore.Errorf(eventstore.EUNAUTHORIZED, format, args...))
+			f.metrics.refused(origin, string(eventstore.EUNAUTHORIZED))
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.EUNAUTHORIZED, format, args...))
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 		if err != nil {
-			api.WriteProblem(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
 			return
 		}
 		a, err := parseAuthorization(r.Header.Get("Authorization"))
@@ -107,9 +93,8 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 		}
 		origin = a.origin
 		if !f.limits.allow(origin) {
-			f.metrics.refused(origin, "rate_limited")
-			w.Header().Set("Retry-After", "1")
-			api.WriteProblem(w, r, eventstore.Errorf(codeRateLimited, "%s makes too many requests; slow down", origin))
+			f.metrics.refused(origin, string(eventstore.ERATELIMITED))
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ERATELIMITED, "%s makes too many requests; slow down", origin))
 			return
 		}
 		now := f.now().UnixMilli()
@@ -143,7 +128,7 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 
 // participantOnly refuses requests from servers that do not take part in
 // the context of the path.
-func (f *Federation) participantOnly(h handlerFunc) handlerFunc {
+func (f *Federation) participantOnly(h httperr.HandlerFunc) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ct, cid, origin := chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), originOf(r.Context())
 		ok, err := f.participant(r.Context(), ct, cid, origin)
@@ -151,7 +136,7 @@ func (f *Federation) participantOnly(h handlerFunc) handlerFunc {
 			return err
 		}
 		if !ok {
-			f.metrics.refused(origin, "forbidden")
+			f.metrics.refused(origin, string(eventstore.EFORBIDDEN))
 			return eventstore.Errorf(eventstore.EFORBIDDEN, "%s does not take part in %s/%s", origin, ct, cid)
 		}
 		return h(w, r)

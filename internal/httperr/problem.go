@@ -1,0 +1,75 @@
+package httperr
+
+import (
+	"net/http"
+
+	json "github.com/go-json-experiment/json"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+// Codes only the HTTP layer produces.
+const (
+	EMETHODNOTALLOWED     eventstore.Code = "method_not_allowed"
+	EUNSUPPORTEDMEDIATYPE eventstore.Code = "unsupported_media_type"
+)
+
+// Status maps an error code to its HTTP status: the one place that does.
+// Unknown codes are internal errors (500).
+func Status(code eventstore.Code) int {
+	switch code {
+	case eventstore.EINVALID, eventstore.EINVALIDDATA, eventstore.EBADCURSOR:
+		return http.StatusBadRequest
+	case eventstore.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case eventstore.EFORBIDDEN:
+		return http.StatusForbidden
+	case eventstore.ENOTFOUND:
+		return http.StatusNotFound
+	case EMETHODNOTALLOWED:
+		return http.StatusMethodNotAllowed
+	case EUNSUPPORTEDMEDIATYPE:
+		return http.StatusUnsupportedMediaType
+	case eventstore.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case eventstore.ECONFLICT, eventstore.EEXISTS:
+		return http.StatusConflict
+	case eventstore.EGONE:
+		return http.StatusGone
+	case eventstore.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case eventstore.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// problem is an RFC 9457 problem detail with the stable code.
+type problem struct {
+	Type     string          `json:"type"`
+	Title    string          `json:"title"`
+	Status   int             `json:"status"`
+	Detail   string          `json:"detail,omitempty"`
+	Code     eventstore.Code `json:"code"`
+	Instance string          `json:"instance,omitempty"`
+}
+
+// WriteProblem answers with err as application/problem+json, the status
+// from its code and the detail its client-safe message. A 401 names the
+// bearer realm; a 429 and a 503 ask the client to retry after a second.
+func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
+	code := eventstore.ErrorCode(err)
+	status := Status(code)
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
+		Detail: eventstore.ErrorMessage(err), Code: code, Instance: r.URL.Path}
+	b, _ := json.Marshal(p)
+	switch status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="eventstore"`)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
