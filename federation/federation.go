@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
+	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -105,10 +106,10 @@ func New(cfg Config) (*Federation, error) {
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics,
 		dir: &directory{self: cfg.Server, ring: cfg.Keys, peers: peers, client: cfg.Client, now: cfg.Now,
 			cache: map[string]*cachedKeys{}},
-		cursors: cfg.DB.Collection("federation_cursors"),
-		txns:    cfg.DB.Collection("federation_txns"),
-		pending: cfg.DB.Collection("federation_pending"),
-		leases:  cfg.DB.Collection("federation_leases"),
+		cursors: cfg.DB.Collection(migrations.CursorsCollection),
+		txns:    cfg.DB.Collection(migrations.TransactionsCollection),
+		pending: cfg.DB.Collection(migrations.PendingCollection),
+		leases:  cfg.DB.Collection(migrations.LeasesCollection),
 		replays: newReplayCache(),
 		holder:  processID(),
 		limits:  newRateLimits(cfg.RateLimit),

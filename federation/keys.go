@@ -14,6 +14,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // Key is an Ed25519 signing key of a server. Private is nil for other
@@ -79,12 +81,10 @@ func LoadKeyFile(path string) (*Key, error) {
 	return &Key{ID: keyID(pub), Public: pub, Private: priv}, nil
 }
 
-// Collection of this server's keys: the current one (with its private
-// key, unless it comes from a key file) and the ones it had before, which
-// stay published so that old events still verify.
-const KeysCollection = "server_keys"
-
-// keyDoc is one of this server's keys.
+// keyDoc is one of this server's keys, in migrations.ServerKeysCollection:
+// the current one (with its private key, unless it comes from a key file)
+// and the ones it had before, which stay published so that old events
+// still verify.
 type keyDoc struct {
 	ID      string         `bson:"_id"` // "current" for the signing key, else the key id
 	KeyID   string         `bson:"keyId"`
@@ -105,7 +105,7 @@ type Keyring struct {
 // current before (another key file, or the database's) stays published as
 // an old key.
 func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now time.Time) (*Keyring, error) {
-	keys := db.Collection(KeysCollection)
+	keys := db.Collection(migrations.ServerKeysCollection)
 	var cur keyDoc
 	err := keys.FindOne(ctx, bson.D{{Key: "_id", Value: "current"}}).Decode(&cur)
 	switch {

@@ -33,10 +33,14 @@ const (
 	CheckpointsCollection = "audit_checkpoints" // how far the audit verified each context
 )
 
-// FederationCollections are the federation's own: this server's keys, what
-// was sent to each peer, transactions received, events waiting for parents,
-// and which process sends to each peer.
-var FederationCollections = []string{"server_keys", "federation_cursors", "federation_txns", "federation_pending", "federation_leases"}
+// Collections of the federation: the one place that names them.
+const (
+	ServerKeysCollection   = "server_keys"        // this server's signing keys
+	CursorsCollection      = "federation_cursors" // what was delivered to each peer, per context
+	TransactionsCollection = "federation_txns"    // answers to transactions received
+	PendingCollection      = "federation_pending" // received events waiting for their parents
+	LeasesCollection       = "federation_leases"  // which process sends to each peer
+)
 
 // Collections of context type ct. Events of rooms live in room_events,
 // beside the versions of each room's head (documents "<cid>#<seq>").

@@ -5,6 +5,8 @@
 // the second record insert is simply refused as a duplicate; nothing is
 // applied twice in a way that matters.
 //
-// It also names the collections of a context type and prepares them (the
-// store calls PrepareContextType the first time it meets a new type).
+// It also names every collection, in collections.go: the shared ones, the
+// federation's (which the federation package opens by these names), and
+// those of a context type, which it prepares (the store calls
+// PrepareContextType the first time it meets a new type).
 package migrations

@@ -47,7 +47,7 @@ var Steps = []Step{
 		return db.CreateCollection(ctx, CheckpointsCollection)
 	}},
 	{4, "federation", func(ctx context.Context, db Database) error {
-		for _, name := range FederationCollections[:4] {
+		for _, name := range []string{ServerKeysCollection, CursorsCollection, TransactionsCollection, PendingCollection} {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ var Steps = []Step{
 		return nil
 	}},
 	{5, "federation leases", func(ctx context.Context, db Database) error {
-		return db.CreateCollection(ctx, "federation_leases")
+		return db.CreateCollection(ctx, LeasesCollection)
 	}},
 	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db Database) error {
 		if err := dropUnusedIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes); err != nil {
