@@ -145,6 +145,35 @@ func (f *Federation) Start(ctx context.Context) {
 	}()
 }
 
+// retryPendingEvery is how often pending events are tried again.
+const retryPendingEvery = 5 * time.Second
+
+// maintain retries pending events, and now and then forgets old
+// transactions, until ctx ends.
+func (f *Federation) maintain(ctx context.Context) {
+	t := time.NewTicker(retryPendingEvery)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := f.retryPending(ctx, "", ""); err != nil && ctx.Err() == nil {
+			f.log.Warn("federation: retrying pending events", "err", err)
+		}
+		if time.Since(lastPrune) >= pruneEvery {
+			lastPrune = time.Now()
+			if n, err := f.PruneTransactions(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("federation: forgetting old transactions", "err", err)
+			} else if n > 0 {
+				f.log.Debug("federation: forgot old transactions", "count", n)
+			}
+		}
+	}
+}
+
 // Close stops the senders and waits for them.
 func (f *Federation) Close() {
 	if f.cancel != nil {

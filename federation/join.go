@@ -1,0 +1,191 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// handleInvite: a participant shared a context with this server. The
+// request carries the server.join event naming this server, signed by the
+// inviter; this server then fetches the history from the inviter.
+func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error {
+	origin, ct, cid := originOf(r.Context()), chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
+	var req inviteRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "invitation: %v", err)
+	}
+	var e eventstore.Event
+	if err := json.Unmarshal(req.Event, &e); err != nil {
+		return err
+	}
+	if err := e.Verify(); err != nil {
+		return err
+	}
+	server, _ := e.O.Lookup("server").StringValueOK()
+	switch {
+	case e.T != eventstore.TypeServerJoin || server != f.cfg.Server:
+		return eventstore.Errorf(eventstore.EINVALID, "the invitation must carry a %s event naming %s", eventstore.TypeServerJoin, f.cfg.Server)
+	case e.Src != origin || e.Ct != ct || e.Cid != cid:
+		return eventstore.Errorf(eventstore.EINVALID, "the %s event is not %s's, for %s/%s", e.T, origin, ct, cid)
+	}
+	if err := f.checkSignature(r.Context(), &e); err != nil {
+		return err
+	}
+	f.startJoin(origin, ct, cid)
+	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "joining"})
+}
+
+func (f *Federation) isJoining(ct, cid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.joining[ct+"/"+cid]
+}
+
+// startJoin fetches a context's history from the inviter in the
+// background, page by page, parents first; every event is checked (its
+// origin's signature, its hashes) before it is stored.
+func (f *Federation) startJoin(from, ct, cid string) {
+	key := ct + "/" + cid
+	f.mu.Lock()
+	if f.joining[key] {
+		f.mu.Unlock()
+		return
+	}
+	f.joining[key] = true
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer func() {
+			f.mu.Lock()
+			delete(f.joining, key)
+			f.mu.Unlock()
+		}()
+		ctx := context.Background()
+		for attempt := 0; attempt < 10; attempt++ {
+			err := f.backfill(ctx, from, ct, cid)
+			if err == nil {
+				f.log.Info("federation: joined a context", "ct", ct, "cid", cid, "from", from)
+				f.mu.Lock()
+				delete(f.joining, key)
+				f.mu.Unlock()
+				if err := f.track(ctx, ct, cid, nil); err != nil {
+					f.log.Warn("federation: tracking a joined context", "ct", ct, "cid", cid, "err", err)
+				}
+				if err := f.retryPending(ctx, ct, cid); err != nil {
+					f.log.Warn("federation: retrying pending events", "ct", ct, "cid", cid, "err", err)
+				}
+				return
+			}
+			f.log.Warn("federation: fetching a shared context", "ct", ct, "cid", cid, "from", from, "attempt", attempt, "err", err)
+			time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
+		}
+	}()
+}
+
+// backfill fetches a context's history from a participant and stores it:
+// reading the stream, checking signatures and storing run at once, in
+// batches of what one head version holds.
+func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
+	path := fmt.Sprintf("%s/contexts/%s/%s/events", Prefix, url.PathEscape(ct), url.PathEscape(cid))
+	g, gctx := errgroup.WithContext(ctx)
+	raws := make(chan []json.RawMessage, 4)
+	checked := make(chan []*eventstore.Event, 2)
+	g.Go(func() error { // read
+		defer close(raws)
+		batch := make([]json.RawMessage, 0, historyBatch)
+		ended := false
+		err := f.stream(gctx, from, path, func(line []byte) error {
+			if bytes.HasPrefix(line, []byte(`{"end":`)) {
+				ended = true
+				return nil
+			}
+			batch = append(batch, bytes.Clone(line))
+			if len(batch) == historyBatch {
+				select {
+				case raws <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				batch = make([]json.RawMessage, 0, historyBatch)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !ended {
+			return fmt.Errorf("the history from %s ended early", from)
+		}
+		if len(batch) > 0 {
+			raws <- batch
+		}
+		return nil
+	})
+	g.Go(func() error { // check signatures, on both halves of a batch at once
+		defer close(checked)
+		for batch := range raws {
+			events, err := f.decodeEventsParallel(gctx, batch)
+			if err != nil {
+				return err
+			}
+			select {
+			case checked <- events:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	g.Go(func() error { // store
+		for events := range checked {
+			res, err := f.st.Ingest(gctx, events)
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				if r.Status == store.Refused || r.Status == store.MissingParents {
+					return fmt.Errorf("event %s of the history: %s %v %v", r.ID, r.Status, r.Missing, r.Err)
+				}
+				f.metrics.receivedEvent(from, "history_"+string(r.Status))
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// historyBatch is what one head version holds.
+const historyBatch = 99
+
+// decodeEventsParallel is decodeEvents on two goroutines, order kept.
+func (f *Federation) decodeEventsParallel(ctx context.Context, raws []json.RawMessage) ([]*eventstore.Event, error) {
+	half := len(raws) / 2
+	var first []*eventstore.Event
+	var firstErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first, firstErr = f.decodeEvents(ctx, raws[:half])
+	}()
+	second, err := f.decodeEvents(ctx, raws[half:])
+	<-done
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(first, second...), nil
+}
