@@ -8,4 +8,22 @@
 // and every server named by a server.join event in it. Every server
 // computes the same set from the same events, and only participants may
 // read a context or push events into it.
+//
+// The files follow the phases of federation:
+//
+//   - federation.go: Config, New, Start and Close, sharing, maintenance;
+//   - keys.go, sign.go, peers.go: this server's keys, signatures, the
+//     peers' keys;
+//   - server.go: the HTTP endpoints and the checks of signed requests
+//     (errors are answered, logged and counted by internal/httperr);
+//     limits.go: the per-peer rate limit;
+//   - cursors.go: per peer and context, what was delivered (the outbox);
+//     sender.go: one sender per peer pushing new events, anti-entropy;
+//     lease.go: which process sends to a peer; client.go: outbound calls;
+//   - receive.go: receiving pushed events, fetching missing parents;
+//     pending.go: events waiting for their parents;
+//     transactions.go: answers to transactions already received;
+//   - join.go: an invitation, and fetching the history of a shared
+//     context (bound to the context given to Start);
+//   - status.go, metrics.go: what operators see.
 package federation

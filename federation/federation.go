@@ -73,9 +73,13 @@ type Federation struct {
 	mu      sync.Mutex
 	senders map[string]*sender // by peer
 	joining map[string]bool    // contexts being fetched from a peer, by contextKey
-
-	wg     sync.WaitGroup
+	// run is the context given to Start, which Close cancels: what the
+	// federation does in the background (senders, maintenance, joins)
+	// runs on it. Nil before Start.
+	run    context.Context
 	cancel context.CancelFunc
+
+	wg sync.WaitGroup
 }
 
 // New sets the federation up; Start runs its senders.
@@ -124,11 +128,13 @@ func New(cfg Config) (*Federation, error) {
 	return f, nil
 }
 
-// Start runs a sender for every peer until Close.
+// Start runs a sender for every peer until Close, or until ctx ends; so do
+// the joins of contexts shared with this server.
 func (f *Federation) Start(ctx context.Context) {
-	ctx, f.cancel = context.WithCancel(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ctx, f.cancel = context.WithCancel(ctx)
+	f.run = ctx
 	for name := range f.dir.peers {
 		s := newSender(f, name)
 		f.senders[name] = s
@@ -174,11 +180,13 @@ func (f *Federation) maintain(ctx context.Context) {
 	}
 }
 
-// Close stops the senders and waits for them.
+// Close stops the senders and the joins, and waits for them.
 func (f *Federation) Close() {
+	f.mu.Lock()
 	if f.cancel != nil {
-		f.cancel()
+		f.cancel() // under mu: no join starts after this
 	}
+	f.mu.Unlock()
 	f.wg.Wait()
 }
 

@@ -42,7 +42,9 @@ func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error 
 	if err := f.checkSignature(r.Context(), &e); err != nil {
 		return err
 	}
-	f.startJoin(origin, ct, cid)
+	if err := f.startJoin(origin, ct, cid); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "joining"})
 }
 
@@ -52,46 +54,76 @@ func (f *Federation) isJoining(ct, cid string) bool {
 	return f.joining[ct+"/"+cid]
 }
 
+// Joins fetch the history up to joinAttempts times, waiting
+// joinBackoff, then twice as long after every failure (about 100 s in all).
+const (
+	joinAttempts = 10
+	joinBackoff  = 100 * time.Millisecond
+)
+
 // startJoin fetches a context's history from the inviter in the
 // background, page by page, parents first; every event is checked (its
-// origin's signature, its hashes) before it is stored.
-func (f *Federation) startJoin(from, ct, cid string) {
+// origin's signature, its hashes) before it is stored. The join runs on the
+// context given to Start, so Close stops it; before Start, or once closed,
+// it is refused as unavailable (the inviter invites again later).
+func (f *Federation) startJoin(from, ct, cid string) error {
 	key := ct + "/" + cid
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	ctx := f.run
+	if ctx == nil || ctx.Err() != nil {
+		return eventstore.Errorf(eventstore.EUNAVAILABLE, "%s is not running its federation now; invite it again later", f.cfg.Server)
+	}
 	if f.joining[key] {
-		f.mu.Unlock()
-		return
+		return nil
 	}
 	f.joining[key] = true
-	f.mu.Unlock()
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		defer func() {
-			f.mu.Lock()
-			delete(f.joining, key)
-			f.mu.Unlock()
-		}()
-		ctx := context.Background()
-		for attempt := 0; attempt < 10; attempt++ {
-			err := f.backfill(ctx, from, ct, cid)
-			if err == nil {
-				f.log.Info("federation: joined a context", "ct", ct, "cid", cid, "from", from)
-				f.mu.Lock()
-				delete(f.joining, key)
-				f.mu.Unlock()
-				if err := f.track(ctx, ct, cid, nil); err != nil {
-					f.log.Warn("federation: tracking a joined context", "ct", ct, "cid", cid, "err", err)
-				}
-				if err := f.retryPending(ctx, ct, cid); err != nil {
-					f.log.Warn("federation: retrying pending events", "ct", ct, "cid", cid, "err", err)
-				}
-				return
-			}
-			f.log.Warn("federation: fetching a shared context", "ct", ct, "cid", cid, "from", from, "attempt", attempt, "err", err)
-			time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
-		}
+		defer f.endJoin(key)
+		f.join(ctx, from, ct, cid)
 	}()
+	return nil
+}
+
+// join fetches the history, trying again after a failure, until it is in,
+// the attempts are used up or ctx ends.
+func (f *Federation) join(ctx context.Context, from, ct, cid string) {
+	wait := joinBackoff
+	for attempt := 0; attempt < joinAttempts; attempt++ {
+		err := f.backfill(ctx, from, ct, cid)
+		if err == nil {
+			f.log.Info("federation: joined a context", "ct", ct, "cid", cid, "from", from)
+			f.endJoin(ct + "/" + cid)
+			if err := f.track(ctx, ct, cid, nil); err != nil {
+				f.log.Warn("federation: tracking a joined context", "ct", ct, "cid", cid, "err", err)
+			}
+			if err := f.retryPending(ctx, ct, cid); err != nil {
+				f.log.Warn("federation: retrying pending events", "ct", ct, "cid", cid, "err", err)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return // closing: the join stops where it is, as it would in a crash
+		}
+		f.log.Warn("federation: fetching a shared context", "ct", ct, "cid", cid, "from", from, "attempt", attempt, "err", err)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		wait *= 2
+	}
+}
+
+// endJoin marks a context as no longer being joined.
+func (f *Federation) endJoin(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.joining, key)
 }
 
 // backfill fetches a context's history from a participant and stores it:
