@@ -161,7 +161,11 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 			return fmt.Errorf("the history from %s ended early", from)
 		}
 		if len(batch) > 0 {
-			raws <- batch
+			select {
+			case raws <- batch:
+			case <-gctx.Done(): // the checker or the store failed and reads no more
+				return gctx.Err()
+			}
 		}
 		return nil
 	})
@@ -201,22 +205,21 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 // historyBatch is what one head version holds.
 const historyBatch = 99
 
-// decodeEventsParallel is decodeEvents on two goroutines, order kept.
+// decodeEventsParallel is decodeEvents on two goroutines, each on half of
+// raws, order kept; the first error wins.
 func (f *Federation) decodeEventsParallel(ctx context.Context, raws []json.RawMessage) ([]*eventstore.Event, error) {
 	half := len(raws) / 2
-	var first []*eventstore.Event
-	var firstErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		first, firstErr = f.decodeEvents(ctx, raws[:half])
-	}()
-	second, err := f.decodeEvents(ctx, raws[half:])
-	<-done
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err != nil {
+	var first, second []*eventstore.Event
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		first, err = f.decodeEvents(gctx, raws[:half])
+		return err
+	})
+	g.Go(func() (err error) {
+		second, err = f.decodeEvents(gctx, raws[half:])
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return append(first, second...), nil
