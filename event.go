@@ -23,6 +23,19 @@ const (
 	TypeServerJoin = "server.join"  // o: {"server": name}: the context is shared with that server
 )
 
+// ValidateContext checks a context type and id as a caller gave them
+// (in a path, a query or an event); the error is an *Error with code
+// EINVALID.
+func ValidateContext(ct, cid string) error {
+	if err := hashing.ValidateContextType(ct); err != nil {
+		return WrapError(EINVALID, err)
+	}
+	if err := hashing.ValidateContextID(cid); err != nil {
+		return WrapError(EINVALID, err)
+	}
+	return nil
+}
+
 // Reserved reports whether clients may not append events of type t.
 func Reserved(t string) bool {
 	return t == TypeUpdate || t == TypeDelete || t == TypeServerJoin

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/audit"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry the caller
@@ -101,11 +101,11 @@ func (m *Metrics) CountStored(server string, events []*eventstore.Event) {
 }
 
 // ObserveAudit records the result of an audit run.
-func (m *Metrics) ObserveAudit(rep *store.Report, finished time.Time) {
+func (m *Metrics) ObserveAudit(rep *audit.Report, finished time.Time) {
 	m.auditLastRun.Set(float64(finished.UnixNano()) / 1e9)
 	m.auditVerified.Add(float64(rep.Events))
 	m.auditProblems.Reset()
-	for _, kind := range store.ProblemKinds {
+	for _, kind := range audit.ProblemKinds {
 		m.auditProblems.WithLabelValues(kind).Set(float64(rep.ByKind[kind]))
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
@@ -150,7 +151,7 @@ func (n *node) start() {
 	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(),
 		FederationStatus: func() any { return f.Status() },
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
-			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
+			return audit.New(st, conn.DB, audit.Config{}).Verify(ctx, audit.Options{Ct: ct, Cid: cid})
 		}})
 	if n.ln == nil {
 		if n.ln, err = net.Listen("tcp", strings.TrimPrefix(n.url, "http://")); err != nil {

@@ -137,7 +137,7 @@ func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed Edit) (*
 
 // localRequest validates a local write and prepares its request.
 func (s *Store) localRequest(kind requestKind, ct, cid string, in NewEvent) (*request, error) {
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	if err := hashing.ValidateEventType(in.T); err != nil {
@@ -178,7 +178,7 @@ func validateClid(clid string) error {
 // request plans one request on top of the batch so far and returns the
 // event documents it adds.
 func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDoc, error) {
-	exists := pl.head != nil || pl.genesis != ""
+	exists := pl.head != nil || pl.next.Genesis != ""
 	fail := func(err error) ([]eventDoc, error) {
 		pl.p.answer(func() { r.err, r.done = err, true })
 		return nil, nil
@@ -205,7 +205,7 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 		}
 	}
 	if r.expected != nil {
-		current := leafIDs(pl.leaves)
+		current := leafIDs(pl.next.Leaves)
 		if !slices.Equal(current, r.expected) {
 			return fail(eventstore.Errorf(eventstore.ECONFLICT, "the given pids are not the current leaves %v", current))
 		}
@@ -215,7 +215,7 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 			return fail(err)
 		}
 	}
-	if r.kind == kindShare && slices.Contains(pl.parts.Servers, r.target) {
+	if r.kind == kindShare && slices.Contains(pl.next.Participation.Servers, r.target) {
 		pl.p.answer(func() { r.existed, r.done = true, true })
 		return nil, nil
 	}

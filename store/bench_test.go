@@ -133,68 +133,6 @@ func BenchmarkAppendAtSize(b *testing.B) {
 	}
 }
 
-// BenchmarkVerify: a full audit of 20,000 events beside a plain cursor scan
-// of the same collection, in the same run (target: at least 0.7 of the
-// scan's rate).
-func BenchmarkVerify(b *testing.B) {
-	for _, backend := range storetest.Backends() {
-		b.Run(backend.Name, func(b *testing.B) {
-			ctx := context.Background()
-			conn := backend.Connect(b, storetest.Options{})
-			s := storetest.NewStore(b, conn, server, store.Options{})
-			o := data(b, benchMessage)
-			const n = 20_000
-			last := remoteEvent(b, "b.example", "room", "audit", "room", 1_000_000, nil, o)
-			if _, err := s.Ingest(ctx, []*eventstore.Event{last}); err != nil {
-				b.Fatal(err)
-			}
-			for stored := 1; stored < n; {
-				var batch []*eventstore.Event
-				for range min(99, n-stored) {
-					e := remoteEvent(b, "b.example", "room", "audit", "msg", last.TS+1, []string{last.ID}, o)
-					batch = append(batch, e)
-					last = e
-				}
-				if _, err := s.Ingest(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				stored += len(batch)
-			}
-			if err := s.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			coll := conn.DB.Collection(migrations.EventsCollection("room"))
-			var tScan, tVerify time.Duration
-			var docs int64
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				cur, err := coll.Find(ctx, bson.D{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				docs = 0
-				for cur.Next(ctx) {
-					docs++
-				}
-				cur.Close(ctx)
-				tScan += time.Since(start)
-				start = time.Now()
-				rep, err := s.Verify(ctx, store.AuditOptions{})
-				if err != nil || !rep.Clean || rep.Events != n {
-					b.Fatalf("verify: %v %+v", err, rep)
-				}
-				tVerify += time.Since(start)
-			}
-			scanRate := float64(docs*int64(b.N)) / tScan.Seconds()
-			verifyRate := float64(n*b.N) / tVerify.Seconds()
-			b.ReportMetric(verifyRate, "events/s")
-			b.ReportMetric(scanRate, "scan-docs/s")
-			b.ReportMetric(verifyRate/scanRate, "ratio")
-		})
-	}
-}
-
 // BenchmarkIngest: a chain of 10,000 remote events ingested in batches of
 // 99 (as a joining server stores a history), beside raw InsertMany of the
 // same documents in the same batches, on the same backend in the same run;

@@ -23,7 +23,7 @@ import (
 // changed with it.
 func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max int, local bool) (events []*eventstore.Event, through int64, err error) {
 	defer s.observe("changes", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, after, err
 	}
 	latest, err := s.head(ctx, ct, cid)
@@ -72,7 +72,7 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 // asks its sender for them this way.
 func (s *Store) Missing(ctx context.Context, ct, cid string, want, have []string, limit int) (events []*eventstore.Event, err error) {
 	defer s.observe("missing", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	for _, id := range append(slices.Clone(want), have...) {
@@ -128,7 +128,7 @@ func (s *Store) VersionTime(ctx context.Context, ct, cid string, seq int64) (tim
 
 // Has reports which of ids are stored in context ct/cid.
 func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[string]bool, error) {
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	k := &known{docs: map[string]*eventDoc{}}
@@ -159,14 +159,14 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 // then if need be.
 func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore.Event) error) (err error) {
 	defer s.observe("history", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return err
 	}
 	if _, err := s.head(ctx, ct, cid); err != nil {
 		return err
 	}
 	opts := options.Find().SetBatchSize(1000).SetProjection(bson.D{{Key: "d", Value: 0}, {Key: "dFold", Value: 0}})
-	if !s.conn.ferret {
+	if s.conn.dialect.streamsSorted() {
 		opts.SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}})
 	}
 	cur, err := s.events(ct).Find(ctx, EventsOf(cid), opts)

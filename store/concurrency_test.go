@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -164,7 +165,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 					case "restarted store":
 						next = storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, store.Options{})
 					case "repair":
-						if _, err := s.Repair(ctx, "room", "r1"); err != nil {
+						if _, err := audit.New(s, conn.DB, audit.Config{}).Repair(ctx, "room", "r1"); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -42,34 +41,16 @@ type Conn struct {
 	embedded     *Embedded
 	ownsEmbedded bool
 
-	// updateChunk bounds the statements of one update command; see
-	// embeddedUpdateChunk.
-	updateChunk int
-	// How an insert of several documents is made all-or-nothing:
-	// transactions on a MongoDB replica set or sharded cluster; on FerretDB
-	// one insert command of at most ferretBatch documents is one SQLite
-	// transaction. A standalone mongod has neither (see Writable).
-	transactions bool
-	ferret       bool
+	dialect dialect // what this backend can do, and how
 
 	mu      sync.Mutex
 	created map[string]bool
 }
 
-// FerretDB v1 keeps the SQLite connection of every statement of an update
-// command open until the command ends, and has 100 of them: a bulk update of
-// 100 statements, or many bulk updates at once, deadlock its pool. So the
-// embedded store gets short update commands and a small driver pool.
-const (
-	embeddedUpdateChunk = 4
-	embeddedPoolSize    = 16
-	mongoUpdateChunk    = 500
-)
-
 // Connect opens the database cfg selects, starting the embedded store when
 // no URI is given, and checks that it answers.
 func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
-	c := &Conn{created: map[string]bool{}, updateChunk: mongoUpdateChunk}
+	c := &Conn{created: map[string]bool{}}
 	uri := cfg.URI
 	if cfg.Embedded != nil {
 		c.embedded, uri = cfg.Embedded, cfg.Embedded.URI()
@@ -114,71 +95,15 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("MongoDB at %s does not answer: %w", redactURI(uri), err)
 	}
-	if err := c.detect(ctx); err != nil {
+	if c.dialect, err = detectDialect(ctx, c.DB); err != nil {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("MongoDB at %s: %w", redactURI(uri), err)
 	}
 	return c, nil
 }
 
-// ferretBatch is FerretDB's insert batch size: an insert command of at most
-// this many documents is written in one SQLite transaction.
-const ferretBatch = 100
-
-// detect finds out what kind of server this is.
-func (c *Conn) detect(ctx context.Context) error {
-	var hello struct {
-		SetName string `bson:"setName"`
-		Msg     string `bson:"msg"`
-	}
-	if err := c.DB.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
-		return err
-	}
-	var build bson.M
-	if err := c.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build); err != nil {
-		return err
-	}
-	_, c.ferret = build["ferretdbVersion"]
-	c.transactions = !c.ferret && (hello.SetName != "" || hello.Msg == "isdbgrid")
-	if c.ferret {
-		c.updateChunk = embeddedUpdateChunk
-	}
-	return nil
-}
-
-// Writable says whether the store can write here: a standalone mongod has
-// no transactions, so a head version and its events could not be written
-// all or nothing. Reading and auditing work anyway.
-func (c *Conn) Writable() error {
-	if c.transactions || c.ferret {
-		return nil
-	}
-	return errors.New("a standalone mongod cannot write events atomically (no transactions): " +
-		"run it as a replica set (mongod --replSet rs0, then rs.initiate() once; one member is enough)")
-}
-
-// insertAtomically inserts docs, in order, all or nothing.
-func (c *Conn) insertAtomically(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	if c.ferret {
-		if len(docs) > ferretBatch {
-			return fmt.Errorf("%d documents cannot be inserted atomically (at most %d)", len(docs), ferretBatch)
-		}
-		_, err := coll.InsertMany(ctx, docs)
-		return err
-	}
-	if !c.transactions {
-		return c.Writable()
-	}
-	sess, err := c.Client.StartSession()
-	if err != nil {
-		return err
-	}
-	defer sess.EndSession(ctx)
-	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
-		return coll.InsertMany(ctx, docs)
-	})
-	return err
-}
+// Writable says whether the store can write here (see dialect.writable).
+func (c *Conn) Writable() error { return c.dialect.writable() }
 
 // Embedded reports whether this is the embedded store; it is nil otherwise.
 func (c *Conn) Embedded() *Embedded { return c.embedded }
@@ -256,7 +181,7 @@ func redactURI(uri string) string {
 // BulkUpdate runs update models in commands small enough for the backend.
 func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
 	for len(models) > 0 {
-		n := min(len(models), c.updateChunk)
+		n := min(len(models), c.dialect.updateChunk())
 		if _, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {
 			return err
 		}

@@ -17,19 +17,7 @@ import (
 // remoteEvent builds and hashes an event as another server would.
 func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
 	t.Helper()
-	if o == nil {
-		o = data(t, `{}`)
-	}
-	canonical, err := hashing.CanonicalObject(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(pids)), V: 2, TS: ts, Src: src, Ct: ct, Cid: cid, T: typ, O: o, D: o}
-	if e.Pids == nil {
-		e.Pids = []string{}
-	}
-	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
-	return e
+	return storetest.RemoteEvent(t, src, ct, cid, typ, ts, pids, o)
 }
 
 func ingestOne(t *testing.T, s *store.Store, e *eventstore.Event, want store.IngestStatus) {

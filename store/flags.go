@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Leaf flags.
@@ -45,37 +43,21 @@ func (s *Store) syncFlags(ctx context.Context, w *writer) error {
 			w.setHead(h)
 		}
 	}
-	for range maxClaimAttempts {
-		if err := s.loadHead(ctx, w, true); err != nil || w.head == nil {
-			return err
+	_, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
+		if h == nil {
+			return nil, nil, nil
 		}
-		h := w.head
 		leaves := leafIDs(h.Leaves)
 		flag := difference(leaves, h.Flagged)
 		unflag := difference(h.Flagged, leaves)
 		if len(flag) == 0 && len(unflag) == 0 {
-			return nil
+			return nil, nil, nil
 		}
-		next := &head{Cid: w.cid, Seq: h.Seq + 1, Leaves: h.Leaves, Count: h.Count, Genesis: h.Genesis,
-			Participation: h.Participation, Flagged: leaves, Flag: flag, Unflag: unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
-		won, err := s.claim(ctx, w.ct, next, nil)
-		if err != nil {
-			w.head = nil
-			return err
-		}
-		if !won {
-			w.head = nil
-			continue
-		}
-		w.sawSeq(next.Seq)
-		if err := s.complete(ctx, w.ct, next, nil); err != nil {
-			w.head = nil
-			return err
-		}
-		w.setHead(next)
-		return nil
-	}
-	return nil
+		next := s.successor(w.cid, h)
+		next.Flagged, next.Flag, next.Unflag = leaves, flag, unflag
+		return next, nil, nil
+	})
+	return err
 }
 
 // Flush does now the upkeep that otherwise waits until a context is idle

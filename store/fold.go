@@ -42,7 +42,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		return nil
 	}
 	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: ed.Set, Unset: ed.Unset}
-	if s.conn.ferret && needsEscape(setValues(ed.Set)) {
+	if s.conn.dialect.escapesNestedArrays() && needsEscape(setValues(ed.Set)) {
 		rec.Set, rec.ArraysEscaped = escapeSet(ed.Set), true
 	}
 	n := int64(0)
@@ -215,7 +215,7 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 		}
 	}
 	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
-	if doc.ArraysEscaped || s.conn.ferret && needsEscape(d) {
+	if doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d) {
 		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
 	}
 	return bson.D{{Key: "$set", Value: fields}}, nil

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventstore-go/eventstore"
 )
 
 // readHead reads version seq of a context's head; nil if it does not exist.
@@ -80,6 +82,65 @@ func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head,
 	return lo, nil
 }
 
+// successor is the version after h (the first if h is nil): h's leaves,
+// count, genesis, participants and flags carried on, nothing added yet.
+// Every new version starts here, whoever writes it.
+func (s *Store) successor(cid string, h *head) *head {
+	next := &head{Cid: cid, Seq: 1, Flagged: []string{}, At: bson.DateTime(s.opts.Now().UnixMilli())}
+	if h != nil {
+		next.Seq, next.Count, next.Genesis = h.Seq+1, h.Count, h.Genesis
+		next.Leaves, next.Flagged = slices.Clone(h.Leaves), slices.Clone(h.Flagged)
+		next.Participation = h.Participation.clone()
+	}
+	return next
+}
+
+// advance (w.mu held) writes one version on top of the latest head of w's
+// context: it loads that head (completing it), asks build for the version
+// to claim and the events it adds, claims it and completes it. A lost
+// claim means another writer moved the head: advance loads the new head
+// and asks build again, and after maxClaimAttempts lost claims in a row it
+// gives up with EUNAVAILABLE. A nil version from build means there is
+// nothing to write. It returns the version written, or nil. Appends,
+// flag versions and repairs all write through it.
+func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*head, []eventDoc, error)) (*head, error) {
+	lost := false
+	for range maxClaimAttempts {
+		if err := s.loadHead(ctx, w, !lost); err != nil {
+			return nil, err
+		}
+		next, docs, err := build(w.head)
+		if err != nil {
+			w.head = nil
+			return nil, dbError("planning", err)
+		}
+		if next == nil {
+			return nil, nil
+		}
+		won, err := s.claim(ctx, w.ct, next, docs)
+		if err != nil {
+			w.head = nil
+			return nil, dbError("writing the events", err)
+		}
+		w.sawSeq(next.Seq)
+		if !won {
+			// Someone else wrote that version: it is the one to build on
+			// (if yet another exists, the next claim says so).
+			w.head, lost = nil, true
+			continue
+		}
+		if err := s.complete(ctx, w.ct, next, docs); err != nil {
+			// The events are stored, and the next writer completes the
+			// version, but they are not acknowledged.
+			w.head = nil
+			return nil, dbError("completing the write", err)
+		}
+		w.setHead(next)
+		return next, nil
+	}
+	return nil, eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid)
+}
+
 // claim writes head version h together with the events it adds, all or
 // nothing, and returns false if another writer claimed that version first.
 // The version document comes first in one ordered insert, and the unique
@@ -93,14 +154,14 @@ func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc
 	for _, e := range events {
 		docs = append(docs, e)
 	}
-	err := s.conn.insertAtomically(ctx, s.events(ct), docs)
+	err := s.conn.dialect.insertAtomically(ctx, s.conn.Client, s.events(ct), docs)
 	if err == nil {
 		return true, nil
 	}
 	if index, dup := duplicateAt(err); dup && index == 0 {
 		return false, nil
 	}
-	if index, dup := duplicateAt(err); dup && !s.conn.transactions {
+	if index, dup := duplicateAt(err); dup && s.conn.dialect.partialInsertPossible() {
 		// Only on FerretDB, and only if an event was written outside a
 		// version, which no code path does: the version went in, some
 		// events did not. Write them now rather than leave it half done.
@@ -121,19 +182,17 @@ func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc
 // without knowing that it was completed. The clid records and flags touch
 // different documents, so they are written concurrently.
 func (s *Store) complete(ctx context.Context, ct string, h *head, events []eventDoc) error {
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	run := func(i int, step string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = s.step(step); errs[i] == nil {
-				errs[i] = f()
+	var g errgroup.Group
+	run := func(step string, f func() error) {
+		g.Go(func() error {
+			if err := s.step(step); err != nil {
+				return err
 			}
-		}()
+			return f()
+		})
 	}
 	if len(h.Clids) > 0 {
-		run(0, "clids", func() error {
+		run("clids", func() error {
 			docs := make([]any, len(h.Clids))
 			for i, c := range h.Clids {
 				docs[i] = c
@@ -146,10 +205,9 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 		})
 	}
 	if len(h.Flag) > 0 || len(h.Unflag) > 0 {
-		run(1, "flags", func() error { return s.writeLeafFlags(ctx, ct, h) })
+		run("flags", func() error { return s.writeLeafFlags(ctx, ct, h) })
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	for _, id := range h.Edits {

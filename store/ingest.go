@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
 )
@@ -80,7 +80,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 	var docs []eventDoc
 	seen := map[string]bool{} // events of r found already stored
 	isLeaf := map[string]bool{}
-	for _, l := range pl.leaves {
+	for _, l := range pl.next.Leaves {
 		isLeaf[l.ID] = true
 	}
 	present := func(id string) (bool, error) {
@@ -111,10 +111,10 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				continue
 			}
 		}
-		exists := pl.head != nil || pl.genesis != ""
+		exists := pl.head != nil || pl.next.Genesis != ""
 		if len(e.Pids) == 0 && exists {
 			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA,
-				"event %s has no parents but context %s/%s already has its genesis %s", e.ID, pl.ct, pl.cid, pl.genesis)
+				"event %s has no parents but context %s/%s already has its genesis %s", e.ID, pl.ct, pl.cid, pl.next.Genesis)
 			continue
 		}
 		if len(e.Pids) > 0 && !exists {
@@ -160,7 +160,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				"event %s has ts %d, not after its newest parent's (%d)", e.ID, e.TS, after)
 			continue
 		}
-		if pl.s.opts.Participants && len(e.Pids) > 0 && !slices.Contains(pl.parts.Servers, e.Src) {
+		if pl.s.opts.Participants && len(e.Pids) > 0 && !slices.Contains(pl.next.Participation.Servers, e.Src) {
 			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EFORBIDDEN,
 				"event %s comes from %s, which does not take part in %s/%s", e.ID, e.Src, pl.ct, pl.cid)
 			continue
@@ -186,8 +186,8 @@ func (pl *planner) parentTS(ctx context.Context, k *known, pids []string) (int64
 			newest = max(newest, e.TS)
 			continue
 		}
-		if i := slices.IndexFunc(pl.leaves, func(l leaf) bool { return l.ID == p }); i >= 0 {
-			newest = max(newest, pl.leaves[i].TS)
+		if i := slices.IndexFunc(pl.next.Leaves, func(l leaf) bool { return l.ID == p }); i >= 0 {
+			newest = max(newest, pl.next.Leaves[i].TS)
 			continue
 		}
 		d, err := k.lookup(ctx, pl.s, pl.ct, p)
@@ -206,40 +206,6 @@ func validJoin(o bson.Raw) bool {
 	elems, err := o.Elements()
 	return err == nil && len(elems) == 1 && elems[0].Key() == "server" && joinedServer(o) != ""
 }
-
-// known is what a batch read from the database before planning.
-type known struct {
-	mu      sync.Mutex
-	clids   map[string]*eventstore.Event // clid → the event that used it
-	docs    map[string]*eventDoc         // event id → document; nil if absent
-	deleted map[string]bool              // targets deleted earlier in the batch
-}
-
-// lookup returns the event id's document, reading it unless known.
-func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc, error) {
-	k.mu.Lock()
-	d, ok := k.docs[id]
-	k.mu.Unlock()
-	if ok {
-		return d, nil
-	}
-	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), id, &doc)
-	if err != nil {
-		return nil, err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !found {
-		k.docs[id] = nil
-		return nil, nil
-	}
-	k.docs[id] = &doc
-	return &doc, nil
-}
-
-// prefetchConcurrency bounds the reads a batch has in flight at once.
-const prefetchConcurrency = 8
 
 // prefetch reads, concurrently, what planning a batch will need: the
 // events behind its clids, the targets of its edits, and for remote events
@@ -281,34 +247,19 @@ func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, 
 			}
 		}
 	}
-	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, prefetchConcurrency)
-	var wg sync.WaitGroup
-	run := func(f func() error) {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := f(); err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchConcurrency)
 	for _, id := range uniq(ids) {
-		run(func() error { _, err := k.lookup(ctx, s, ct, id); return err })
+		g.Go(func() error { _, err := k.lookup(gctx, s, ct, id); return err })
 	}
 	for _, clid := range uniq(clids) {
-		run(func() error {
+		g.Go(func() error {
 			var c clidDoc
-			found, err := findByID(ctx, s.clids(ct), clidID(cid, clid), &c)
+			found, err := findByID(gctx, s.clids(ct), clidID(cid, clid), &c)
 			if err != nil || !found {
 				return err
 			}
-			d, err := k.lookup(ctx, s, ct, c.Event)
+			d, err := k.lookup(gctx, s, ct, c.Event)
 			if err != nil {
 				return err
 			}
@@ -321,13 +272,5 @@ func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, 
 			return nil
 		})
 	}
-	wg.Wait()
-	return k, firstErr
-}
-
-// uniq returns the distinct ids, sorted, leaving ids as it was.
-func uniq(ids []string) []string {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return slices.Compact(out)
+	return k, g.Wait()
 }

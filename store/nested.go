@@ -103,7 +103,7 @@ func unescapeElement(item any) any {
 // storable returns data as it must be stored on this backend, and whether
 // that is the escaped form.
 func (s *Store) storable(data bson.Raw) (bson.Raw, bool, error) {
-	if data == nil || !s.conn.ferret {
+	if data == nil || !s.conn.dialect.escapesNestedArrays() {
 		return data, false, nil
 	}
 	d, err := decodeRaw(data)

@@ -18,7 +18,7 @@ import (
 // Get returns one event of context ct/cid with its current d.
 func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Event, err error) {
 	defer s.observe("get", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	if err := hashing.ValidateEventID(id); err != nil {
@@ -73,7 +73,7 @@ type Page struct {
 // EBADCURSOR for a cursor this server did not issue.
 func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Page, err error) {
 	defer s.observe("list", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	if q.Limit == 0 {
@@ -166,7 +166,7 @@ type Summary struct {
 // Summary returns the summary of context ct/cid, or ENOTFOUND.
 func (s *Store) Summary(ctx context.Context, ct, cid string) (sum *Summary, err error) {
 	defer s.observe("summary", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	h, err := s.head(ctx, ct, cid)
@@ -184,7 +184,7 @@ func (s *Store) Summary(ctx context.Context, ct, cid string) (sum *Summary, err 
 // Leaves returns the current leaves of context ct/cid, sorted.
 func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err error) {
 	defer s.observe("leaves", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	h, err := s.head(ctx, ct, cid)
@@ -201,7 +201,7 @@ func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err e
 // scanned (on the embedded store every event of the type is read).
 func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *eventstore.Event, err error) {
 	defer s.observe("join_event", time.Now(), &err)
-	if err := validateContext(ct, cid); err != nil {
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
 	}
 	notFound := eventstore.Errorf(eventstore.ENOTFOUND, "%s did not join %s/%s", server, ct, cid)

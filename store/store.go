@@ -158,17 +158,6 @@ func (s *Store) prepareType(ctx context.Context, ct string) error {
 	return nil
 }
 
-// validateContext checks ct and cid as found in a path or an event.
-func validateContext(ct, cid string) error {
-	if err := hashing.ValidateContextType(ct); err != nil {
-		return eventstore.WrapError(eventstore.EINVALID, err)
-	}
-	if err := hashing.ValidateContextID(cid); err != nil {
-		return eventstore.WrapError(eventstore.EINVALID, err)
-	}
-	return nil
-}
-
 // observe reports an operation to Options.Observe; deferred at the start
 // of the operation, it reads the operation's error when it returns.
 func (s *Store) observe(op string, start time.Time, err *error) {

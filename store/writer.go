@@ -156,63 +156,32 @@ func batchSize(queue []*request) int {
 }
 
 // writeBatch writes one batch: plan it against the latest head, claim the
-// next version, complete it. A lost claim means another writer moved the
-// head: reload (completing what it wrote) and plan again.
+// next version, complete it (advance), then answer its requests.
 func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
-	finish := func(err error) {
+	var p *plan
+	next, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
+		var err error
+		if p, err = s.plan(ctx, w, batch); err != nil {
+			return nil, nil, err
+		}
+		return p.next, p.docs, nil
+	})
+	if err != nil {
 		for _, r := range batch {
 			if !r.done {
 				r.err, r.done = err, true
 			}
 		}
-	}
-	lost := false
-	for attempt := 0; attempt < maxClaimAttempts; attempt++ {
-		if err := s.loadHead(ctx, w, !lost); err != nil {
-			finish(err)
-			return
-		}
-		p, err := s.plan(ctx, w, batch)
-		if err != nil {
-			w.head = nil
-			finish(dbError("planning", err))
-			return
-		}
-		if p.next == nil { // nothing to write: every request has its answer
-			p.apply()
-			return
-		}
-		won, err := s.claim(ctx, w.ct, p.next, p.docs)
-		if err != nil {
-			w.head = nil
-			finish(dbError("writing the events", err))
-			return
-		}
-		if !won {
-			// Someone else wrote that version: it is the one to build on
-			// (if yet another exists, the next claim says so).
-			w.head = nil
-			w.sawSeq(p.next.Seq)
-			lost = true
-			continue
-		}
-		w.sawSeq(p.next.Seq)
-		if err := s.complete(ctx, w.ct, p.next, p.docs); err != nil {
-			// The events are stored, and the next writer completes the
-			// version, but they are not acknowledged.
-			w.head = nil
-			finish(dbError("completing the write", err))
-			return
-		}
-		w.setHead(p.next)
-		p.apply()
-		s.scheduleIdle(w)
-		if s.opts.OnCommit != nil {
-			s.opts.OnCommit(w.ct, w.cid, p.written)
-		}
 		return
 	}
-	finish(eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid))
+	p.apply()
+	if next == nil { // nothing was written: every request has its answer
+		return
+	}
+	s.scheduleIdle(w)
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(w.ct, w.cid, p.written)
+	}
 }
 
 // loadHead makes sure w.head is the latest version, completed: after a
@@ -263,27 +232,21 @@ func (p *plan) apply() {
 type planner struct {
 	s       *Store
 	ct, cid string
-	head    *head // nil: the context does not exist yet
-	leaves  []leaf
-	count   int64
-	genesis string
+	head    *head                        // nil: the context does not exist yet
+	next    *head                        // the version being planned: leaves, count, genesis and participants so far
 	added   map[string]*eventstore.Event // events of this batch
 	flagged map[string]bool              // events that carry isLeaf
 	unflag  []string                     // flags the version clears
-	parts   participants
 	p       plan
 }
 
 func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, error) {
-	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
-	if w.head != nil {
-		pl.leaves, pl.count, pl.genesis = slices.Clone(w.head.Leaves), w.head.Count, w.head.Genesis
-		pl.parts = w.head.Participation.clone()
-		for _, id := range w.head.Flagged {
-			pl.flagged[id] = true
-		}
+	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, next: s.successor(w.cid, w.head),
+		added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
+	for _, id := range pl.next.Flagged {
+		pl.flagged[id] = true
 	}
-	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.leaves)
+	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.next.Leaves)
 	if err != nil {
 		return nil, err
 	}
@@ -306,17 +269,13 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 			return nil, err
 		}
 	}
-	var seq int64 = 1
-	if pl.head != nil {
-		seq = pl.head.Seq + 1
-	}
-	flagged := make([]string, 0, len(pl.flagged))
+	next := pl.next
+	next.Flagged = make([]string, 0, len(pl.flagged))
 	for id := range pl.flagged {
-		flagged = append(flagged, id)
+		next.Flagged = append(next.Flagged, id)
 	}
-	slices.Sort(flagged)
-	next := &head{Cid: w.cid, Seq: seq, Leaves: pl.leaves, Count: pl.count, Genesis: pl.genesis,
-		Participation: pl.parts, Flagged: flagged, Unflag: pl.unflag, At: bson.DateTime(s.opts.Now().UnixMilli())}
+	slices.Sort(next.Flagged)
+	next.Unflag = pl.unflag
 	for _, d := range events {
 		next.Added = append(next.Added, d.ID)
 		if d.Src == s.opts.Server {
@@ -331,7 +290,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	}
 	pl.p.next, pl.p.docs = next, events
 	leaves := map[string]bool{}
-	for _, l := range pl.leaves {
+	for _, l := range next.Leaves {
 		leaves[l.ID] = true
 	}
 	for _, e := range pl.p.written {
@@ -349,16 +308,17 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 			pl.unflag = append(pl.unflag, p)
 		}
 	}
-	pl.leaves = slices.DeleteFunc(pl.leaves, func(l leaf) bool { return slices.Contains(e.Pids, l.ID) })
-	pl.leaves = append(pl.leaves, leaf{ID: e.ID, TS: e.TS})
-	sortLeaves(pl.leaves)
-	pl.count++
+	next := pl.next
+	next.Leaves = slices.DeleteFunc(next.Leaves, func(l leaf) bool { return slices.Contains(e.Pids, l.ID) })
+	next.Leaves = append(next.Leaves, leaf{ID: e.ID, TS: e.TS})
+	sortLeaves(next.Leaves)
+	next.Count++
 	if len(e.Pids) == 0 {
-		pl.genesis = e.ID
-		pl.parts.add(e.Src, "") // the creator takes part
+		next.Genesis = e.ID
+		next.Participation.add(e.Src, "") // the creator takes part
 	}
 	if e.T == eventstore.TypeServerJoin && !e.Deleted {
-		pl.parts.add(joinedServer(e.O), e.ID)
+		next.Participation.add(joinedServer(e.O), e.ID)
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
@@ -380,7 +340,7 @@ func sortLeaves(ls []leaf) {
 // (at most 20 oldest) current leaves, its ts now or just after its newest
 // parent.
 func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid string) *eventstore.Event {
-	parents := pl.leaves[:min(len(pl.leaves), hashing.MaxParents)]
+	parents := pl.next.Leaves[:min(len(pl.next.Leaves), hashing.MaxParents)]
 	ts := pl.s.opts.Now().UnixMilli()
 	pids := make([]string, len(parents))
 	for i, p := range parents {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
@@ -144,6 +145,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	fed.Store(f)
 	f.Start(ctx)
 	defer f.Close()
+	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens,
 		Ready: func(ctx context.Context) error {
@@ -153,7 +155,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			return migrations.Check(ctx, conn)
 		},
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
-			return st.Verify(ctx, store.AuditOptions{Ct: ct, Cid: cid})
+			return auditor.Verify(ctx, audit.Options{Ct: ct, Cid: cid})
 		},
 		Share:            f.Share,
 		Federation:       f.Handler(),
@@ -164,7 +166,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		defer func() { <-auditDone }()
 		go func() {
 			defer close(auditDone)
-			periodicAudit(ctx, st, metrics, logger, every)
+			periodicAudit(ctx, auditor, metrics, logger, every)
 		}()
 	}
 
@@ -213,7 +215,7 @@ func isLoopback(listen string) bool {
 
 // periodicAudit runs the incremental audit every interval until ctx ends,
 // and publishes each result as metrics.
-func periodicAudit(ctx context.Context, st *store.Store, metrics *api.Metrics, logger *slog.Logger, every time.Duration) {
+func periodicAudit(ctx context.Context, auditor *audit.Auditor, metrics *api.Metrics, logger *slog.Logger, every time.Duration) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
@@ -222,7 +224,7 @@ func periodicAudit(ctx context.Context, st *store.Store, metrics *api.Metrics, l
 			return
 		case <-ticker.C:
 		}
-		rep, err := st.Verify(ctx, store.AuditOptions{Incremental: true})
+		rep, err := auditor.Verify(ctx, audit.Options{Incremental: true})
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Error("periodic audit could not run", "err", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -60,7 +61,7 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 	if err != nil {
 		return failed(err)
 	}
-	opts := store.AuditOptions{Incremental: cmd.Bool(flagIncremental)}
+	opts := audit.Options{Incremental: cmd.Bool(flagIncremental)}
 	if c := cmd.String(flagContext); c != "" {
 		ct, cid, ok := strings.Cut(c, "/")
 		if !ok {
@@ -81,7 +82,8 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 		return failed(err)
 	}
 	defer st.Close()
-	rep, err := st.Verify(ctx, opts)
+	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
+	rep, err := auditor.Verify(ctx, opts)
 	if opts.Progress != nil {
 		fmt.Fprintln(env.stderr)
 	}
@@ -90,18 +92,18 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 	}
 	var repairs []*store.RepairReport
 	if cmd.Bool(flagRepair) && !rep.Clean {
-		if repairs, err = st.RepairContexts(ctx, rep); err != nil {
+		if repairs, err = auditor.RepairContexts(ctx, rep); err != nil {
 			return failed(fmt.Errorf("repair: %w", err))
 		}
 		if len(repairs) > 0 {
-			if rep, err = st.Verify(ctx, opts); err != nil {
+			if rep, err = auditor.Verify(ctx, opts); err != nil {
 				return failed(err)
 			}
 		}
 	}
 	if cmd.Bool(flagJSON) {
 		out := struct {
-			*store.Report
+			*audit.Report
 			Repairs []*store.RepairReport `json:"repairs,omitempty"`
 		}{rep, repairs}
 		enc := json.NewEncoder(env.stdout)
@@ -137,7 +139,7 @@ func progressLine(w io.Writer) func(done, total int64) {
 	}
 }
 
-func printReport(w io.Writer, rep *store.Report) {
+func printReport(w io.Writer, rep *audit.Report) {
 	rate := 0.0
 	if rep.Took > 0 {
 		rate = float64(rep.Events) / rep.Took

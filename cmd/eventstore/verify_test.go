@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -84,11 +85,11 @@ func TestVerifyCommand(t *testing.T) {
 	if status != 1 {
 		t.Fatalf("tampered store: status %d\n%s", status, out)
 	}
-	var rep store.Report
+	var rep audit.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, out)
 	}
-	if rep.Clean || len(rep.Problems) != 1 || rep.Problems[0].Kind != store.ProblemDHashMismatch || rep.Problems[0].Event != ids[2] {
+	if rep.Clean || len(rep.Problems) != 1 || rep.Problems[0].Kind != audit.ProblemDHashMismatch || rep.Problems[0].Event != ids[2] {
 		t.Errorf("report %+v", rep)
 	}
 

@@ -1,22 +1,23 @@
-package store
+package audit
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
+
+	"github.com/eventstore-go/eventstore/store"
 )
 
 // Flags written while the audit reads.
 //
 // The audit reads a context's head and its events without a snapshot, and
 // the isLeaf flags a head version names are written just after the version
-// is claimed (flags.go). So an audit of a live store can read a version
-// whose flags are still being written, and see a mismatch that is gone a
-// moment later. An isleaf_mismatch is therefore confirmed before it is
-// reported: the flags in question are read again beside the latest head,
-// until a read during which the head did not move finds them right (no
-// problem), or finds the same mismatch for flagSettle (reported).
+// is claimed (see package store). So an audit of a live store can read a
+// version whose flags are still being written, and see a mismatch that is
+// gone a moment later. An isleaf_mismatch is therefore confirmed before it
+// is reported: the flags in question are read again beside the latest
+// head, until a read during which the head did not move finds them right
+// (no problem), or finds the same mismatch for flagSettle (reported).
 
 const (
 	flagSettle        = 250 * time.Millisecond // how long a mismatch must last
@@ -27,14 +28,14 @@ const (
 // confirmFlags returns problems with each isleaf_mismatch replaced by what
 // holds now: dropped if the flag is right, restated against the latest
 // head if it is still wrong.
-func (a *audit) confirmFlags(ctx context.Context, gr *contextGraph, problems []Problem) ([]Problem, error) {
+func (a *Auditor) confirmFlags(ctx context.Context, g *graph, problems []Problem) ([]Problem, error) {
 	var ids []string
 	for _, p := range problems {
 		if p.Kind == ProblemIsLeafMismatch {
 			ids = append(ids, p.Event)
 		}
 	}
-	if len(ids) == 0 || gr.head == nil {
+	if len(ids) == 0 || g.head == nil {
 		return problems, nil
 	}
 	var (
@@ -50,19 +51,22 @@ func (a *audit) confirmFlags(ctx context.Context, gr *contextGraph, problems []P
 			return nil, ctx.Err()
 		}
 		pause = min(2*pause, flagSettle)
-		before, err := a.s.probeFrom(ctx, gr.ct, gr.cid, gr.head)
+		before, err := a.src.LatestVersion(ctx, g.ct, g.cid, g.head.Seq)
 		if err != nil {
 			return nil, err
 		}
-		found, err := a.flagMismatches(ctx, gr, before, ids)
+		if before == nil {
+			return problems, nil
+		}
+		found, err := a.flagMismatches(ctx, g, before, ids)
 		if err != nil {
 			return nil, err
 		}
-		after, err := a.s.probeFrom(ctx, gr.ct, gr.cid, before)
+		after, err := a.src.LatestVersion(ctx, g.ct, g.cid, before.Seq)
 		if err != nil {
 			return nil, err
 		}
-		if after.Seq != before.Seq { // written meanwhile: read again
+		if after == nil || after.Seq != before.Seq { // written meanwhile: read again
 			continue
 		}
 		if len(found) == 0 {
@@ -93,27 +97,22 @@ func (a *audit) confirmFlags(ctx context.Context, gr *contextGraph, problems []P
 	return out, nil
 }
 
-// flagMismatches reads the events ids (a few at a time) and returns those
-// whose isLeaf flag disagrees with head h, as problems by event.
-func (a *audit) flagMismatches(ctx context.Context, gr *contextGraph, h *head, ids []string) (map[string]Problem, error) {
-	k := &known{docs: map[string]*eventDoc{}}
-	if err := prefetchIDs(ctx, a.s, gr.ct, k, ids); err != nil {
+// flagMismatches reads the events ids and returns those whose isLeaf flag
+// disagrees with head version h, as problems by event.
+func (a *Auditor) flagMismatches(ctx context.Context, g *graph, h *store.HeadVersion, ids []string) (map[string]Problem, error) {
+	events, err := a.src.StoredEvents(ctx, g.ct, ids)
+	if err != nil {
 		return nil, err
 	}
 	found := map[string]Problem{}
 	for _, id := range ids {
 		want := slices.Contains(h.Flagged, id)
-		if d := k.docs[id]; d != nil && d.IsLeaf != want {
-			found[id] = Problem{Kind: ProblemIsLeafMismatch, Ct: gr.ct, Cid: gr.cid, Event: id,
-				Detail: isLeafDetail(d.IsLeaf, h.Seq, want)}
+		if e := events[id]; e != nil && e.IsLeaf != want {
+			found[id] = Problem{Kind: ProblemIsLeafMismatch, Ct: g.ct, Cid: g.cid, Event: id,
+				Detail: isLeafDetail(e.IsLeaf, h.Seq, want)}
 		}
 	}
 	return found, nil
-}
-
-// isLeafDetail says how a flag disagrees with head version seq.
-func isLeafDetail(got bool, seq int64, want bool) string {
-	return fmt.Sprintf("isLeaf is %v, the head (version %d) says %v", got, seq, want)
 }
 
 func sameKeys(a, b map[string]Problem) bool {

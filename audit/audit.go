@@ -1,0 +1,192 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Source is what the audit reads a store through; *store.Store is one.
+type Source interface {
+	// ContextTypes and Contexts list what the registry knows.
+	ContextTypes(ctx context.Context) ([]string, error)
+	Contexts(ctx context.Context, ct string) ([]string, error)
+	// ScanContexts hands over every document of a type (or of one
+	// context) raw, for store.DecodeRecord.
+	ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
+	EstimatedDocuments(ctx context.Context, ct string) (int64, error)
+	// LatestVersion and Version read a context's head versions by _id.
+	LatestVersion(ctx context.Context, ct, cid string, from int64) (*store.HeadVersion, error)
+	Version(ctx context.Context, ct, cid string, seq int64) (*store.HeadVersion, error)
+	// StoredEvents reads events by _id, as stored.
+	StoredEvents(ctx context.Context, ct string, ids []string) (map[string]*store.StoredEvent, error)
+	// Rederive writes what a repair derived (the only write).
+	Rederive(ctx context.Context, ct, cid string, derive func(context.Context) (*store.Derived, error)) (*store.RepairReport, error)
+}
+
+// Config configures an Auditor.
+type Config struct {
+	Now    func() time.Time // the clock; time.Now when nil
+	Logger *slog.Logger     // warnings (a checkpoint that could not be saved); silent when nil
+}
+
+// Auditor audits one store and keeps its checkpoints in db.
+type Auditor struct {
+	src         Source
+	checkpoints *mongo.Collection
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// New returns an Auditor of src whose checkpoints live in db.
+func New(src Source, db *mongo.Database, cfg Config) *Auditor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Auditor{src: src, checkpoints: db.Collection(migrations.CheckpointsCollection), now: cfg.Now, log: cfg.Logger}
+}
+
+// Verify audits the store: see the Problem kinds for what it checks. Its
+// error means the audit could not run; problems found are in the report.
+func (a *Auditor) Verify(ctx context.Context, opts Options) (*Report, error) {
+	rep := &Report{Started: a.now().UTC(), ByKind: map[string]int{}, Problems: []Problem{}, PerCtx: []ContextReport{}}
+	r := &run{a: a, rep: rep, opts: opts}
+	if opts.Ct != "" {
+		if err := eventstore.ValidateContext(opts.Ct, opts.Cid); err != nil {
+			return nil, err
+		}
+		if err := r.context(ctx, opts.Ct, opts.Cid); err != nil {
+			return nil, err
+		}
+	} else {
+		types, err := a.src.ContextTypes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range types {
+			if err := r.contextType(ctx, ct); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep.Took = time.Since(rep.Started).Seconds()
+	rep.Clean = len(rep.Problems) == 0
+	sort.Slice(rep.PerCtx, func(i, j int) bool {
+		if rep.PerCtx[i].Ct != rep.PerCtx[j].Ct {
+			return rep.PerCtx[i].Ct < rep.PerCtx[j].Ct
+		}
+		return rep.PerCtx[i].Cid < rep.PerCtx[j].Cid
+	})
+	return rep, nil
+}
+
+// run is one audit.
+type run struct {
+	a    *Auditor
+	rep  *Report
+	opts Options
+	done int64
+}
+
+func (r *run) progress(n, total int64) {
+	r.done += n
+	r.rep.Events += n
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.done, total)
+	}
+}
+
+// contextType audits every context of one type: by one scan of the
+// collection in full mode, or context by context from their checkpoints.
+func (r *run) contextType(ctx context.Context, ct string) error {
+	if r.opts.Incremental {
+		cids, all, err := r.a.checkpointed(ctx, ct)
+		if err != nil {
+			return err
+		}
+		if all { // every context has a checkpoint: no scan needed
+			for _, cid := range cids {
+				if err := r.incremental(ctx, ct, cid); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return r.full(ctx, ct, "")
+}
+
+// context audits one context.
+func (r *run) context(ctx context.Context, ct, cid string) error {
+	if r.opts.Incremental {
+		cp, err := r.a.checkpoint(ctx, ct, cid)
+		if err != nil {
+			return err
+		}
+		if cp != nil {
+			return r.incremental(ctx, ct, cid)
+		}
+	}
+	if err := r.full(ctx, ct, cid); err != nil {
+		return err
+	}
+	if len(r.rep.PerCtx) == 0 {
+		return eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)
+	}
+	return nil
+}
+
+// full audits every context of type ct (or context cid) from one scan.
+func (r *run) full(ctx context.Context, ct, cid string) error {
+	graphs, err := r.a.readGraphs(ctx, ct, cid, r.progress)
+	if err != nil {
+		return err
+	}
+	for _, g := range graphs {
+		if g.cp, err = r.a.checkpoint(ctx, ct, g.cid); err != nil {
+			return err
+		}
+		leaves, err := g.check(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := r.finish(ctx, g, leaves, int64(len(g.nodes)), "full"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish records a context's result and, if it is clean, its checkpoint.
+// Flag mismatches are confirmed first (confirm.go).
+func (r *run) finish(ctx context.Context, g *graph, leaves []string, events int64, mode string) error {
+	problems, err := r.a.confirmFlags(ctx, g, g.problems)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		r.rep.Problems = append(r.rep.Problems, p)
+		r.rep.ByKind[p.Kind]++
+	}
+	r.rep.Contexts++
+	r.rep.Redacted += g.redacted
+	r.rep.PerCtx = append(r.rep.PerCtx, ContextReport{Ct: g.ct, Cid: g.cid, Events: events, Redacted: g.redacted,
+		Leaves: len(leaves), Problems: len(problems), Checked: mode})
+	if len(problems) == 0 && g.head != nil {
+		if err := r.a.saveCheckpoint(ctx, g.ct, g.cid, g.head); err != nil {
+			r.a.log.Warn("saving an audit checkpoint", "ct", g.ct, "cid", g.cid, "err", err)
+		}
+	}
+	return nil
+}

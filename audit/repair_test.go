@@ -1,0 +1,70 @@
+package audit_test
+
+import (
+	"slices"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+)
+
+// TestRepairWithoutHeadKeepsParticipants: a context whose head versions
+// are all gone is rebuilt with its participants (the creator and the
+// servers its server.join events name), so ingest still takes the peers'
+// events afterwards.
+func TestRepairWithoutHeadKeepsParticipants(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, conn := newStore(t, b)
+		ctx := ctxT(t)
+		if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		join, err := s.Share(ctx, "room", "r1", "b.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(t, `{"msg":"hi"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before, err := s.Summary(ctx, "room", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.DB.Collection("room_events").DeleteMany(ctx, bson.D{{Key: "head", Value: bson.D{{Key: "$exists", Value: true}}}}); err != nil {
+			t.Fatal(err)
+		}
+
+		fresh := storetest.NewStore(t, conn, server, store.Options{Participants: true})
+		if _, err := auditorOf(fresh, conn).Repair(ctx, "room", "r1"); err != nil {
+			t.Fatal(err)
+		}
+		after, err := fresh.Summary(ctx, "room", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{server, "b.example"}; !slices.Equal(after.Servers, want) {
+			t.Errorf("servers after repair %v, want %v", after.Servers, want)
+		}
+		if !slices.Equal(after.Leaves, before.Leaves) || after.Count != before.Count || after.Genesis != before.Genesis {
+			t.Errorf("head after repair %+v, before %+v", after, before)
+		}
+		if got, err := fresh.JoinEvent(ctx, "room", "r1", "b.example"); err != nil || got.ID != join.ID {
+			t.Errorf("JoinEvent after repair: %v %v, want %s", got, err, join.ID)
+		}
+		e := remoteEvent(t, "b.example", "room", "r1", "msg", after.Updated+1, after.Leaves, data(t, `{"msg":"from b"}`))
+		res, err := fresh.Ingest(ctx, []*eventstore.Event{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Status != store.Stored {
+			t.Errorf("b.example's event after repair: %s %v", res[0].Status, res[0].Err)
+		}
+		storetest.CheckLeaves(t, fresh, conn, "room", "r1")
+	})
+}

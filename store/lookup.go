@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventstore-go/eventstore"
+)
+
+// Reading events by _id, a few at a time: on every backend a read by _id
+// is the one that stays flat as the store grows, and FerretDB pushes down
+// only an exact {_id: value} filter (an $in on _id is a scan), so a set of
+// ids is read as that many concurrent finds.
+
+// known is what a batch read from the database before planning.
+type known struct {
+	mu      sync.Mutex
+	clids   map[string]*eventstore.Event // clid → the event that used it
+	docs    map[string]*eventDoc         // event id → document; nil if absent
+	deleted map[string]bool              // targets deleted earlier in the batch
+}
+
+// lookup returns the event id's document, reading it unless known.
+func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc, error) {
+	k.mu.Lock()
+	d, ok := k.docs[id]
+	k.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	var doc eventDoc
+	found, err := findByID(ctx, s.events(ct), id, &doc)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !found {
+		k.docs[id] = nil
+		return nil, nil
+	}
+	k.docs[id] = &doc
+	return &doc, nil
+}
+
+// prefetchConcurrency bounds the reads a batch has in flight at once.
+const prefetchConcurrency = 8
+
+// prefetchIDs reads events by _id into k, a few at a time.
+func prefetchIDs(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchConcurrency)
+	for _, id := range uniq(ids) {
+		g.Go(func() error { _, err := k.lookup(gctx, s, ct, id); return err })
+	}
+	return g.Wait()
+}
+
+// uniq returns the distinct ids, sorted, leaving ids as it was.
+func uniq(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

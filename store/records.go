@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
+)
+
+// What the audit reads (package audit): the documents of a context as
+// they are stored, and its head versions. Nothing here writes.
+
+// HeadVersion is one version of a context's head, as the audit sees it.
+type HeadVersion struct {
+	Seq     int64
+	Leaves  []string // sorted
+	Count   int64
+	Genesis string
+	Flagged []string // events that carry isLeaf once the version is complete, sorted
+	Added   []string // the events this version added, in the order they were written
+}
+
+func (h *head) version() *HeadVersion {
+	if h == nil {
+		return nil
+	}
+	return &HeadVersion{Seq: h.Seq, Leaves: leafIDs(h.Leaves), Count: h.Count, Genesis: h.Genesis,
+		Flagged: h.Flagged, Added: h.Added}
+}
+
+// Record is one document of a <ct>_events collection: an event, or a
+// version of its context's head.
+type Record struct {
+	Cid   string
+	ID    string
+	Head  *HeadVersion // a head version (empty if it does not decode); nil for an event
+	Event *StoredEvent // an event; nil for a head version or a document that does not decode
+	Err   error        // why the document does not decode as an event
+}
+
+// StoredEvent is an event exactly as stored: O as written (after undoing
+// the backend's escaping), absent once deleted; D the current data;
+// IsLeaf the document's flag.
+type StoredEvent struct {
+	*eventstore.Event
+	// DataErr says that o is stored escaped and does not decode (only a
+	// tampered document gets there).
+	DataErr error
+}
+
+// DecodeRecord decodes one raw document of a <ct>_events collection, as
+// read by ScanContexts. It is safe to call from several goroutines.
+func DecodeRecord(raw bson.Raw) Record {
+	if hv, err := raw.LookupErr("head"); err == nil {
+		var d headDoc
+		if err := bson.Unmarshal(raw, &d); err != nil || hv.Type != bson.TypeEmbeddedDocument {
+			return Record{Cid: d.Cid, ID: d.ID, Head: &HeadVersion{}}
+		}
+		return Record{Cid: d.Cid, ID: d.ID, Head: d.Head.version()}
+	}
+	var d eventDoc
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		id, _ := raw.Lookup("_id").StringValueOK()
+		cid, _ := raw.Lookup("cid").StringValueOK()
+		return Record{Cid: cid, ID: id, Err: err}
+	}
+	if strings.Contains(d.ID, "#") { // a head version without its head
+		return Record{Cid: d.Cid, ID: d.ID, Head: &HeadVersion{}}
+	}
+	return Record{Cid: d.Cid, ID: d.ID, Event: d.stored()}
+}
+
+// stored is the document as a StoredEvent.
+func (d *eventDoc) stored() *StoredEvent {
+	e := d.event()
+	se := &StoredEvent{Event: e}
+	e.O, e.D = d.O, d.D
+	if d.ArraysEscaped {
+		if o, err := unescapeRaw(d.O); err != nil {
+			se.DataErr = err
+		} else {
+			e.O = o
+		}
+		if dd, err := unescapeRaw(d.D); err == nil {
+			e.D = dd
+		}
+	}
+	if d.DeletedAt != nil {
+		e.O = nil
+	}
+	return se
+}
+
+// ContextTypes lists the context types that have contexts.
+func (s *Store) ContextTypes(ctx context.Context) ([]string, error) {
+	types, err := migrations.ContextTypes(ctx, s.db)
+	return types, dbError("context types", err)
+}
+
+// Contexts lists the contexts of type ct in the registry.
+func (s *Store) Contexts(ctx context.Context, ct string) ([]string, error) {
+	cur, err := s.contexts().Find(ctx, bson.D{{Key: "ct", Value: ct}}, options.Find().SetProjection(bson.D{{Key: "cid", Value: 1}}))
+	if err != nil {
+		return nil, dbError("contexts", err)
+	}
+	var docs []contextDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbError("contexts", err)
+	}
+	cids := make([]string, len(docs))
+	for i, c := range docs {
+		cids[i] = c.Cid
+	}
+	return cids, nil
+}
+
+// ScanContexts reads every document of <ct>_events, or of one context if
+// cid is not empty (events and head versions), in one cursor, and hands
+// them to fn raw, a batch at a time, for DecodeRecord. fn may keep the
+// batch. It also says, when it costs nothing, about how many documents
+// there are (0: unknown).
+func (s *Store) ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) (err error) {
+	filter := bson.D{}
+	if cid != "" {
+		filter = bson.D{{Key: "cid", Value: cid}}
+	}
+	cur, err := s.events(ct).Find(ctx, filter)
+	if err != nil {
+		return dbError("scan", err)
+	}
+	defer cur.Close(ctx)
+	batch := make([]bson.Raw, 0, scanBatch)
+	for cur.Next(ctx) {
+		batch = append(batch, append(bson.Raw(nil), cur.Current...))
+		if len(batch) == scanBatch {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = make([]bson.Raw, 0, scanBatch)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return dbError("scan", err)
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
+// scanBatch is how many documents ScanContexts hands on at once.
+const scanBatch = 256
+
+// EstimatedDocuments is about how many documents <ct>_events holds, when
+// the backend knows without reading them all (0 otherwise).
+func (s *Store) EstimatedDocuments(ctx context.Context, ct string) (int64, error) {
+	if !s.conn.dialect.countsCheaply() {
+		return 0, nil
+	}
+	n, err := s.events(ct).EstimatedDocumentCount(ctx)
+	return n, dbError("count", err)
+}
+
+// LatestVersion returns the newest head version of context ct/cid at or
+// after version from (0: anywhere), or nil if the context has none.
+func (s *Store) LatestVersion(ctx context.Context, ct, cid string, from int64) (*HeadVersion, error) {
+	h, err := s.latestHead(ctx, ct, cid, from, nil)
+	return h.version(), dbError("head", err)
+}
+
+// Version returns head version seq of context ct/cid, or nil.
+func (s *Store) Version(ctx context.Context, ct, cid string, seq int64) (*HeadVersion, error) {
+	h, err := s.readHead(ctx, ct, cid, seq)
+	return h.version(), dbError("head", err)
+}
+
+// StoredEvents reads events of type ct by _id, as stored; an id that is
+// not stored is absent from the map. Check each event's Cid.
+func (s *Store) StoredEvents(ctx context.Context, ct string, ids []string) (map[string]*StoredEvent, error) {
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+		return nil, dbError("read", err)
+	}
+	out := make(map[string]*StoredEvent, len(k.docs))
+	for id, d := range k.docs {
+		if d != nil {
+			out[id] = d.stored()
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,83 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Room is a context room/r1 with a genesis, ten messages, an update and a
+// delete: what the audit tests tamper with.
+type Room struct {
+	Events []*eventstore.Event // genesis first, in append order
+	Edited *eventstore.Event   // target of the update
+}
+
+// NewRoom writes a Room into s, its isLeaf flags flushed.
+func NewRoom(tb testing.TB, s *store.Store) *Room {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := func(js string) bson.Raw {
+		o, err := eventstore.ParseData([]byte(js))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return o
+	}
+	r := &Room{}
+	g, err := s.CreateContext(ctx, "room", "r1", "", data(`{"name":"r1"}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Events = append(r.Events, g)
+	for i := range 10 {
+		e, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(fmt.Sprintf(`{"msg":"m%d"}`, i))})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r.Events = append(r.Events, e)
+	}
+	r.Edited = r.Events[3]
+	up, err := s.Update(ctx, "room", "r1", r.Edited.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "edited"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	del, err := s.Delete(ctx, "room", "r1", r.Events[5].ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Events = append(r.Events, up, del)
+	if err := s.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// RemoteEvent builds an event as another server would send it: src,
+// context, type, ts, parents and data o ({} when nil), with its dHash and
+// id computed; unsigned.
+func RemoteEvent(tb testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
+	tb.Helper()
+	if o == nil {
+		o = bson.Raw{5, 0, 0, 0, 0} // {}
+	}
+	canonical, err := hashing.CanonicalObject(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(pids)), V: eventstore.SchemaVersion, TS: ts, Src: src, Ct: ct, Cid: cid, T: typ, O: o, D: o}
+	if e.Pids == nil {
+		e.Pids = []string{}
+	}
+	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
+	return e
+}
