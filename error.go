@@ -7,10 +7,8 @@ import (
 
 // Code is an error code: stable, machine-readable, and exactly the `code`
 // of the HTTP answers (problem+json); internal/httperr maps each to one HTTP
-// status. It is a string for now, so that callers written against strings
-// keep compiling; it becomes a defined type (type Code string) once they
-// all name Code.
-type Code = string
+// status.
+type Code string
 
 // Error codes. Their values are the API's contract: they never change.
 const (

@@ -203,7 +203,7 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 }
 
 // historyBatch is what one head version holds.
-const historyBatch = 99
+const historyBatch = store.MaxBatchEvents
 
 // decodeEventsParallel is decodeEvents on two goroutines, each on half of
 // raws, order kept; the first error wins.

@@ -154,7 +154,7 @@ func TestUpdateAndDelete(t *testing.T) {
 		tests := []struct {
 			name string
 			ed   store.Edit
-			code string
+			code eventstore.Code
 		}{
 			{"nothing to do", store.Edit{}, eventstore.EINVALID},
 			{"overlapping paths", store.Edit{Set: []store.SetOp{{Path: "a", Value: 1}}, Unset: []string{"a.b"}}, eventstore.EINVALID},

@@ -41,7 +41,7 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t *testing.T, err error, code eventstore.Code) {
 	t.Helper()
 	if got := eventstore.ErrorCode(err); got != code {
 		t.Fatalf("error %v: code %q, want %q", err, got, code)

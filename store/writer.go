@@ -14,8 +14,13 @@ import (
 	"github.com/eventstore-go/eventstore/hashing"
 )
 
+// MaxBatchEvents is how many events one head version adds at most: with
+// the version, one FerretDB insert batch. Callers that hand the store
+// events in batches (a history a peer sends) use it as their batch size.
+const MaxBatchEvents = ferretBatch - 1
+
 const (
-	maxBatchEvents    = ferretBatch - 1  // events per head version: with it, one FerretDB insert batch
+	maxBatchEvents    = MaxBatchEvents
 	maxBatchBytes     = 4 << 20          // data bytes per head version (MongoDB documents stop at 16 MiB)
 	maxClaimAttempts  = 1000             // claims lost in a row before a batch gives up (batchTimeout bounds it too)
 	batchTimeout      = 30 * time.Second // a batch outlives the request that started it
