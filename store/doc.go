@@ -1,5 +1,7 @@
 // Package store keeps events in MongoDB (or the embedded FerretDB) with
-// leaf tracking, idempotent appends, updates and deletes.
+// leaf tracking, idempotent appends, updates and deletes. It writes and
+// reads; package audit checks what it wrote, through the read-only view in
+// records.go. What differs between the backends is in dialect.go.
 //
 // # Collections
 //
@@ -30,7 +32,10 @@
 // edits applied to their targets — is its completion. Completion is
 // idempotent, and a writer completes version N before it claims N+1,
 // whoever claimed N; so a crash or an error between any two steps is healed
-// by the next write to the context, from any process, or by Repair.
+// by the next write to the context, from any process, or by a repair
+// (package audit derives what the head should say, Rederive writes it).
+// Every version is built by successor and written by advance (head.go),
+// whoever writes it: appends, flag versions and repairs.
 //
 // Within one process, appends to one context are grouped: while one batch
 // is being written the next requests queue, and the next batch writes them
