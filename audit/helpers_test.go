@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -31,18 +30,10 @@ func auditorOf(s *store.Store, conn *store.Conn) *audit.Auditor {
 // data parses JSON into event data, failing the test on error.
 func data(t testing.TB, js string) bson.Raw {
 	t.Helper()
-	o, err := eventstore.ParseData([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
+	return storetest.Data(t, js)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return storetest.Context(t) }
 
 func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
 	t.Helper()

@@ -35,7 +35,7 @@ func (a *Auditor) RepairContexts(ctx context.Context, rep *Report) ([]*store.Rep
 	seen := map[string]bool{}
 	var out []*store.RepairReport
 	for _, p := range rep.Problems {
-		key := p.Ct + "/" + p.Cid
+		key := checkpointID(p.Ct, p.Cid)
 		if seen[key] || !slices.Contains(derivedProblems, p.Kind) {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -28,18 +27,10 @@ func newStore(t *testing.T, b storetest.Backend) (*store.Store, *store.Conn) {
 // data parses JSON into event data, failing the test on error.
 func data(t testing.TB, js string) bson.Raw {
 	t.Helper()
-	o, err := eventstore.ParseData([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
+	return storetest.Data(t, js)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return storetest.Context(t) }
 
 func wantCode(t *testing.T, err error, code eventstore.Code) {
 	t.Helper()

@@ -26,13 +26,7 @@ func NewRoom(tb testing.TB, s *store.Store) *Room {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	data := func(js string) bson.Raw {
-		o, err := eventstore.ParseData([]byte(js))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return o
-	}
+	data := func(js string) bson.Raw { return Data(tb, js) }
 	r := &Room{}
 	g, err := s.CreateContext(ctx, "room", "r1", "", data(`{"name":"r1"}`))
 	if err != nil {
@@ -80,4 +74,22 @@ func RemoteEvent(tb testing.TB, src, ct, cid, typ string, ts int64, pids []strin
 	}
 	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
 	return e
+}
+
+// Data parses JSON into event data, failing the test on error.
+func Data(tb testing.TB, js string) bson.Raw {
+	tb.Helper()
+	o, err := eventstore.ParseData([]byte(js))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+// Context is a context for one test: cancelled after five minutes or when
+// the test ends.
+func Context(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	tb.Cleanup(cancel)
+	return ctx
 }
