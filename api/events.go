@@ -3,8 +3,10 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-json-experiment/json/jsontext"
@@ -71,24 +73,31 @@ func parseData(raw jsontext.Value) (bson.Raw, error) {
 	return o, nil
 }
 
-// listResponse is a page of events.
+// listResponse is a page of a context's timeline.
 type listResponse struct {
 	Events []*eventstore.Event `json:"events"`
-	Next   string              `json:"next,omitempty"`
+	Start  string              `json:"start"`          // the boundary the page starts at
+	End    string              `json:"end"`            // the boundary after its last event
+	Next   string              `json:"next,omitempty"` // end, unless the timeline ends there
 }
 
 func handleList(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		for name, values := range q {
-			if !slices.Contains([]string{"after", "limit", "t"}, name) {
-				return eventstore.Errorf(eventstore.EINVALID, "unknown query parameter %q (after, limit and t are known)", name)
-			}
-			if len(values) > 1 {
-				return eventstore.Errorf(eventstore.EINVALID, "query parameter %q given %d times", name, len(values))
-			}
+		if err := knownParams(q, "dir", "from", "after", "limit", "t"); err != nil {
+			return err
 		}
-		lq := store.ListQuery{After: q.Get("after"), T: q.Get("t")}
+		if q.Has("from") && q.Has("after") {
+			return eventstore.Errorf(eventstore.EINVALID, "give from or after (another name for it), not both")
+		}
+		lq := store.ListQuery{From: q.Get("from") + q.Get("after"), T: q.Get("t")}
+		switch d := q.Get("dir"); d {
+		case "", "f":
+		case "b":
+			lq.Dir = store.Backward
+		default:
+			return eventstore.Errorf(eventstore.EINVALID, "dir must be f (oldest first) or b (newest first), not %q", d)
+		}
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > store.MaxListLimit {
@@ -100,8 +109,22 @@ func handleList(st *store.Store) httperr.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return encode(w, http.StatusOK, listResponse{Events: page.Events, Next: page.Next})
+		return encode(w, http.StatusOK, listResponse{Events: page.Events, Start: page.Start, End: page.End, Next: page.Next})
 	}
+}
+
+// knownParams refuses query parameters other than names, and any given
+// twice.
+func knownParams(q url.Values, names ...string) error {
+	for name, values := range q {
+		if !slices.Contains(names, name) {
+			return eventstore.Errorf(eventstore.EINVALID, "unknown query parameter %q (%s are known)", name, strings.Join(names, ", "))
+		}
+		if len(values) > 1 {
+			return eventstore.Errorf(eventstore.EINVALID, "query parameter %q given %d times", name, len(values))
+		}
+	}
+	return nil
 }
 
 func handleGet(st *store.Store) httperr.HandlerFunc {

@@ -71,6 +71,9 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, progress func(
 	for out := range results { // the graphs, in this goroutine only
 		var n int64
 		for _, sc := range out {
+			if sc.LogEntry {
+				continue
+			}
 			gr := graphs[sc.Cid]
 			if gr == nil {
 				gr = newGraph(ct, sc.Cid)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -48,6 +49,18 @@ func EventsCollection(ct string) string { return ct + "_events" } // the events 
 func ClidsCollection(ct string) string  { return ct + "_clids" }  // client ids → event ids
 func EditsCollection(ct string) string  { return ct + "_edits" }  // update and delete events by target
 
+// VersionID is the _id of version seq of context cid's head, in
+// <ct>_events beside the context's events.
+func VersionID(cid string, seq int64) string { return cid + "#" + strconv.FormatInt(seq, 10) }
+
+// LogEntryID is the _id of entry n of a context type's commit log, in
+// <ct>_events: which head version was the n-th to add events. A context id
+// starts with a letter or digit, so it never looks like a version's.
+func LogEntryID(n int64) string { return LogEntryPrefix + strconv.FormatInt(n, 10) }
+
+// LogEntryPrefix starts the _id of every commit log entry.
+const LogEntryPrefix = "~log#"
+
 // Index is a secondary index of a collection.
 type Index struct {
 	Name   string
@@ -62,6 +75,8 @@ var EventIndexes = []Index{
 	{Name: "cid_ts_id", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "ts", Value: 1}, {Key: "_id", Value: 1}}},
 	{Name: "cid_isLeaf", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "isLeaf", Value: 1}}, Sparse: true},
 	{Name: "pids", Keys: bson.D{{Key: "pids", Value: 1}}},
+	// A context's timeline: its head versions by the position they reach.
+	{Name: "cid_pos", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "head.pos", Value: 1}}, Sparse: true},
 }
 
 // PrepareContextType creates the collections and indexes of context type

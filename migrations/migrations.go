@@ -17,13 +17,13 @@ import (
 type Step struct {
 	Version int
 	Name    string
-	Up      func(ctx context.Context, db Database) error
+	Up      func(ctx context.Context, db Database, log *slog.Logger) error // log: progress of long steps
 }
 
 // Steps are every migration, in order. Append new steps; never edit or
 // renumber one that has shipped.
 var Steps = []Step{
-	{1, "contexts registry", func(ctx context.Context, db Database) error {
+	{1, "contexts registry", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		for _, name := range []string{ContextsCollection, MigrationsCollection} {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
@@ -31,7 +31,7 @@ var Steps = []Step{
 		}
 		return createIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes)
 	}},
-	{2, "collections and indexes of every context type", func(ctx context.Context, db Database) error {
+	{2, "collections and indexes of every context type", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		types, err := ContextTypes(ctx, db.Database())
 		if err != nil {
 			return err
@@ -43,10 +43,10 @@ var Steps = []Step{
 		}
 		return nil
 	}},
-	{3, "audit checkpoints", func(ctx context.Context, db Database) error {
+	{3, "audit checkpoints", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, CheckpointsCollection)
 	}},
-	{4, "federation", func(ctx context.Context, db Database) error {
+	{4, "federation", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		for _, name := range []string{ServerKeysCollection, CursorsCollection, TransactionsCollection, PendingCollection} {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
@@ -54,10 +54,10 @@ var Steps = []Step{
 		}
 		return nil
 	}},
-	{5, "federation leases", func(ctx context.Context, db Database) error {
+	{5, "federation leases", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, LeasesCollection)
 	}},
-	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db Database) error {
+	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		if err := dropUnusedIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes); err != nil {
 			return err
 		}
@@ -72,6 +72,7 @@ var Steps = []Step{
 		}
 		return nil
 	}},
+	{7, "timeline positions and commit logs", upTimeline},
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.
@@ -147,7 +148,7 @@ func Up(ctx context.Context, db Database, logger *slog.Logger) ([]StepStatus, er
 			continue
 		}
 		start := time.Now()
-		if err := s.Up(ctx, db); err != nil {
+		if err := s.Up(ctx, db, logger.With("migration", s.Version)); err != nil {
 			return done, fmt.Errorf("migration %d (%s): %w", s.Version, s.Name, err)
 		}
 		r := record{Version: s.Version, Name: s.Name, AppliedAt: time.Now().UTC().Truncate(time.Millisecond), By: by}

@@ -3,11 +3,11 @@ package store
 import (
 	"fmt"
 	"slices"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // eventDoc is an event as stored in <ct>_events (and, as write-ahead copy,
@@ -112,6 +112,15 @@ type head struct {
 	Count         int64        `bson:"count"`  // events in the context
 	Genesis       string       `bson:"genesis"`
 	Participation participants `bson:",inline"` // a named, exported field: the driver skips unexported ones
+	// Pos is the length of the context's timeline on this server once
+	// this version is written: Added holds positions Pos-len(Added)+1 …
+	// Pos, in order, and Types their event types. Log is the newest entry
+	// of the context type's commit log naming a version of this context up
+	// to this one: this one's, if it adds events. See timeline.go and
+	// commitlog.go.
+	Pos   int64    `bson:"pos"`
+	Types []string `bson:"types,omitempty"`
+	Log   int64    `bson:"log,omitempty"`
 	// What this version added, for whoever completes it: the ids of its
 	// events, their clid records and which of them are edits.
 	Added []string  `bson:"added,omitempty"`
@@ -167,7 +176,7 @@ type leaf struct {
 	TS int64  `bson:"ts"`
 }
 
-func headID(cid string, seq int64) string { return cid + "#" + strconv.FormatInt(seq, 10) }
+func headID(cid string, seq int64) string { return migrations.VersionID(cid, seq) }
 
 // contextDoc is a context's entry in the contexts registry.
 type contextDoc struct {

@@ -88,7 +88,7 @@ func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head,
 func (s *Store) successor(cid string, h *head) *head {
 	next := &head{Cid: cid, Seq: 1, Flagged: []string{}, At: bson.DateTime(s.opts.Now().UnixMilli())}
 	if h != nil {
-		next.Seq, next.Count, next.Genesis = h.Seq+1, h.Count, h.Genesis
+		next.Seq, next.Count, next.Genesis, next.Pos, next.Log = h.Seq+1, h.Count, h.Genesis, h.Pos, h.Log
 		next.Leaves, next.Flagged = slices.Clone(h.Leaves), slices.Clone(h.Flagged)
 		next.Participation = h.Participation.clone()
 	}
@@ -143,13 +143,28 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 
 // claim writes head version h together with the events it adds, all or
 // nothing, and returns false if another writer claimed that version first.
-// The version document comes first in one ordered insert, and the unique
-// _id makes its insert a compare-and-swap on every backend.
+// The version document comes first in one ordered insert (after its commit
+// log entry, if it adds events), and the unique _id makes its insert a
+// compare-and-swap on every backend.
 func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc) (bool, error) {
 	if err := s.step("claim"); err != nil {
 		return false, err
 	}
-	docs := make([]any, 0, 1+len(events))
+	if len(h.Added) > 0 {
+		return s.claimLogged(ctx, ct, h, events)
+	}
+	return s.insertVersion(ctx, ct, h, events, nil)
+}
+
+// insertVersion inserts entry (if any), version h and its events in one
+// atomic insert. It fails with errEntryTaken if the entry's number was
+// taken, and returns false if the version was.
+func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []eventDoc, entry *logDoc) (bool, error) {
+	docs := make([]any, 0, 2+len(events))
+	versionAt := 0
+	if entry != nil {
+		docs, versionAt = append(docs, *entry), 1
+	}
 	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Cid: h.Cid, Head: *h})
 	for _, e := range events {
 		docs = append(docs, e)
@@ -158,15 +173,31 @@ func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc
 	if err == nil {
 		return true, nil
 	}
-	if index, dup := duplicateAt(err); dup && index == 0 {
+	index, dup := duplicateAt(err)
+	if !dup {
+		return false, err
+	}
+	if entry != nil {
+		atEntry, err := s.duplicateEntry(ctx, ct, h, index)
+		if err != nil {
+			return false, err
+		}
+		if atEntry {
+			return false, errEntryTaken
+		}
+		if s.conn.dialect.transactions { // nothing was written
+			return false, nil
+		}
+	}
+	if index == versionAt {
 		return false, nil
 	}
-	if index, dup := duplicateAt(err); dup && s.conn.dialect.partialInsertPossible() {
+	if s.conn.dialect.partialInsertPossible() {
 		// Only on FerretDB, and only if an event was written outside a
 		// version, which no code path does: the version went in, some
 		// events did not. Write them now rather than leave it half done.
 		s.log.Error("events already stored while claiming a head version", "ct", ct, "cid", h.Cid, "seq", h.Seq, "at", index)
-		if _, err := s.events(ct).InsertMany(ctx, docs[1:], options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
+		if _, err := s.events(ct).InsertMany(ctx, docs[versionAt+1:], options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
 			return true, err
 		}
 		return true, nil

@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -47,108 +44,6 @@ func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Eve
 	ev = doc.event()
 	ev.IsLeaf = slices.ContainsFunc(h.Leaves, func(l leaf) bool { return l.ID == ev.ID })
 	return ev, nil
-}
-
-// Limits of a listing page.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
-)
-
-// ListQuery selects a page of a context's events.
-type ListQuery struct {
-	After string // cursor from a previous page's Next; "" for the start
-	Limit int    // 1..MaxListLimit; 0 means DefaultListLimit
-	T     string // only events of this type; "" for all
-}
-
-// Page is one page of events in (ts, _id) order.
-type Page struct {
-	Events []*eventstore.Event
-	Next   string // cursor for the next page; "" at the end
-}
-
-// List returns events of context ct/cid in (ts, _id) order, after the
-// cursor. It fails with ENOTFOUND if the context does not exist and
-// EBADCURSOR for a cursor this server did not issue.
-func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Page, err error) {
-	defer s.observe("list", time.Now(), &err)
-	if err := eventstore.ValidateContext(ct, cid); err != nil {
-		return nil, err
-	}
-	if q.Limit == 0 {
-		q.Limit = DefaultListLimit
-	}
-	if q.Limit < 1 || q.Limit > MaxListLimit {
-		return nil, eventstore.Errorf(eventstore.EINVALID, "limit must be between 1 and %d", MaxListLimit)
-	}
-	if q.T != "" {
-		if err := hashing.ValidateEventType(q.T); err != nil {
-			return nil, eventstore.WrapError(eventstore.EINVALID, err)
-		}
-	}
-	filter := EventsOf(cid)
-	if q.After != "" {
-		ts, id, err := decodeCursor(q.After)
-		if err != nil {
-			return nil, err
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: bson.DateTime(ts)}}}},
-			bson.D{{Key: "ts", Value: bson.DateTime(ts)}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: id}}}},
-		}})
-	}
-	if q.T != "" {
-		filter = append(filter, bson.E{Key: "t", Value: q.T})
-	}
-	h, err := s.head(ctx, ct, cid)
-	if err != nil {
-		return nil, err
-	}
-	leaves := map[string]bool{}
-	for _, l := range h.Leaves {
-		leaves[l.ID] = true
-	}
-	opts := options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit + 1))
-	cur, err := s.events(ct).Find(ctx, filter, opts)
-	if err != nil {
-		return nil, dbError("list", err)
-	}
-	var docs []eventDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbError("list", err)
-	}
-	page = &Page{Events: make([]*eventstore.Event, 0, len(docs))}
-	for i := range docs {
-		if i == q.Limit {
-			last := page.Events[len(page.Events)-1]
-			page.Next = encodeCursor(last.TS, last.ID)
-			break
-		}
-		e := docs[i].event()
-		e.IsLeaf = leaves[e.ID]
-		page.Events = append(page.Events, e)
-	}
-	return page, nil
-}
-
-// A cursor is the (ts, _id) of the last event of a page.
-func encodeCursor(ts int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + ":" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	bad := eventstore.Errorf(eventstore.EBADCURSOR, "cursor %q was not issued by this server", c)
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", bad
-	}
-	tsText, id, ok := strings.Cut(string(raw), ":")
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if !ok || err != nil || hashing.ValidateTimestamp(ts) != nil || hashing.ValidateEventID(id) != nil {
-		return 0, "", bad
-	}
-	return ts, id, nil
 }
 
 // Summary describes a context.

@@ -40,6 +40,9 @@ type Record struct {
 	Head  *HeadVersion // a head version (empty if it does not decode); nil for an event
 	Event *StoredEvent // an event; nil for a head version or a document that does not decode
 	Err   error        // why the document does not decode as an event
+	// LogEntry: an entry of the context type's commit log, not part of
+	// any context's graph (commitlog.go).
+	LogEntry bool
 }
 
 // StoredEvent is an event exactly as stored: O as written (after undoing
@@ -55,6 +58,9 @@ type StoredEvent struct {
 // DecodeRecord decodes one raw document of a <ct>_events collection, as
 // read by ScanContexts. It is safe to call from several goroutines.
 func DecodeRecord(raw bson.Raw) Record {
+	if id, _ := raw.Lookup("_id").StringValueOK(); strings.HasPrefix(id, migrations.LogEntryPrefix) {
+		return Record{ID: id, LogEntry: true}
+	}
 	if hv, err := raw.LookupErr("head"); err == nil {
 		var d headDoc
 		if err := bson.Unmarshal(raw, &d); err != nil || hv.Type != bson.TypeEmbeddedDocument {

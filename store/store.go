@@ -57,8 +57,9 @@ type Store struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	writers map[string]*writer // by contextKey
-	types   map[string]bool    // context types whose collections are prepared
+	writers map[string]*writer    // by contextKey
+	types   map[string]bool       // context types whose collections are prepared
+	logs    map[string]*commitLog // by context type
 
 	bgMu       sync.Mutex
 	closed     bool
@@ -85,7 +86,7 @@ func New(conn *Conn, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Store{conn: conn, db: conn.DB, opts: opts, log: log,
-		writers: map[string]*writer{}, types: map[string]bool{}}, nil
+		writers: map[string]*writer{}, types: map[string]bool{}, logs: map[string]*commitLog{}}, nil
 }
 
 // Server is the name this store stamps on local events.

@@ -139,7 +139,7 @@ func TestListPagination(t *testing.T) {
 		var got []string
 		var after string
 		for pages := 0; ; pages++ {
-			p, err := s.List(ctx, "room", "r1", store.ListQuery{After: after, Limit: 7})
+			p, err := s.List(ctx, "room", "r1", store.ListQuery{From: after, Limit: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestListPagination(t *testing.T) {
 		if err != nil || len(joins.Events) != 5 {
 			t.Errorf("type filter: %d events, err %v", len(joins.Events), err)
 		}
-		_, err = s.List(ctx, "room", "r1", store.ListQuery{After: "bogus!"})
+		_, err = s.List(ctx, "room", "r1", store.ListQuery{From: "bogus!"})
 		wantCode(t, err, eventstore.EBADCURSOR)
 		_, err = s.List(ctx, "room", "r1", store.ListQuery{Limit: 1001})
 		wantCode(t, err, eventstore.EINVALID)

@@ -15,9 +15,9 @@ import (
 )
 
 // MaxBatchEvents is how many events one head version adds at most: with
-// the version, one FerretDB insert batch. Callers that hand the store
+// the version and its commit log entry, one FerretDB insert batch. Callers that hand the store
 // events in batches (a history a peer sends) use it as their batch size.
-const MaxBatchEvents = ferretBatch - 1
+const MaxBatchEvents = ferretBatch - 2 // and its commit log entry
 
 const (
 	maxBatchEvents    = MaxBatchEvents
@@ -282,7 +282,9 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	slices.Sort(next.Flagged)
 	next.Unflag = pl.unflag
 	for _, d := range events {
+		next.Pos++
 		next.Added = append(next.Added, d.ID)
+		next.Types = append(next.Types, d.T)
 		if d.Src == s.opts.Server {
 			next.Local = append(next.Local, d.ID)
 		}

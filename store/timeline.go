@@ -1,0 +1,365 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+)
+
+// A context's timeline on this server is its head log read in order:
+// version v adds the events Added, at positions Pos-len(Added)+1 … Pos, so
+// positions p…q are read as the versions that hold them, by _id, and then
+// their events, by _id. Nothing scans: on FerretDB, where only {_id: value}
+// reaches SQLite, a page costs the same in any store; on MongoDB as well.
+
+// Cursor is a boundary in a context's timeline: just after the event at
+// position Pos, which is Added[Index] of head version Seq. Index -1 is the
+// boundary before that version's first event (Pos is then the position
+// before it); the start of the timeline is {Pos: 0, Seq: 1, Index: -1}.
+type Cursor struct {
+	Pos   int64
+	Seq   int64
+	Index int
+}
+
+// StartCursor is the boundary before a context's first event.
+var StartCursor = Cursor{Pos: 0, Seq: 1, Index: -1}
+
+// Direction is the order a listing walks the timeline in.
+type Direction int
+
+const (
+	Forward  Direction = iota // oldest first, after the cursor
+	Backward                  // newest first, up to the cursor
+)
+
+// Limits of a listing page.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListQuery selects a page of a context's timeline.
+type ListQuery struct {
+	From  string    // a cursor from a page or a stream; "": the start (Forward) or the newest event (Backward)
+	Dir   Direction // Forward by default
+	Limit int       // 1..MaxListLimit; 0 means DefaultListLimit
+	T     string    // an event type, or a prefix "message.*"; "" for all
+}
+
+// Page is one page of a context's timeline.
+type Page struct {
+	Events []*eventstore.Event // in the query's direction
+	Start  string              // the boundary the page starts at
+	End    string              // the boundary after its last event, in its direction
+	Next   string              // End, if the timeline goes on in that direction; "" at its end
+}
+
+// TypeFilter matches event types: exact, or a prefix "a.b.*" (a.b itself
+// and every type under it).
+type TypeFilter string
+
+// ParseTypeFilter checks a filter; "" matches every type.
+func ParseTypeFilter(t string) (TypeFilter, error) {
+	if t == "" {
+		return "", nil
+	}
+	base, prefix := strings.CutSuffix(t, ".*")
+	if err := hashing.ValidateEventType(base); err != nil {
+		return "", eventstore.Errorf(eventstore.EINVALID, "t must be an event type or a prefix such as message.*: %q", t)
+	}
+	if prefix {
+		return TypeFilter(base + "."), nil
+	}
+	return TypeFilter(t), nil
+}
+
+// Match reports whether t passes the filter.
+func (f TypeFilter) Match(t string) bool {
+	if f == "" {
+		return true
+	}
+	if base, ok := strings.CutSuffix(string(f), "."); ok {
+		return t == base || strings.HasPrefix(t, string(f))
+	}
+	return t == string(f)
+}
+
+// List returns a page of context ct/cid's timeline. It fails with
+// ENOTFOUND if the context does not exist, EINVALID for a bad query and
+// EBADCURSOR for a cursor not issued for this context by this server.
+func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Page, err error) {
+	defer s.observe("list", time.Now(), &err)
+	if err := eventstore.ValidateContext(ct, cid); err != nil {
+		return nil, err
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return nil, eventstore.Errorf(eventstore.EINVALID, "limit must be between 1 and %d", MaxListLimit)
+	}
+	filter, err := ParseTypeFilter(q.T)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := s.head(ctx, ct, cid)
+	if err != nil {
+		return nil, err
+	}
+	from := latest.end()
+	if q.Dir == Forward {
+		from = StartCursor
+	}
+	if q.From != "" {
+		if from, err = s.DecodeCursor(ct, cid, q.From); err != nil {
+			return nil, err
+		}
+	}
+	var ids []string
+	var last Cursor
+	more, err := s.walk(ctx, ct, latest, from, q.Dir, q.Limit+1, func(id, t string, at Cursor) bool {
+		if !filter.Match(t) {
+			return true
+		}
+		if len(ids) == q.Limit {
+			return false
+		}
+		ids, last = append(ids, id), at
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.eventsByID(ctx, ct, cid, ids)
+	if err != nil {
+		return nil, err
+	}
+	page = &Page{Events: events, Start: s.EncodeCursor(ct, cid, from), End: s.EncodeCursor(ct, cid, from)}
+	if len(ids) > 0 {
+		end := last
+		if q.Dir == Backward {
+			end = before(last)
+		}
+		page.End = s.EncodeCursor(ct, cid, end)
+	}
+	if more {
+		page.Next = page.End
+	}
+	markLeaves(latest, events)
+	return page, nil
+}
+
+// before is the boundary just before the event after boundary c.
+func before(c Cursor) Cursor { return Cursor{Pos: c.Pos - 1, Seq: c.Seq, Index: c.Index - 1} }
+
+// end is the boundary after the newest event of h's timeline.
+func (h *head) end() Cursor { return Cursor{Pos: h.Pos, Seq: h.Seq, Index: len(h.Added) - 1} }
+
+// first is the position of the first event version h adds.
+func (h *head) first() int64 { return h.Pos - int64(len(h.Added)) + 1 }
+
+// markLeaves sets IsLeaf on the events that are leaves of h.
+func markLeaves(h *head, events []*eventstore.Event) {
+	leaves := make(map[string]bool, len(h.Leaves))
+	for _, l := range h.Leaves {
+		leaves[l.ID] = true
+	}
+	for _, e := range events {
+		e.IsLeaf = leaves[e.ID]
+	}
+}
+
+// walk calls visit with each event of the timeline from boundary c in
+// direction dir — its id, type and the cursor just after it — until visit
+// returns false (walk then reports true: there is more) or the timeline
+// ends. latest is the newest version; versions are read by _id, a round of
+// them at once: as many as the events the caller expects to want (a
+// version adds at least one, unless it only moves flags), then rounds
+// growing while visit keeps asking for more.
+func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir Direction, want int, visit func(id, t string, at Cursor) bool) (bool, error) {
+	if err := s.checkCursor(ctx, ct, latest, c); err != nil {
+		return false, err
+	}
+	seq, step := c.Seq, int64(1)
+	if dir == Backward {
+		step = -1
+	}
+	round := int64(min(max(want, 1), 256))
+	for seq >= 1 && seq <= latest.Seq {
+		n := round
+		if dir == Forward {
+			n = min(n, latest.Seq-seq+1)
+		} else {
+			n = min(n, seq)
+		}
+		seqs := make([]int64, n)
+		for i := range seqs {
+			seqs[i] = seq + int64(i)*step
+		}
+		versions, err := s.versions(ctx, ct, latest, seqs)
+		if err != nil {
+			return false, err
+		}
+		for _, v := range versions {
+			if len(v.Types) != len(v.Added) || v.Pos < int64(len(v.Added)) {
+				return false, eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s has no positions (run eventstore migrate)", v.Seq, ct, v.Cid)
+			}
+			lo, hi := 0, len(v.Added)-1
+			if v.Seq == c.Seq {
+				if dir == Forward {
+					lo = c.Index + 1
+				} else {
+					hi = c.Index
+				}
+			}
+			if dir == Forward {
+				for i := lo; i <= hi; i++ {
+					if !visit(v.Added[i], v.Types[i], Cursor{Pos: v.first() + int64(i), Seq: v.Seq, Index: i}) {
+						return true, nil
+					}
+				}
+			} else {
+				for i := hi; i >= lo; i-- {
+					if !visit(v.Added[i], v.Types[i], Cursor{Pos: v.first() + int64(i), Seq: v.Seq, Index: i}) {
+						return true, nil
+					}
+				}
+			}
+		}
+		seq += n * step
+		round = min(round*2, 256)
+	}
+	return false, nil
+}
+
+// checkCursor refuses a cursor that does not name a boundary of this
+// context's timeline as it is (one from a store since wiped, say).
+func (s *Store) checkCursor(ctx context.Context, ct string, latest *head, c Cursor) error {
+	if c == StartCursor {
+		return nil
+	}
+	bad := eventstore.Errorf(eventstore.EBADCURSOR, "the cursor is not a position of %s/%s on this server", ct, latest.Cid)
+	if c.Seq < 1 || c.Seq > latest.Seq {
+		return bad
+	}
+	v := latest
+	if c.Seq != latest.Seq {
+		var err error
+		if v, err = s.readHead(ctx, ct, latest.Cid, c.Seq); err != nil {
+			return dbError("cursor", err)
+		}
+	}
+	if v == nil || c.Index < -1 || c.Index >= len(v.Added) || c.Pos != v.first()+int64(c.Index) {
+		return bad
+	}
+	return nil
+}
+
+// versionReads bounds the head versions a walk reads at once.
+const versionReads = 8
+
+// versions reads the head versions seqs of latest's context (latest
+// itself from memory), in that order, concurrently.
+func (s *Store) versions(ctx context.Context, ct string, latest *head, seqs []int64) ([]*head, error) {
+	out := make([]*head, len(seqs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(versionReads)
+	for i, seq := range seqs {
+		if seq == latest.Seq {
+			out[i] = latest
+			continue
+		}
+		g.Go(func() error {
+			h, err := s.readHead(gctx, ct, latest.Cid, seq)
+			if err != nil {
+				return dbError("timeline", err)
+			}
+			if h == nil {
+				return eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s is missing (run eventstore verify)", seq, ct, latest.Cid)
+			}
+			out[i] = h
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// eventsByID reads the events ids of context ct/cid, in that order; each
+// must be stored (the head log names them).
+func (s *Store) eventsByID(ctx context.Context, ct, cid string, ids []string) ([]*eventstore.Event, error) {
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+		return nil, dbError("events", err)
+	}
+	events := make([]*eventstore.Event, 0, len(ids))
+	for _, id := range ids {
+		d := k.docs[id]
+		if d == nil || d.Cid != cid {
+			return nil, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored (run eventstore verify)", id, ct, cid)
+		}
+		events = append(events, d.event())
+	}
+	return events, nil
+}
+
+// A cursor is written "<pos>.<seq>.<index+1>.<tag>", the tag binding it to
+// its context and to this server: the first bytes of an HMAC, keyed by the
+// server's name, over the context and the numbers. It is not a secret — a
+// made-up cursor reaches nothing its holder could not list anyway — but a
+// cursor from another room or server is refused rather than misread.
+
+// EncodeCursor writes c as a cursor of context ct/cid.
+func (s *Store) EncodeCursor(ct, cid string, c Cursor) string {
+	body := fmt.Sprintf("%d.%d.%d", c.Pos, c.Seq, c.Index+1)
+	return body + "." + s.cursorTag(ct+"/"+cid, body)
+}
+
+// DecodeCursor reads a cursor of context ct/cid; EBADCURSOR unless this
+// server issued it for that context.
+func (s *Store) DecodeCursor(ct, cid, text string) (Cursor, error) {
+	bad := eventstore.Errorf(eventstore.EBADCURSOR, "cursor %q was not issued for %s/%s by this server", text, ct, cid)
+	body, tag, ok := cutLast(text, ".")
+	if !ok || !hmac.Equal([]byte(tag), []byte(s.cursorTag(ct+"/"+cid, body))) {
+		return Cursor{}, bad
+	}
+	parts := strings.Split(body, ".")
+	if len(parts) != 3 {
+		return Cursor{}, bad
+	}
+	var n [3]int64
+	for i, p := range parts {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || v < 0 {
+			return Cursor{}, bad
+		}
+		n[i] = v
+	}
+	return Cursor{Pos: n[0], Seq: n[1], Index: int(n[2]) - 1}, nil
+}
+
+// cursorTag binds a cursor body to a scope (a context, or a server-wide
+// stream) and to this server.
+func (s *Store) cursorTag(scope, body string) string {
+	m := hmac.New(sha256.New, []byte("eventstore cursor "+s.opts.Server))
+	m.Write([]byte(scope + "\x00" + body))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
