@@ -22,6 +22,9 @@ type Source interface {
 	// ScanContexts hands over every document of a type (or of one
 	// context) raw, for store.DecodeRecord.
 	ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
+	// ReadTimeline hands over one context's documents as its head log
+	// names them, read by _id: O(the context) in any store.
+	ReadTimeline(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
 	EstimatedDocuments(ctx context.Context, ct string) (int64, error)
 	// LatestVersion and Version read a context's head versions by _id.
 	LatestVersion(ctx context.Context, ct, cid string, from int64) (*store.HeadVersion, error)
@@ -147,9 +150,15 @@ func (r *run) context(ctx context.Context, ct, cid string) error {
 	return nil
 }
 
-// full audits every context of type ct (or context cid) from one scan.
+// full audits every context of type ct from one scan, or context cid
+// along its head log (by a scan if the head log itself is damaged).
 func (r *run) full(ctx context.Context, ct, cid string) error {
-	graphs, err := r.a.readGraphs(ctx, ct, cid, r.progress)
+	graphs, err := r.a.readGraphs(ctx, ct, cid, cid != "", r.progress)
+	if cid != "" && eventstore.ErrorCode(err) == eventstore.EINTERNAL {
+		r.a.log.Warn("the head log does not lead through the context; scanning it instead", "ct", ct, "cid", cid, "err", err)
+		r.rep.Events, r.done = 0, 0
+		graphs, err = r.a.readGraphs(ctx, ct, cid, false, r.progress)
+	}
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func (a *Auditor) Repair(ctx context.Context, ct, cid string) (*store.RepairRepo
 		return nil, err
 	}
 	return a.src.Rederive(ctx, ct, cid, func(ctx context.Context) (*store.Derived, error) {
-		graphs, err := a.readGraphs(ctx, ct, cid, nil)
+		graphs, err := a.readGraphs(ctx, ct, cid, false, nil) // a scan: the head log may be what is wrong
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
 )
@@ -144,101 +141,50 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 	return out, nil
 }
 
-// History calls fn with every event of context ct/cid, parents first,
-// from one cursor: what a new participant stores. The events come as
-// written, without d (which every server folds itself from the update
-// events). It stops at fn's first error.
-//
-// MongoDB reads in (ts, _id) order along the cid_ts_id index, which is
-// parents first (an event's ts is after its parents'). FerretDB would sort
-// in memory after reading the whole collection, holding the stream back,
-// so there the events come unsorted: in SQLite's rowid order, which is
-// insertion order (FerretDB sorts by $natural only on capped collections),
-// parents first as well (an event is stored only after its parents).
-// Either way an event is passed on only after its parents, held back until
-// then if need be.
+// History calls fn with every event of context ct/cid in timeline
+// order, which is parents first: what a new participant stores. The
+// events come as written, without d (which every server folds itself from
+// the update events). It reads the head log and the events by _id, a batch
+// at a time, so it costs O(the context) in any store. It stops at fn's
+// first error.
 func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore.Event) error) (err error) {
 	defer s.observe("history", time.Now(), &err)
 	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return err
 	}
-	if _, err := s.head(ctx, ct, cid); err != nil {
+	latest, err := s.head(ctx, ct, cid)
+	if err != nil {
 		return err
 	}
-	opts := options.Find().SetBatchSize(1000).SetProjection(bson.D{{Key: "d", Value: 0}, {Key: "dFold", Value: 0}})
-	if s.conn.dialect.streamsSorted() {
-		opts.SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}})
-	}
-	cur, err := s.events(ct).Find(ctx, EventsOf(cid), opts)
-	if err != nil {
-		return dbError("history", err)
-	}
-	defer cur.Close(ctx)
-	order := newParentsFirst(fn)
-	for cur.Next(ctx) {
-		d := new(eventDoc)
-		if err := cur.Decode(d); err != nil {
-			return dbError("history", err)
+	var ids []string
+	var ferr error
+	flush := func() {
+		events, err := s.eventsByID(ctx, ct, cid, ids)
+		if err != nil {
+			ferr = err
+			return
 		}
-		if err := order.add(d); err != nil {
-			return err
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return dbError("history", err)
-	}
-	if n := len(order.held); n > 0 {
-		return eventstore.Errorf(eventstore.EINTERNAL, "%d events of %s/%s have parents that are not stored (run eventstore verify)", n, ct, cid)
-	}
-	return nil
-}
-
-// parentsFirst passes events on in an order where parents come before
-// their children, holding back those that arrive before a parent.
-type parentsFirst struct {
-	fn      func(*eventstore.Event) error
-	passed  map[string]bool
-	held    map[string]*heldEvent
-	waiting map[string][]string // a parent not passed yet → events held for it
-}
-
-type heldEvent struct {
-	doc     *eventDoc
-	missing int
-}
-
-func newParentsFirst(fn func(*eventstore.Event) error) *parentsFirst {
-	return &parentsFirst{fn: fn, passed: map[string]bool{}, held: map[string]*heldEvent{}, waiting: map[string][]string{}}
-}
-
-func (o *parentsFirst) add(d *eventDoc) error {
-	missing := 0
-	for _, p := range uniq(d.Pids) {
-		if !o.passed[p] {
-			missing++
-			o.waiting[p] = append(o.waiting[p], d.ID)
-		}
-	}
-	if missing > 0 {
-		o.held[d.ID] = &heldEvent{doc: d, missing: missing}
-		return nil
-	}
-	ready := []*eventDoc{d}
-	for len(ready) > 0 {
-		d := ready[len(ready)-1]
-		ready = ready[:len(ready)-1]
-		if err := o.fn(d.event()); err != nil {
-			return err
-		}
-		o.passed[d.ID] = true
-		for _, id := range o.waiting[d.ID] {
-			h := o.held[id]
-			if h.missing--; h.missing == 0 {
-				delete(o.held, id)
-				ready = append(ready, h.doc)
+		for _, e := range events {
+			if !e.Deleted {
+				e.D = e.O
+			}
+			if ferr = fn(e); ferr != nil {
+				return
 			}
 		}
-		delete(o.waiting, d.ID)
+		ids = ids[:0]
 	}
-	return nil
+	_, err = s.walk(ctx, ct, latest, StartCursor, Forward, historyBatch, func(id, _ string, _ Cursor) bool {
+		if ids = append(ids, id); len(ids) == historyBatch {
+			flush()
+		}
+		return ferr == nil
+	})
+	if err == nil && ferr == nil && len(ids) > 0 {
+		flush()
+	}
+	return cmp.Or(err, ferr)
 }
+
+// historyBatch is how many events History reads at once.
+const historyBatch = 256
