@@ -13,6 +13,7 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 // Config is what the API needs.
@@ -35,6 +36,9 @@ type Config struct {
 	// FederationStatus reports delivery to every peer (GET
 	// /api/v1/federation/status).
 	FederationStatus func() any
+	// Hub serves the live streams (…/stream, /api/v1/stream); nil: they
+	// answer 503.
+	Hub *stream.Hub
 }
 
 // server holds the dependencies of the handlers.
@@ -50,12 +54,13 @@ type server struct {
 	fed     http.Handler
 	fedStat func() any
 	gather  prometheus.Gatherer
+	hub     *stream.Hub
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens),
-		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer}
+		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -209,7 +209,7 @@ var errEntryTaken = errors.New("commit log entry taken")
 
 // commitOf is version h and its events as a reader of the log sees them.
 func (s *Store) commitOf(ct string, h *head, docs []eventDoc) *Commit {
-	c := &Commit{Log: h.Log, Ct: ct, Cid: h.Cid, Seq: h.Seq, First: h.first()}
+	c := &Commit{Log: h.Log, Ct: ct, Cid: h.Cid, Seq: h.Seq, First: h.first(), At: h.At.Time()}
 	for i := range docs {
 		c.Events = append(c.Events, docs[i].event())
 	}

@@ -19,6 +19,7 @@ type Commit struct {
 	Seq    int64               // its head version
 	First  int64               // the position of Events[0]
 	Events []*eventstore.Event // the events it added, in timeline order, as stored then
+	At     time.Time           // when the version was written (by its writer's clock)
 }
 
 // Cursor is the boundary just after the i-th event of c.
@@ -150,7 +151,7 @@ func (s *Store) commitsOf(ctx context.Context, ct string, l *commitLog, from int
 		if h == nil || h.Log != from+int64(i) {
 			continue // an orphan: its version is another claim's
 		}
-		c := &Commit{Log: h.Log, Ct: ct, Cid: h.Cid, Seq: h.Seq, First: h.first()}
+		c := &Commit{Log: h.Log, Ct: ct, Cid: h.Cid, Seq: h.Seq, First: h.first(), At: h.At.Time()}
 		for _, id := range h.Added {
 			d := k.docs[id]
 			if d == nil {

@@ -3,13 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
@@ -192,11 +190,11 @@ func (s *Store) ReadTimeline(ctx context.Context, ct, cid string, fn func(batch 
 		g.SetLimit(prefetchConcurrency)
 		for i, id := range ids {
 			g.Go(func() error {
-				r, err := s.events(ct).FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Raw()
-				if errors.Is(err, mongo.ErrNoDocuments) {
-					return nil
+				var r bson.Raw
+				found, err := findByID(gctx, s.events(ct), id, &r)
+				if found {
+					batch[i] = r
 				}
-				batch[i] = r
 				return err
 			})
 		}

@@ -188,14 +188,37 @@ func dbError(op string, err error) error {
 	return &eventstore.Error{Code: eventstore.EINTERNAL, Err: fmt.Errorf("%s: %w", op, err)}
 }
 
-// findByID reads one document by _id into out; found is false when absent.
+// findByID reads one document by _id into out (a *bson.Raw takes it
+// raw); found is false when absent.
+//
+// Once started, the read is not cancelled with ctx: on the embedded store
+// a cancelled read makes FerretDB interrupt its SQLite statement, and the
+// SQLite driver's interrupt can land on the statement that reuses the
+// connection next, failing another request's write ("interrupted (9)",
+// seen with streams that reconnect while catching up). A read by _id takes
+// milliseconds; idReadTimeout bounds it.
 func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (bool, error) {
-	err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idReadTimeout)
+	defer cancel()
+	res := c.FindOne(rctx, bson.D{{Key: "_id", Value: id}})
+	var err error
+	if raw, ok := out.(*bson.Raw); ok {
+		*raw, err = res.Raw()
+		*raw = append(bson.Raw(nil), *raw...)
+	} else {
+		err = res.Decode(out)
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil
 	}
 	return err == nil, err
 }
+
+// idReadTimeout bounds one read by _id.
+const idReadTimeout = 30 * time.Second
 
 // step runs the failpoint for a named step of a write (tests only).
 func (s *Store) step(name string) error {

@@ -59,10 +59,15 @@ type ListQuery struct {
 
 // Page is one page of a context's timeline.
 type Page struct {
-	Events []*eventstore.Event // in the query's direction
-	Start  string              // the boundary the page starts at
-	End    string              // the boundary after its last event, in its direction
-	Next   string              // End, if the timeline goes on in that direction; "" at its end
+	Events  []*eventstore.Event // in the query's direction
+	Cursors []Cursor            // the boundary just after each event
+	Start   string              // the boundary the page starts at
+	// End is the boundary past everything the page covers, in its
+	// direction: past its last event, and past the events of other types
+	// that a filter skipped after it, to the end of the timeline if the
+	// page reached it.
+	End  string
+	Next string // End, if the timeline goes on in that direction; "" at its end
 }
 
 // TypeFilter matches event types: exact, or a prefix "a.b.*" (a.b itself
@@ -74,12 +79,9 @@ func ParseTypeFilter(t string) (TypeFilter, error) {
 	if t == "" {
 		return "", nil
 	}
-	base, prefix := strings.CutSuffix(t, ".*")
+	base, _ := strings.CutSuffix(t, ".*")
 	if err := hashing.ValidateEventType(base); err != nil {
 		return "", eventstore.Errorf(eventstore.EINVALID, "t must be an event type or a prefix such as message.*: %q", t)
-	}
-	if prefix {
-		return TypeFilter(base + "."), nil
 	}
 	return TypeFilter(t), nil
 }
@@ -89,8 +91,8 @@ func (f TypeFilter) Match(t string) bool {
 	if f == "" {
 		return true
 	}
-	if base, ok := strings.CutSuffix(string(f), "."); ok {
-		return t == base || strings.HasPrefix(t, string(f))
+	if base, ok := strings.CutSuffix(string(f), ".*"); ok {
+		return t == base || strings.HasPrefix(t, base+".")
 	}
 	return t == string(f)
 }
@@ -127,15 +129,19 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 		}
 	}
 	var ids []string
-	var last Cursor
+	var cursors []Cursor
+	end := from
 	more, err := s.walk(ctx, ct, latest, from, q.Dir, q.Limit+1, func(id, t string, at Cursor) bool {
-		if !filter.Match(t) {
-			return true
-		}
-		if len(ids) == q.Limit {
+		match := filter.Match(t)
+		if match && len(ids) == q.Limit {
 			return false
 		}
-		ids, last = append(ids, id), at
+		if end = at; q.Dir == Backward {
+			end = before(at)
+		}
+		if match {
+			ids, cursors = append(ids, id), append(cursors, at)
+		}
 		return true
 	})
 	if err != nil {
@@ -145,14 +151,7 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	if err != nil {
 		return nil, err
 	}
-	page = &Page{Events: events, Start: s.EncodeCursor(ct, cid, from), End: s.EncodeCursor(ct, cid, from)}
-	if len(ids) > 0 {
-		end := last
-		if q.Dir == Backward {
-			end = before(last)
-		}
-		page.End = s.EncodeCursor(ct, cid, end)
-	}
+	page = &Page{Events: events, Cursors: cursors, Start: s.EncodeCursor(ct, cid, from), End: s.EncodeCursor(ct, cid, end)}
 	if more {
 		page.Next = page.End
 	}

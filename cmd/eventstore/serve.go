@@ -20,6 +20,7 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 const (
@@ -120,6 +121,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	registry := prometheus.NewRegistry()
 	metrics := api.NewMetrics(registry)
 	var fed atomic.Pointer[federation.Federation] // set below; the store's hooks need it first
+	var hub atomic.Pointer[stream.Hub]
 	st, err := store.New(conn, store.Options{
 		Server:       server,
 		Logger:       logger,
@@ -128,6 +130,9 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		Participants: true,
 		OnCommit: func(ct, cid string, events []*eventstore.Event) {
 			metrics.CountStored(server, events)
+			if h := hub.Load(); h != nil {
+				h.Committed(ct)
+			}
 			if f := fed.Load(); f != nil {
 				f.Committed(ct, cid, events)
 			}
@@ -146,6 +151,17 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	f.Start(ctx)
 	defer f.Close()
 	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
+	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry)})
+	hub.Store(streams)
+	hubCtx, stopHub := context.WithCancel(ctx) // ctx's end ends the streams, so that shutdown is not held up by them
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- streams.Run(hubCtx) }()
+	defer func() {
+		stopHub()
+		if err := <-hubDone; err != nil {
+			logger.Error("live streams stopped", "err", err)
+		}
+	}()
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens,
 		Ready: func(ctx context.Context) error {
@@ -160,6 +176,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		Share:            f.Share,
 		Federation:       f.Handler(),
 		FederationStatus: func() any { return f.Status() },
+		Hub:              streams,
 	})
 	if every := cmd.Duration(flagAuditInterval); every > 0 {
 		auditDone := make(chan struct{})

@@ -1,0 +1,15 @@
+// Package stream is the live half of the timeline: one Hub per process
+// follows the commit log of every context type (store.ReadLog) and fans
+// each new version out to its subscribers, and Follow turns a subscription
+// into an exact stream for one context or for the whole server — backlog
+// from the store, then live, resumable by cursor, never a gap and never a
+// repeat. The SSE endpoints (package api) and the WebSocket gateway are
+// built on Follow.
+//
+// It reads the store and writes nothing but the void entries the store's
+// log reader may write (see store/commitlog.go). A Hub learns of this
+// process's writes at once (Committed, called from store.Options.OnCommit)
+// and of other processes' by reading the logs every Config.Poll, an _id
+// read per context type; on MongoDB a change stream could wake it sooner,
+// but the poll is what the embedded store has and is the one path here.
+package stream

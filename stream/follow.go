@@ -1,0 +1,138 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Kind is what a Message is.
+type Kind int
+
+const (
+	KindEvent     Kind = iota // an event, with the cursor just after it
+	KindCaughtUp              // the backlog has been sent; Cursor is where the stream is
+	KindReset                 // the stream ends because the subscriber fell behind: resume from Cursor
+	KindHeartbeat             // nothing happened for a while
+)
+
+// Message is one thing a stream sends.
+type Message struct {
+	Kind   Kind
+	Event  *eventstore.Event // KindEvent; it carries no isLeaf (a stream's events do not stay leaves)
+	Cursor string
+}
+
+// Request says what to follow: one context (Ct and Cid), every context of
+// a type (Cid "", Server), or everything (Ct "" too, Server).
+type Request struct {
+	Ct, Cid string
+	Server  bool // the server-wide stream (/api/v1/stream), optionally of one type Ct
+	// From is a cursor of this stream to continue after, "start" for the
+	// beginning, or "" for the present.
+	From string
+	T    store.TypeFilter
+	// Transport labels the metrics ("sse", "gateway").
+	Transport string
+}
+
+// Start is Request.From for the whole history.
+const Start = "start"
+
+// ErrReset ends a stream whose subscriber fell behind (after KindReset).
+var ErrReset = errors.New("stream: the subscriber fell behind; resume from the reset cursor")
+
+// ErrClosed ends a stream because the hub stopped (the server shuts down).
+var ErrClosed = errors.New("stream: the server is shutting down")
+
+// Follow sends the stream req asks for to send, until ctx ends (nil), send
+// fails (its error), the subscriber falls behind (ErrReset, after a reset
+// message) or the hub stops (ErrClosed). First it checks req: a context
+// that does not exist is ENOTFOUND, a cursor not issued for this stream
+// EBADCURSOR, both before anything is sent. It subscribes before it reads
+// the backlog, and drops what the subscription repeats, so that no event
+// can slip between backlog and live; anything the subscription lacks is
+// read from the store.
+func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error) error {
+	var f follower
+	var err error
+	if req.Server {
+		f, err = h.serverFollower(ctx, req)
+	} else {
+		f, err = h.contextFollower(ctx, req)
+	}
+	if err != nil {
+		return err
+	}
+	m := h.cfg.Metrics
+	m.open.WithLabelValues(req.Transport).Inc()
+	defer m.open.WithLabelValues(req.Transport).Dec()
+	out := func(msg Message) error {
+		if msg.Kind == KindEvent {
+			m.sent.WithLabelValues(req.Transport).Inc()
+		}
+		return send(msg)
+	}
+	// Far behind, read from the store alone; then subscribe, and read
+	// again up to what the subscription will bring.
+	if err := f.catchUp(ctx, out); err != nil {
+		return err
+	}
+	sub := h.Subscribe(f.scope())
+	defer sub.Close()
+	if err := f.catchUp(ctx, out); err != nil {
+		return err
+	}
+	if err := send(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
+		return err
+	}
+	beat := time.NewTicker(h.cfg.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-beat.C:
+			if err := send(Message{Kind: KindHeartbeat}); err != nil {
+				return err
+			}
+		case it, ok := <-sub.C:
+			if !ok {
+				if !sub.Overflowed() {
+					return ErrClosed
+				}
+				m.resets.WithLabelValues(req.Transport).Inc()
+				if err := send(Message{Kind: KindReset, Cursor: f.cursor()}); err != nil {
+					return err
+				}
+				return ErrReset
+			}
+			m.lag.Observe(time.Since(it.Commit.At).Seconds())
+			if err := f.live(ctx, it, out); err != nil {
+				return err
+			}
+			beat.Reset(h.cfg.Heartbeat)
+		}
+	}
+}
+
+// follower is the state of one stream: where it is, and how it reads.
+type follower interface {
+	scope() Scope
+	cursor() string
+	// catchUp sends what the store has beyond the stream's place.
+	catchUp(ctx context.Context, send func(Message) error) error
+	// live sends what a commit from the hub adds, reading from the store
+	// whatever lies between the stream's place and it.
+	live(ctx context.Context, it Item, send func(Message) error) error
+}
+
+// streamEvent is e as a stream sends it.
+func streamEvent(e *eventstore.Event) *eventstore.Event {
+	c := *e
+	c.IsLeaf = false
+	return &c
+}

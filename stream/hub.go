@@ -1,0 +1,317 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Config configures a Hub.
+type Config struct {
+	Store  *store.Store
+	Logger *slog.Logger // errors reading the logs; silent when nil
+	// Poll is how often the hub reads the commit logs for versions other
+	// processes wrote (DefaultPoll when zero); this process's own writes
+	// reach it at once through Committed.
+	Poll time.Duration
+	// Buffer is how many commits a subscriber may fall behind the hub
+	// before it is cut off (DefaultBuffer when zero): the hub never waits
+	// for a subscriber.
+	Buffer int
+	// Heartbeat is how often an idle stream sends a heartbeat
+	// (DefaultHeartbeat when zero).
+	Heartbeat time.Duration
+	Metrics   *Metrics // optional
+}
+
+// Defaults of Config.
+const (
+	DefaultPoll      = 200 * time.Millisecond
+	DefaultBuffer    = 1024
+	DefaultHeartbeat = 15 * time.Second
+)
+
+// Hub follows the commit logs of every context type and hands each new
+// commit to the subscriptions whose scope it falls in, in log order.
+type Hub struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+
+	mu     sync.Mutex
+	tails  map[string]*tail                    // by context type
+	subs   map[scopeKey]map[*Subscription]bool // by scope
+	run    context.Context                     // set by Run; nil before
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// tail is the hub's reader of one context type's commit log.
+type tail struct {
+	ct      string
+	kick    chan struct{}
+	through int64 // the last entry read
+}
+
+// Item is one commit handed to a subscription. After is the entry the hub
+// had read through before it: there is no commit of the type between
+// After and Commit.Log, so a subscriber that has everything up to After
+// misses nothing.
+type Item struct {
+	Commit *store.Commit
+	After  int64
+}
+
+// Scope is what a subscription receives: one context (Ct and Cid), every
+// context of a type (Cid ""), or everything (both "").
+type Scope struct{ Ct, Cid string }
+
+type scopeKey Scope
+
+// Subscription receives the commits of its scope on C until it is closed
+// by Close, by the hub's end, or because it fell Buffer commits behind
+// (then Overflowed is true).
+type Subscription struct {
+	C     <-chan Item
+	c     chan Item
+	scope Scope
+	hub   *Hub
+	over  bool // set by the hub, under hub.mu, before closing c
+	done  bool
+}
+
+// New returns a hub; it starts following with Run.
+func New(cfg Config) *Hub {
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{cfg: cfg, st: cfg.Store, log: log, tails: map[string]*tail{}, subs: map[scopeKey]map[*Subscription]bool{}}
+}
+
+// tailMargin is how many entries before the end of a log a hub starts
+// reading at: a claim of another process that took a number just before
+// the hub started is then not missed (subscribers drop what they have).
+const tailMargin = 64
+
+// Run follows the commit logs until ctx ends, then closes every
+// subscription. Context types that appear later are followed from their
+// first commit.
+func (h *Hub) Run(ctx context.Context) error {
+	types, err := h.st.LogTypes(ctx)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.run = ctx
+	h.mu.Unlock()
+	for _, ct := range types {
+		end, err := h.st.LogEnd(ctx, ct)
+		if err != nil {
+			return err
+		}
+		h.follow(ct, max(end.Entry-1-tailMargin, 0))
+	}
+	discover := time.NewTicker(discoverEvery)
+	defer discover.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.wg.Wait()
+			h.close()
+			return nil
+		case <-discover.C:
+			types, err := h.st.LogTypes(ctx)
+			if err != nil {
+				h.log.Warn("stream: listing context types", "err", err)
+				continue
+			}
+			for _, ct := range types {
+				h.follow(ct, 0)
+			}
+		}
+	}
+}
+
+// discoverEvery is how often the hub looks for new context types (a
+// listing of collection names).
+const discoverEvery = time.Second
+
+// Committed tells the hub that this process wrote to context type ct.
+func (h *Hub) Committed(ct string) {
+	h.mu.Lock()
+	t := h.tails[ct]
+	h.mu.Unlock()
+	if t == nil {
+		t = h.follow(ct, 0)
+	}
+	if t != nil {
+		select {
+		case t.kick <- struct{}{}:
+		default: // a read is due anyway
+		}
+	}
+}
+
+// follow starts reading ct's log after entry through, unless it is read
+// already or the hub is not running.
+func (h *Hub) follow(ct string, through int64) *tail {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.tails[ct]; t != nil || h.run == nil || h.closed {
+		return t
+	}
+	t := &tail{ct: ct, kick: make(chan struct{}, 1), through: through}
+	h.tails[ct] = t
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.read(h.run, t)
+	}()
+	return t
+}
+
+// read is a tail's loop: read what is new, hand it out, wait for a kick
+// or the next poll.
+func (h *Hub) read(ctx context.Context, t *tail) {
+	poll := time.NewTicker(h.cfg.Poll)
+	defer poll.Stop()
+	for {
+		for {
+			commits, through, err := h.st.ReadLog(ctx, t.ct, t.through, readBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.Warn("stream: reading the commit log", "ct", t.ct, "err", err)
+				}
+				break
+			}
+			after := t.through
+			for _, c := range commits {
+				h.dispatch(Item{Commit: c, After: after})
+				after = c.Log
+			}
+			t.through = through
+			h.cfg.Metrics.position.WithLabelValues(t.ct).Set(float64(through))
+			if len(commits) == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.kick:
+		case <-poll.C:
+		}
+	}
+}
+
+// readBatch is about how many events a tail reads at once.
+const readBatch = 1000
+
+// dispatch hands it to every subscription whose scope holds its commit. A
+// subscription whose buffer is full is cut off, never waited for.
+func (h *Hub) dispatch(it Item) {
+	c := it.Commit
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, key := range []scopeKey{{Ct: c.Ct, Cid: c.Cid}, {Ct: c.Ct}, {}} {
+		for s := range h.subs[key] {
+			select {
+			case s.c <- it:
+			default:
+				s.over = true
+				h.cfg.Metrics.overflows.Inc()
+				h.drop(s)
+			}
+		}
+	}
+}
+
+// Subscribe starts receiving the commits of scope from now on.
+func (h *Hub) Subscribe(scope Scope) *Subscription {
+	if scope.Ct != "" {
+		h.follow(scope.Ct, 0) // unless followed already: a type that appeared since the last look, from its start
+	}
+	c := make(chan Item, h.cfg.Buffer)
+	s := &Subscription{C: c, c: c, scope: scope, hub: h}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.done = true
+		close(c)
+		return s
+	}
+	key := scopeKey(scope)
+	if h.subs[key] == nil {
+		h.subs[key] = map[*Subscription]bool{}
+	}
+	h.subs[key][s] = true
+	return s
+}
+
+// Close ends the subscription; C is closed.
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.hub.drop(s)
+}
+
+// Overflowed reports whether the hub cut the subscription off because it
+// fell behind. Read it once C is closed.
+func (s *Subscription) Overflowed() bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.over
+}
+
+// drop (h.mu held) removes s and closes its channel, once.
+func (h *Hub) drop(s *Subscription) {
+	if s.done {
+		return
+	}
+	s.done = true
+	key := scopeKey(s.scope)
+	delete(h.subs[key], s)
+	if len(h.subs[key]) == 0 {
+		delete(h.subs, key)
+	}
+	close(s.c)
+}
+
+// close ends every subscription when the hub stops.
+func (h *Hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, subs := range h.subs {
+		for s := range subs {
+			h.drop(s)
+		}
+	}
+}
+
+// Subscribers is how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, subs := range h.subs {
+		n += len(subs)
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+package stream
+
+import (
+	"context"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// serverStream follows every context (of one type, or of all) by the
+// commit logs: it has sent everything before its place in each.
+type serverStream struct {
+	st *store.Store
+	ct string // "" for every type
+	t  store.TypeFilter
+	at store.StreamCursor
+}
+
+func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, error) {
+	if req.Ct != "" {
+		if err := hashing.ValidateContextType(req.Ct); err != nil {
+			return nil, eventstore.WrapError(eventstore.EINVALID, err)
+		}
+	}
+	f := &serverStream{st: h.st, ct: req.Ct, t: req.T, at: store.StreamCursor{}}
+	switch req.From {
+	case Start:
+	case "":
+		types, err := f.types(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range types {
+			if f.at[ct], err = h.st.LogEnd(ctx, ct); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		var err error
+		if f.at, err = h.st.DecodeStreamCursor(req.Ct, req.From); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (f *serverStream) scope() Scope   { return Scope{Ct: f.ct} }
+func (f *serverStream) cursor() string { return f.st.EncodeStreamCursor(f.ct, f.at) }
+
+// types are the context types the stream follows now.
+func (f *serverStream) types(ctx context.Context) ([]string, error) {
+	if f.ct != "" {
+		return []string{f.ct}, nil
+	}
+	return f.st.LogTypes(ctx)
+}
+
+// place is where the stream is in ct's log (a type it has not seen: at
+// its start).
+func (f *serverStream) place(ct string) store.LogPos {
+	if p, ok := f.at[ct]; ok {
+		return p
+	}
+	return store.LogPos{Entry: 1}
+}
+
+func (f *serverStream) catchUp(ctx context.Context, send func(Message) error) error {
+	types, err := f.types(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ct := range types {
+		if err := f.catchUpType(ctx, ct, send); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *serverStream) catchUpType(ctx context.Context, ct string, send func(Message) error) error {
+	for {
+		commits, through, err := f.st.ReadLog(ctx, ct, f.place(ct).Entry-1, pageSize)
+		if err != nil {
+			return err
+		}
+		for _, c := range commits {
+			if err := f.deliver(c, send); err != nil {
+				return err
+			}
+		}
+		if p := f.place(ct); through >= p.Entry { // past void entries after the last commit too
+			f.at[ct] = store.LogPos{Entry: through + 1}
+		}
+		if len(commits) == 0 {
+			return nil
+		}
+	}
+}
+
+// deliver sends what of commit c lies beyond the stream's place.
+func (f *serverStream) deliver(c *store.Commit, send func(Message) error) error {
+	p := f.place(c.Ct)
+	if c.Log < p.Entry {
+		return nil
+	}
+	from := 0
+	if c.Log == p.Entry {
+		from = p.Done
+	}
+	for i := from; i < len(c.Events); i++ {
+		f.at[c.Ct] = store.After(c, i)
+		if e := c.Events[i]; f.t.Match(e.T) {
+			if err := send(Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (f *serverStream) live(ctx context.Context, it Item, send func(Message) error) error {
+	if it.After >= f.place(it.Commit.Ct).Entry { // commits may lie between: the store has them
+		return f.catchUpType(ctx, it.Commit.Ct, send)
+	}
+	return f.deliver(it.Commit, send)
+}
