@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +43,8 @@ func TestReadmeConfigurationTable(t *testing.T) {
 			envVar, def = f.Sources.EnvKeys()[0], strings.Join(f.Value, ",")
 		case *cli.DurationFlag:
 			envVar, def = f.Sources.EnvKeys()[0], f.Value.String()
+		case *cli.IntFlag:
+			envVar, def = f.Sources.EnvKeys()[0], strconv.FormatInt(int64(f.Value), 10)
 		default:
 			t.Fatalf("flag --%s: unexpected type %T", name, f)
 		}

@@ -31,6 +31,9 @@ const (
 	flagAuditInterval   = "audit-interval"
 	flagPeer            = "peer"
 	flagKeyFile         = "key-file"
+	flagStreamBuffer    = "stream-buffer"
+	flagStreamHeartbeat = "stream-heartbeat"
+	flagStreamPoll      = "stream-poll"
 )
 
 func serveCommand(env environment) *cli.Command {
@@ -50,6 +53,14 @@ func serveCommand(env environment) *cli.Command {
 		&cli.StringFlag{Name: flagKeyFile, Sources: env.fromEnv("EVENTSTORE_KEY_FILE"),
 			Usage: "this server's signing key, written by eventstore keygen; empty: a key kept in the database, made on first start"},
 	}
+	flags = append(flags,
+		&cli.IntFlag{Name: flagStreamBuffer, Value: stream.DefaultBuffer, Sources: env.fromEnv("EVENTSTORE_STREAM_BUFFER"),
+			Usage: "commits a live stream may fall behind before it is reset (its client resumes from the reset's cursor)"},
+		&cli.DurationFlag{Name: flagStreamHeartbeat, Value: stream.DefaultHeartbeat, Sources: env.fromEnv("EVENTSTORE_STREAM_HEARTBEAT"),
+			Usage: "how often an idle live stream sends a heartbeat comment"},
+		&cli.DurationFlag{Name: flagStreamPoll, Value: stream.DefaultPoll, Sources: env.fromEnv("EVENTSTORE_STREAM_POLL"),
+			Usage: "how often live streams look for events that other processes sharing the database wrote"},
+	)
 	flags = append(flags, storeFlags(env)...)
 	flags = append(flags, logFlags(env)...)
 	return &cli.Command{
@@ -151,7 +162,11 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	f.Start(ctx)
 	defer f.Close()
 	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
-	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry)})
+	if cmd.Int(flagStreamBuffer) < 1 {
+		return fmt.Errorf("--%s must be at least 1", flagStreamBuffer)
+	}
+	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry),
+		Buffer: int(cmd.Int(flagStreamBuffer)), Heartbeat: cmd.Duration(flagStreamHeartbeat), Poll: cmd.Duration(flagStreamPoll)})
 	hub.Store(streams)
 	hubCtx, stopHub := context.WithCancel(ctx) // ctx's end ends the streams, so that shutdown is not held up by them
 	hubDone := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,15 +21,24 @@ type testServer struct {
 	URL   string
 	Token string // sent with every request when set
 	t     *testing.T
+	// Stop stops the server gracefully, checking that it stopped cleanly;
+	// the test's end does it anyway.
+	Stop func()
 }
 
 // startServer starts "eventstore serve" with extra arguments and stops it
 // (gracefully, checking that it stopped cleanly) when the test ends.
 func startServer(t *testing.T, env map[string]string, args ...string) *testServer {
 	t.Helper()
+	return startServerIn(t, t.TempDir(), env, args...)
+}
+
+// startServerIn is startServer on the data directory dir.
+func startServerIn(t *testing.T, dir string, env map[string]string, args ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	argv := append([]string{"eventstore", "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
+	argv := append([]string{"eventstore", "serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json"}, args...)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, argv, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, pw)
@@ -49,7 +59,7 @@ func startServer(t *testing.T, env map[string]string, args ...string) *testServe
 	}()
 	select {
 	case a := <-addr:
-		t.Cleanup(func() {
+		stop := sync.OnceFunc(func() {
 			cancel()
 			select {
 			case err := <-done:
@@ -60,7 +70,8 @@ func startServer(t *testing.T, env map[string]string, args ...string) *testServe
 				t.Error("server did not stop within 30 s")
 			}
 		})
-		return &testServer{URL: "http://" + a, t: t}
+		t.Cleanup(stop)
+		return &testServer{URL: "http://" + a, t: t, Stop: stop}
 	case err := <-done:
 		cancel()
 		t.Fatalf("server did not start: %v", err)
