@@ -75,8 +75,9 @@ var EventIndexes = []Index{
 	{Name: "cid_ts_id", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "ts", Value: 1}, {Key: "_id", Value: 1}}},
 	{Name: "cid_isLeaf", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "isLeaf", Value: 1}}, Sparse: true},
 	{Name: "pids", Keys: bson.D{{Key: "pids", Value: 1}}},
-	// A context's timeline: its head versions by the position they reach.
-	{Name: "cid_pos", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "head.pos", Value: 1}}, Sparse: true},
+	// A context's timeline: its head versions in order, each holding the
+	// positions it adds (a page is one range read of them on MongoDB).
+	{Name: "cid_seq", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "head.seq", Value: 1}}, Sparse: true},
 }
 
 // PrepareContextType creates the collections and indexes of context type

@@ -70,7 +70,7 @@ func upTimeline(ctx context.Context, db Database, log *slog.Logger) error {
 
 func timelineOf(ctx context.Context, db Database, ct string, log *slog.Logger) error {
 	coll := db.Database().Collection(EventsCollection(ct))
-	if err := createIndexes(ctx, db, coll, EventIndexes); err != nil { // cid_pos, on MongoDB
+	if err := createIndexes(ctx, db, coll, EventIndexes); err != nil { // cid_seq, on MongoDB
 		return err
 	}
 	versions, eventTypes, err := readTimelines(ctx, coll)

@@ -114,3 +114,9 @@ func (d dialect) streamsSorted() bool { return !d.ferret }
 
 // countsCheaply: an estimated document count is metadata, not a scan.
 func (d dialect) countsCheaply() bool { return !d.ferret }
+
+// readsRanges: a find on a range of an index, or an $in on _id, is one
+// indexed read (MongoDB), so a set of documents is read in one round trip.
+// On FerretDB either is a scan of the collection: there a set is read as
+// that many finds by _id.
+func (d dialect) readsRanges() bool { return !d.ferret }

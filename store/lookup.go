@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
@@ -49,8 +50,12 @@ func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc,
 // prefetchConcurrency bounds the reads a batch has in flight at once.
 const prefetchConcurrency = 8
 
-// prefetchIDs reads events by _id into k, a few at a time.
+// prefetchIDs reads events by _id into k: a few at a time, or on MongoDB
+// by $in, a batch per round trip.
 func prefetchIDs(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
+	if s.conn.dialect.readsRanges() {
+		return prefetchIn(ctx, s, ct, k, ids)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchConcurrency)
 	for _, id := range uniq(ids) {
@@ -64,4 +69,40 @@ func uniq(ids []string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// inBatch bounds the ids of one $in read.
+const inBatch = 1000
+
+// prefetchIn reads the ids k lacks with {_id: {$in: …}} (MongoDB only).
+func prefetchIn(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
+	var todo []string
+	k.mu.Lock()
+	for _, id := range uniq(ids) {
+		if _, ok := k.docs[id]; !ok {
+			todo = append(todo, id)
+		}
+	}
+	k.mu.Unlock()
+	for len(todo) > 0 {
+		batch := todo[:min(len(todo), inBatch)]
+		todo = todo[len(batch):]
+		cur, err := s.events(ct).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: batch}}}})
+		if err != nil {
+			return err
+		}
+		var docs []eventDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return err
+		}
+		k.mu.Lock()
+		for _, id := range batch {
+			k.docs[id] = nil
+		}
+		for i := range docs {
+			k.docs[docs[i].ID] = &docs[i]
+		}
+		k.mu.Unlock()
+	}
+	return nil
 }

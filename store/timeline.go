@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
@@ -269,8 +270,12 @@ func (s *Store) checkCursor(ctx context.Context, ct string, latest *head, c Curs
 const versionReads = 8
 
 // versions reads the head versions seqs of latest's context (latest
-// itself from memory), in that order, concurrently.
+// itself from memory), in that order: concurrently by _id, or on MongoDB
+// by one find along the cid_seq index.
 func (s *Store) versions(ctx context.Context, ct string, latest *head, seqs []int64) ([]*head, error) {
+	if s.conn.dialect.readsRanges() && len(seqs) > 1 {
+		return s.versionRange(ctx, ct, latest, seqs)
+	}
 	out := make([]*head, len(seqs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(versionReads)
@@ -292,6 +297,31 @@ func (s *Store) versions(ctx context.Context, ct string, latest *head, seqs []in
 		})
 	}
 	return out, g.Wait()
+}
+
+// versionRange is versions on MongoDB: seqs are consecutive (either way).
+func (s *Store) versionRange(ctx context.Context, ct string, latest *head, seqs []int64) ([]*head, error) {
+	lo, hi := min(seqs[0], seqs[len(seqs)-1]), max(seqs[0], seqs[len(seqs)-1])
+	cur, err := s.events(ct).Find(ctx, bson.D{{Key: "cid", Value: latest.Cid},
+		{Key: "head.seq", Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lte", Value: hi}}}})
+	if err != nil {
+		return nil, dbError("timeline", err)
+	}
+	var docs []headDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbError("timeline", err)
+	}
+	bySeq := make(map[int64]*head, len(docs))
+	for i := range docs {
+		bySeq[docs[i].Head.Seq] = &docs[i].Head
+	}
+	out := make([]*head, len(seqs))
+	for i, seq := range seqs {
+		if out[i] = bySeq[seq]; out[i] == nil {
+			return nil, eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s is missing (run eventstore verify)", seq, ct, latest.Cid)
+		}
+	}
+	return out, nil
 }
 
 // eventsByID reads the events ids of context ct/cid, in that order; each
