@@ -143,8 +143,8 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 
 // History calls fn with every event of context ct/cid in timeline
 // order, which is parents first: what a new participant stores. The
-// events come as written, without d (which every server folds itself from
-// the update events). It reads the head log and the events by _id, a batch
+// events come as written, their d set to o: every server folds d itself
+// from the update events. It reads the head log and the events by _id, a batch
 // at a time, so it costs O(the context) in any store. It stops at fn's
 // first error.
 func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore.Event) error) (err error) {

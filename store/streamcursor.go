@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
 	"fmt"
 	"slices"
 	"strconv"
@@ -95,7 +96,7 @@ func (s *Store) EncodeStreamCursor(scope string, c StreamCursor) string {
 func (s *Store) DecodeStreamCursor(scope, text string) (StreamCursor, error) {
 	bad := eventstore.Errorf(eventstore.EBADCURSOR, "cursor %q was not issued for this stream by this server", text)
 	body, tag, ok := cutLast(text, "~")
-	if !ok || tag != s.cursorTag(streamScope(scope), body) {
+	if !ok || !hmac.Equal([]byte(tag), []byte(s.cursorTag(streamScope(scope), body))) {
 		return nil, bad
 	}
 	c := StreamCursor{}

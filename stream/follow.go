@@ -70,10 +70,12 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	m := h.cfg.Metrics
 	m.open.WithLabelValues(req.Transport).Inc()
 	defer m.open.WithLabelValues(req.Transport).Dec()
+	lastSent := time.Now()
 	out := func(msg Message) error {
 		if msg.Kind == KindEvent {
 			m.sent.WithLabelValues(req.Transport).Inc()
 		}
+		lastSent = time.Now()
 		return send(msg)
 	}
 	// Far behind, read from the store alone; then subscribe, and read
@@ -86,17 +88,23 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	if err := f.catchUp(ctx, out); err != nil {
 		return err
 	}
-	if err := send(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
+	if err := out(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
 		return err
 	}
-	beat := time.NewTicker(h.cfg.Heartbeat)
+	// A heartbeat goes out whenever nothing else did for two thirds of the
+	// interval, so that the gap never exceeds it (a filter may drop every
+	// event of a busy context).
+	beat := time.NewTicker(h.cfg.Heartbeat / 3)
 	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-beat.C:
-			if err := send(Message{Kind: KindHeartbeat}); err != nil {
+			if time.Since(lastSent) < h.cfg.Heartbeat*2/3 {
+				continue
+			}
+			if err := out(Message{Kind: KindHeartbeat}); err != nil {
 				return err
 			}
 		case it, ok := <-sub.C:
@@ -105,7 +113,7 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 					return ErrClosed
 				}
 				m.resets.WithLabelValues(req.Transport).Inc()
-				if err := send(Message{Kind: KindReset, Cursor: f.cursor()}); err != nil {
+				if err := out(Message{Kind: KindReset, Cursor: f.cursor()}); err != nil {
 					return err
 				}
 				return ErrReset
@@ -114,7 +122,6 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 			if err := f.live(ctx, it, out); err != nil {
 				return err
 			}
-			beat.Reset(h.cfg.Heartbeat)
 		}
 	}
 }

@@ -41,6 +41,15 @@ func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, e
 		if f.at, err = h.st.DecodeStreamCursor(req.Ct, req.From); err != nil {
 			return nil, err
 		}
+		for ct, p := range f.at { // a cursor of this server, but from a store since restored or wiped
+			end, err := h.st.LogEnd(ctx, ct)
+			if err != nil {
+				return nil, err
+			}
+			if p.Entry > end.Entry {
+				return nil, eventstore.Errorf(eventstore.EBADCURSOR, "the cursor is past the end of the %s commit log on this server", ct)
+			}
+		}
 	}
 	return f, nil
 }

@@ -375,3 +375,44 @@ func TestServerStream(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatOnFilteredStream: a stream whose filter drops every event
+// of a busy room still sends a heartbeat within each interval.
+func TestHeartbeatOnFilteredStream(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		const every = 300 * time.Millisecond
+		n := newNode(t, b.Connect(t, storetest.Options{}), stream.Config{Heartbeat: every})
+		if _, err := n.st.CreateContext(storetest.Context(t), "room", "busy", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var mu sync.Mutex
+		var beats []time.Time
+		go func() {
+			_ = n.hub.Follow(ctx, stream.Request{Ct: "room", Cid: "busy", T: "nothing"}, func(m stream.Message) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if m.Kind == stream.KindHeartbeat || m.Kind == stream.KindCaughtUp {
+					beats = append(beats, time.Now())
+				}
+				return nil
+			})
+		}()
+		for ctx.Err() == nil {
+			if _, _, err := n.st.Append(storetest.Context(t), "room", "busy", store.NewEvent{T: "msg"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(beats) < 4 {
+			t.Fatalf("%d heartbeats in 2 s at %v, want at least 4", len(beats), every)
+		}
+		for i := 1; i < len(beats); i++ {
+			if gap := beats[i].Sub(beats[i-1]); gap > 2*every { // the spec: at least one per interval; twice that is slack for a loaded machine
+				t.Errorf("%v between heartbeats, interval %v", gap.Round(time.Millisecond), every)
+			}
+		}
+	})
+}
