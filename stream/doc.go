@@ -10,6 +10,7 @@
 // log reader may write (see store/commitlog.go). A Hub learns of this
 // process's writes at once (Committed, called from store.Options.OnCommit)
 // and of other processes' by reading the logs every Config.Poll, an _id
-// read per context type; on MongoDB a change stream could wake it sooner,
-// but the poll is what the embedded store has and is the one path here.
+// read per context type, and on MongoDB also at once, woken by a change
+// stream on the log entries (store.WatchLogs; not exercised here). Either
+// way it reads the logs by _id: the change stream only wakes it.
 package stream

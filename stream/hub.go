@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -127,6 +128,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		h.follow(ct, max(end.Entry-1-tailMargin, 0))
 	}
+	h.wg.Go(func() { h.watch(ctx) })
 	discover := time.NewTicker(discoverEvery)
 	defer discover.Stop()
 	for {
@@ -144,6 +146,25 @@ func (h *Hub) Run(ctx context.Context) error {
 			for _, ct := range types {
 				h.follow(ct, 0)
 			}
+		}
+	}
+}
+
+// watch wakes the tails on every commit log entry of any process, where
+// the backend has change streams (MongoDB); the poll covers the rest, and
+// covers for a change stream that breaks until it is opened again.
+func (h *Hub) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := h.st.WatchLogs(ctx, h.Committed)
+		if errors.Is(err, store.ErrNoChangeStreams) {
+			return
+		}
+		if err != nil {
+			h.log.Warn("stream: change stream ended; polling until it is open again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
 		}
 	}
 }
