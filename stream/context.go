@@ -44,12 +44,16 @@ func (h *Hub) contextFollower(ctx context.Context, req Request) (*contextStream,
 func (f *contextStream) scope() Scope   { return Scope{Ct: f.ct, Cid: f.cid} }
 func (f *contextStream) cursor() string { return f.st.EncodeCursor(f.ct, f.cid, f.at) }
 
-// pageSize is how many events a catch-up reads at once.
-const pageSize = 100
+// A catch-up reads firstPage events first, so that a client has its first
+// events soon, and then pages growing to pageSize.
+const (
+	firstPage = 16
+	pageSize  = 128
+)
 
 func (f *contextStream) catchUp(ctx context.Context, send func(Message) error) error {
-	for {
-		p, err := f.st.List(ctx, f.ct, f.cid, store.ListQuery{From: f.cursor(), Limit: pageSize, T: string(f.t)})
+	for limit := firstPage; ; limit = min(2*limit, pageSize) {
+		p, err := f.st.List(ctx, f.ct, f.cid, store.ListQuery{From: f.cursor(), Limit: limit, T: string(f.t)})
 		if err != nil {
 			return err
 		}

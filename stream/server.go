@@ -88,8 +88,8 @@ func (f *serverStream) catchUp(ctx context.Context, send func(Message) error) er
 }
 
 func (f *serverStream) catchUpType(ctx context.Context, ct string, send func(Message) error) error {
-	for {
-		commits, through, err := f.st.ReadLog(ctx, ct, f.place(ct).Entry-1, pageSize)
+	for limit := firstPage; ; limit = min(2*limit, pageSize) {
+		commits, through, err := f.st.ReadLog(ctx, ct, f.place(ct).Entry-1, limit)
 		if err != nil {
 			return err
 		}

@@ -191,7 +191,7 @@ func TestFollowReconnecting(t *testing.T) {
 					return
 				default:
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(50+rng.IntN(350))*time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(100+rng.IntN(700))*time.Millisecond)
 				err := c.follow(ctx, current.Load().hub, stream.Request{Ct: "room", Cid: "s1", From: stream.Start})
 				cancel()
 				if err != nil && !errors.Is(err, stream.ErrClosed) && eventstore.ErrorCode(err) != eventstore.EUNAVAILABLE {
@@ -332,7 +332,7 @@ func TestServerStream(t *testing.T) {
 					return
 				default:
 				}
-				fctx, cancel := context.WithTimeout(context.Background(), time.Duration(50+rng.IntN(350))*time.Millisecond)
+				fctx, cancel := context.WithTimeout(context.Background(), time.Duration(100+rng.IntN(700))*time.Millisecond)
 				_ = c.follow(fctx, n.hub, stream.Request{Server: true, From: stream.Start})
 				cancel()
 			}
