@@ -114,9 +114,12 @@ func serveStream(w http.ResponseWriter, r *http.Request, hub *stream.Hub, req st
 func writeMessage(buf *bytes.Buffer, m stream.Message) error {
 	switch m.Kind {
 	case stream.KindEvent:
-		data, err := json.Marshal(m.Event)
-		if err != nil {
-			return fmt.Errorf("encoding an event: %w", err)
+		data := m.Data
+		if data == nil {
+			var err error
+			if data, err = json.Marshal(m.Event); err != nil {
+				return fmt.Errorf("encoding an event: %w", err)
+			}
 		}
 		fmt.Fprintf(buf, "id: %s\ndata: %s\n\n", m.Cursor, data)
 	case stream.KindCaughtUp:

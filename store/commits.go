@@ -27,8 +27,8 @@ func (c *Commit) Cursor(i int) Cursor {
 	return Cursor{Pos: c.First + int64(i), Seq: c.Seq, Index: i}
 }
 
-// logWindow is how many entries a reader reads at once once the first of
-// them exists.
+// logWindow is how many entries a reader reads at once, at most, once it
+// finds entries of other processes.
 const logWindow = 16
 
 // logProbe is how far past a missing entry a reader looks for later ones,
@@ -49,8 +49,22 @@ func (s *Store) ReadLog(ctx context.Context, ct string, after int64, max int) (c
 	l := s.commitLog(ct)
 	through = after
 	events := 0
-	for window := 1; events < max; window = logWindow {
+	window := 1
+	for events < max {
+		// A commit of this process needs no read: it is in memory, and
+		// its entry exists.
+		l.mu.Lock()
+		c := l.recent[through+1]
+		l.mu.Unlock()
+		if c != nil {
+			through++
+			l.passed(through)
+			commits, events, window = append(commits, c), events+len(c.Events), 1
+			continue
+		}
+		// Others' entries are read one, then a window of them at once.
 		entries, err := s.readEntries(ctx, ct, through+1, window)
+		window = min(2*window, logWindow)
 		if err != nil {
 			return commits, through, err
 		}

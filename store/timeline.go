@@ -184,9 +184,8 @@ func markLeaves(h *head, events []*eventstore.Event) {
 // direction dir — its id, type and the cursor just after it — until visit
 // returns false (walk then reports true: there is more) or the timeline
 // ends. latest is the newest version; versions are read by _id, a round of
-// them at once: as many as the events the caller expects to want (a
-// version adds at least one, unless it only moves flags), then rounds
-// growing while visit keeps asking for more.
+// them at once: enough for the events the caller expects to want, then
+// rounds growing while visit keeps asking for more.
 func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir Direction, want int, visit func(id, t string, at Cursor) bool) (bool, error) {
 	if err := s.checkCursor(ctx, ct, latest, c); err != nil {
 		return false, err
@@ -195,7 +194,11 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 	if dir == Backward {
 		step = -1
 	}
-	round := int64(min(max(want, 1), 256))
+	// The first round holds about as many versions as want events need at
+	// the context's average events per version (a batch of 98 ingested
+	// events is one version); later rounds double.
+	perVersion := max(float64(latest.Pos)/float64(latest.Seq), 1)
+	round := int64(min(max(float64(want)/perVersion+1, 1), 256))
 	for seq >= 1 && seq <= latest.Seq {
 		n := round
 		if dir == Forward {

@@ -82,14 +82,15 @@ func (f *contextStream) live(ctx context.Context, it Item, send func(Message) er
 	case c.First > f.at.Pos+1: // something lies between: the store has it
 		return f.catchUp(ctx, send)
 	}
-	for i, e := range c.Events {
+	v := it.view.get(f.st)
+	for i, e := range v.events {
 		at := c.Cursor(i)
 		if at.Pos <= f.at.Pos {
 			continue
 		}
 		f.at = at
 		if f.t.Match(e.T) {
-			if err := send(Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}); err != nil {
+			if err := send(Message{Kind: KindEvent, Event: e, Data: v.data[i], Cursor: v.cursors[i]}); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ const (
 type Message struct {
 	Kind   Kind
 	Event  *eventstore.Event // KindEvent; it carries no isLeaf (a stream's events do not stay leaves)
+	Data   []byte            // Event as JSON, when it was encoded once for every stream (else nil)
 	Cursor string
 }
 
@@ -71,9 +72,10 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	m.open.WithLabelValues(req.Transport).Inc()
 	defer m.open.WithLabelValues(req.Transport).Dec()
 	lastSent := time.Now()
+	sent := m.sent.WithLabelValues(req.Transport)
 	out := func(msg Message) error {
 		if msg.Kind == KindEvent {
-			m.sent.WithLabelValues(req.Transport).Inc()
+			sent.Inc()
 		}
 		lastSent = time.Now()
 		return send(msg)

@@ -64,6 +64,7 @@ type tail struct {
 type Item struct {
 	Commit *store.Commit
 	After  int64
+	view   *view // shared by every subscriber of the commit
 }
 
 // Scope is what a subscription receives: one context (Ct and Cid), every
@@ -221,14 +222,14 @@ func (h *Hub) read(ctx context.Context, t *tail) {
 				}
 				break
 			}
-			after := t.through
+			after, events := t.through, 0
 			for _, c := range commits {
-				h.dispatch(Item{Commit: c, After: after})
-				after = c.Log
+				h.dispatch(Item{Commit: c, After: after, view: newView(c)})
+				after, events = c.Log, events+len(c.Events)
 			}
 			t.through = through
 			h.cfg.Metrics.position.WithLabelValues(t.ct).Set(float64(through))
-			if len(commits) == 0 {
+			if events < readBatch { // it stopped at the log's end, not at the batch's
 				break
 			}
 		}

@@ -94,7 +94,7 @@ func (f *serverStream) catchUpType(ctx context.Context, ct string, send func(Mes
 			return err
 		}
 		for _, c := range commits {
-			if err := f.deliver(c, send); err != nil {
+			if err := f.deliver(c, nil, send); err != nil {
 				return err
 			}
 		}
@@ -107,8 +107,9 @@ func (f *serverStream) catchUpType(ctx context.Context, ct string, send func(Mes
 	}
 }
 
-// deliver sends what of commit c lies beyond the stream's place.
-func (f *serverStream) deliver(c *store.Commit, send func(Message) error) error {
+// deliver sends what of commit c lies beyond the stream's place; v, if
+// not nil, is the commit's shared view.
+func (f *serverStream) deliver(c *store.Commit, v *view, send func(Message) error) error {
 	p := f.place(c.Ct)
 	if c.Log < p.Entry {
 		return nil
@@ -120,7 +121,11 @@ func (f *serverStream) deliver(c *store.Commit, send func(Message) error) error 
 	for i := from; i < len(c.Events); i++ {
 		f.at[c.Ct] = store.After(c, i)
 		if e := c.Events[i]; f.t.Match(e.T) {
-			if err := send(Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}); err != nil {
+			m := Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}
+			if v != nil {
+				m.Event, m.Data = v.events[i], v.data[i]
+			}
+			if err := send(m); err != nil {
 				return err
 			}
 		}
@@ -132,5 +137,5 @@ func (f *serverStream) live(ctx context.Context, it Item, send func(Message) err
 	if it.After >= f.place(it.Commit.Ct).Entry { // commits may lie between: the store has them
 		return f.catchUpType(ctx, it.Commit.Ct, send)
 	}
-	return f.deliver(it.Commit, send)
+	return f.deliver(it.Commit, it.view.get(f.st), send)
 }

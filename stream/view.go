@@ -1,0 +1,38 @@
+package stream
+
+import (
+	"sync"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// view is what every subscriber of a commit sends of it, made once per
+// commit rather than once per subscriber: with a thousand subscribers on a
+// room, encoding cursors and events for each was most of the fan-out's
+// cost.
+type view struct {
+	once    sync.Once
+	commit  *store.Commit
+	events  []*eventstore.Event // as streams send them
+	data    [][]byte            // their JSON
+	cursors []string            // their cursors in the context's stream
+}
+
+func newView(c *store.Commit) *view { return &view{commit: c} }
+
+// get makes the view (once) and returns it.
+func (v *view) get(st *store.Store) *view {
+	v.once.Do(func() {
+		c := v.commit
+		v.events = make([]*eventstore.Event, len(c.Events))
+		v.data = make([][]byte, len(c.Events))
+		v.cursors = make([]string, len(c.Events))
+		for i, e := range c.Events {
+			v.events[i] = streamEvent(e)
+			v.data[i], _ = v.events[i].MarshalJSON() // nil on error: the sender encodes it itself
+			v.cursors[i] = st.EncodeCursor(c.Ct, c.Cid, c.Cursor(i))
+		}
+	})
+	return v
+}
