@@ -75,7 +75,8 @@ type scopeKey Scope
 
 // Subscription receives the commits of its scope on C until it is closed
 // by Close, by the hub's end, or because it fell Buffer commits behind
-// (then Overflowed is true).
+// (then Overflowed is true). An Item without a Commit is a tick of
+// Follow's heartbeat clock.
 type Subscription struct {
 	C     <-chan Item
 	c     chan Item
@@ -249,6 +250,7 @@ const readBatch = 1000
 // subscription whose buffer is full is cut off, never waited for.
 func (h *Hub) dispatch(it Item) {
 	c := it.Commit
+	h.cfg.Metrics.lag.Observe(time.Since(c.At).Seconds())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, key := range []scopeKey{{Ct: c.Ct, Cid: c.Cid}, {Ct: c.Ct}, {}} {
@@ -291,6 +293,19 @@ func (s *Subscription) Close() {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
 	s.hub.drop(s)
+}
+
+// tick puts an empty Item (no Commit) in the subscription, unless it is
+// closed or full: Follow's heartbeat clock.
+func (s *Subscription) tick() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if !s.done {
+		select {
+		case s.c <- Item{}:
+		default: // full: there is traffic
+		}
+	}
 }
 
 // Overflowed reports whether the hub cut the subscription off because it

@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventstore_stream_lag_seconds",
-			Help:    "Time from a version being written to its commit reaching a live stream.",
+			Help:    "Time from a version being written to the hub handing its commit to the live streams.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
