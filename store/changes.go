@@ -156,34 +156,21 @@ func (s *Store) History(ctx context.Context, ct, cid string, fn func(*eventstore
 	if err != nil {
 		return err
 	}
-	var ids []string
-	var ferr error
-	flush := func() {
+	return s.walkBatches(ctx, ct, latest, historyBatch, func(ids []string) error {
 		events, err := s.eventsByID(ctx, ct, cid, ids)
 		if err != nil {
-			ferr = err
-			return
+			return err
 		}
 		for _, e := range events {
 			if !e.Deleted {
 				e.D = e.O
 			}
-			if ferr = fn(e); ferr != nil {
-				return
+			if err := fn(e); err != nil {
+				return err
 			}
 		}
-		ids = ids[:0]
-	}
-	_, err = s.walk(ctx, ct, latest, StartCursor, Forward, historyBatch, func(id, _ string, _ Cursor) bool {
-		if ids = append(ids, id); len(ids) == historyBatch {
-			flush()
-		}
-		return ferr == nil
+		return nil
 	})
-	if err == nil && ferr == nil && len(ids) > 0 {
-		flush()
-	}
-	return cmp.Or(err, ferr)
 }
 
 // historyBatch is how many events History reads at once.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -182,9 +181,7 @@ func (s *Store) ReadTimeline(ctx context.Context, ct, cid string, fn func(batch 
 	if err := fn([]bson.Raw{raw}); err != nil {
 		return err
 	}
-	var ids []string
-	var ferr error
-	flush := func() {
+	return s.walkBatches(ctx, ct, latest, scanBatch, func(ids []string) error {
 		batch := make([]bson.Raw, len(ids))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(prefetchConcurrency)
@@ -198,23 +195,11 @@ func (s *Store) ReadTimeline(ctx context.Context, ct, cid string, fn func(batch 
 				return err
 			})
 		}
-		if ferr = g.Wait(); ferr != nil {
-			ferr = dbError("timeline", ferr)
-			return
+		if err := g.Wait(); err != nil {
+			return dbError("timeline", err)
 		}
-		ferr = fn(slices.DeleteFunc(batch, func(r bson.Raw) bool { return r == nil }))
-		ids = ids[:0]
-	}
-	_, err = s.walk(ctx, ct, latest, StartCursor, Forward, scanBatch, func(id, _ string, _ Cursor) bool {
-		if ids = append(ids, id); len(ids) == scanBatch {
-			flush()
-		}
-		return ferr == nil
+		return fn(slices.DeleteFunc(batch, func(r bson.Raw) bool { return r == nil }))
 	})
-	if err == nil && ferr == nil && len(ids) > 0 {
-		flush()
-	}
-	return cmp.Or(err, ferr)
 }
 
 // scanBatch is how many documents ScanContexts hands on at once.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -244,6 +245,23 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 		round = min(round*2, 256)
 	}
 	return false, nil
+}
+
+// walkBatches walks latest's whole timeline forward and hands the event
+// ids to fn n at a time, in order, until fn fails.
+func (s *Store) walkBatches(ctx context.Context, ct string, latest *head, n int, fn func(ids []string) error) error {
+	var ids []string
+	var ferr error
+	_, err := s.walk(ctx, ct, latest, StartCursor, Forward, n, func(id, _ string, _ Cursor) bool {
+		if ids = append(ids, id); len(ids) == n {
+			ferr, ids = fn(ids), ids[:0]
+		}
+		return ferr == nil
+	})
+	if err == nil && ferr == nil && len(ids) > 0 {
+		ferr = fn(ids)
+	}
+	return cmp.Or(err, ferr)
 }
 
 // checkCursor refuses a cursor that does not name a boundary of this
