@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -413,6 +415,64 @@ func TestHeartbeatOnFilteredStream(t *testing.T) {
 			if gap := beats[i].Sub(beats[i-1]); gap > 2*every { // the spec: at least one per interval; twice that is slack for a loaded machine
 				t.Errorf("%v between heartbeats, interval %v", gap.Round(time.Millisecond), every)
 			}
+		}
+	})
+}
+
+// TestNoGoroutinesLeftBehind: streams that end — by their context, by a
+// reset, by the hub's end — leave no goroutine behind.
+func TestNoGoroutinesLeftBehind(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		n := newNode(t, b.Connect(t, storetest.Options{}), stream.Config{Buffer: 2, Heartbeat: 30 * time.Millisecond})
+		if _, err := n.st.CreateContext(storetest.Context(t), "room", "g", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		settle := func() int {
+			time.Sleep(100 * time.Millisecond)
+			return runtime.NumGoroutine()
+		}
+		before := settle()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range 60 {
+			wg.Go(func() {
+				req := stream.Request{Ct: "room", Cid: "g", From: stream.Start}
+				if i%3 == 0 {
+					req = stream.Request{Server: true}
+				}
+				_ = n.hub.Follow(ctx, req, func(m stream.Message) error {
+					if i%2 == 0 && m.Kind == stream.KindEvent {
+						time.Sleep(20 * time.Millisecond) // slow: reset
+					}
+					return nil
+				})
+			})
+		}
+		appendAll(t, n.st, "room", "g", 4, 10)
+		time.Sleep(100 * time.Millisecond) // heartbeats go out
+		cancel()
+		wg.Wait()
+		if n.hub.Subscribers() != 0 {
+			t.Errorf("%d subscriptions open after every stream ended", n.hub.Subscribers())
+		}
+		// The database driver's pool may have grown (and the embedded
+		// store serves each connection with goroutines of its own), so the
+		// goroutines of package stream are looked for by their stacks; the
+		// hub's own (Run, a reader per context type) stay until it stops.
+		time.Sleep(100 * time.Millisecond)
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "eventstore/stream.") && !strings.Contains(g, "stream.(*Hub).Run") && !strings.Contains(g, "stream.(*Hub).read") {
+				t.Errorf("a goroutine of package stream is left after every stream ended:\n%s", g)
+			}
+		}
+		t.Logf("%d goroutines before the streams, %d after (database connections included)", before, settle())
+		n.stop() // and the hub's own end with it
+		time.Sleep(50 * time.Millisecond)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if strings.Contains(stacks, "eventstore/stream.") {
+			t.Errorf("goroutines of package stream are left after the hub stopped:\n%s", stacks)
 		}
 	})
 }
