@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -252,9 +253,24 @@ func (h *Hub) dispatch(it Item) {
 	c := it.Commit
 	h.cfg.Metrics.lag.Observe(time.Since(c.At).Seconds())
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var subs []*Subscription
 	for _, key := range []scopeKey{{Ct: c.Ct, Cid: c.Cid}, {Ct: c.Ct}, {}} {
 		for s := range h.subs[key] {
+			subs = append(subs, s)
+		}
+	}
+	h.mu.Unlock()
+	// In bunches, yielding between them: every send readies a stream's
+	// goroutine, and a writer whose database answer arrives meanwhile
+	// would otherwise wait behind all of them.
+	for len(subs) > 0 {
+		bunch := subs[:min(len(subs), dispatchBunch)]
+		subs = subs[len(bunch):]
+		h.mu.Lock()
+		for _, s := range bunch {
+			if s.done {
+				continue
+			}
 			select {
 			case s.c <- it:
 			default:
@@ -263,8 +279,15 @@ func (h *Hub) dispatch(it Item) {
 				h.drop(s)
 			}
 		}
+		h.mu.Unlock()
+		if len(subs) > 0 {
+			runtime.Gosched()
+		}
 	}
 }
+
+// dispatchBunch is how many subscriptions get a commit between yields.
+const dispatchBunch = 64
 
 // Subscribe starts receiving the commits of scope from now on.
 func (h *Hub) Subscribe(scope Scope) *Subscription {
