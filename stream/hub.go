@@ -121,15 +121,22 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	h.run = ctx
-	h.mu.Unlock()
+	// Where each tail starts is found before the hub runs: a commit in
+	// the meantime would otherwise start its type's tail at the log's
+	// beginning (follow from 0 is for types that appear later).
+	starts := make(map[string]int64, len(types))
 	for _, ct := range types {
 		end, err := h.st.LogEnd(ctx, ct)
 		if err != nil {
 			return err
 		}
-		h.follow(ct, max(end.Entry-1-tailMargin, 0))
+		starts[ct] = max(end.Entry-1-tailMargin, 0)
+	}
+	h.mu.Lock()
+	h.run = ctx
+	h.mu.Unlock()
+	for ct, from := range starts {
+		h.follow(ct, from)
 	}
 	h.wg.Go(func() { h.watch(ctx) })
 	discover := time.NewTicker(discoverEvery)
