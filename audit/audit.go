@@ -19,6 +19,8 @@ type Source interface {
 	// ContextTypes and Contexts list what the registry knows.
 	ContextTypes(ctx context.Context) ([]string, error)
 	Contexts(ctx context.Context, ct string) ([]string, error)
+	// Registered says whether a context is in the registry, by _id.
+	Registered(ctx context.Context, ct, cid string) (bool, error)
 	// ScanContexts hands over every document of a type (or of one
 	// context) raw, for store.DecodeRecord.
 	ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
@@ -154,6 +156,15 @@ func (r *run) context(ctx context.Context, ct, cid string) error {
 // along its head log (by a scan if the head log itself is damaged).
 func (r *run) full(ctx context.Context, ct, cid string) error {
 	graphs, err := r.a.readGraphs(ctx, ct, cid, cid != "", r.progress)
+	if cid != "" && eventstore.ErrorCode(err) == eventstore.ENOTFOUND {
+		// No head: a room that does not exist (answered 404 without a
+		// scan), or a registered one whose head versions are gone.
+		if registered, rerr := r.a.src.Registered(ctx, ct, cid); rerr != nil {
+			return rerr
+		} else if registered {
+			err = eventstore.Errorf(eventstore.EINTERNAL, "context %s/%s is registered but has no head", ct, cid)
+		}
+	}
 	if cid != "" && eventstore.ErrorCode(err) == eventstore.EINTERNAL {
 		r.a.log.Warn("the head log does not lead through the context; scanning it instead", "ct", ct, "cid", cid, "err", err)
 		r.rep.Events, r.done = 0, 0

@@ -127,6 +127,14 @@ func (s *Store) Contexts(ctx context.Context, ct string) ([]string, error) {
 	return cids, nil
 }
 
+// Registered reports whether context ct/cid is in the contexts registry
+// (it may have lost its head versions since).
+func (s *Store) Registered(ctx context.Context, ct, cid string) (bool, error) {
+	var c contextDoc
+	found, err := findByID(ctx, s.contexts(), contextKey(ct, cid), &c)
+	return found, dbError("contexts", err)
+}
+
 // ScanContexts reads every document of <ct>_events, or of one context if
 // cid is not empty (events and head versions), in one cursor, and hands
 // them to fn raw, a batch at a time, for DecodeRecord. fn may keep the
