@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -314,5 +315,30 @@ func TestStreamRefusals(t *testing.T) {
 	}
 	if r := srv.do("GET", "/api/v1/contexts/room/other/stream", nil, "Last-Event-ID", cursor); r.Status != 400 || r.Problem.Code != "invalid_cursor" {
 		t.Errorf("another room's cursor: %d %q", r.Status, r.Problem.Code)
+	}
+	// Connections that go away leave no stream behind on the server.
+	for range 10 {
+		sctx, stop := context.WithCancel(t.Context())
+		resp, err := openStream(sctx, srv.URL+"/api/v1/stream?from=start", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = readSSE(resp.Body, func(m sseMessage) bool { return m.event != "caught-up" })
+		stop()
+		resp.Body.Close()
+	}
+	resp.Body.Close()
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "stream.(*Hub).Follow") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams still running on the server after their clients went away:\n%s", stacks)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
