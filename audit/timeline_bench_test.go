@@ -86,10 +86,10 @@ func BenchmarkVerifyRoom(b *testing.B) {
 				}
 				b.StopTimer()
 				for _, r := range rooms {
-					b.ReportMetric(avgDuration(r.took).Seconds()*1000, "ms/audit@"+r.label)
+					b.ReportMetric(storetest.MeanDuration(r.took).Seconds()*1000, "ms/audit@"+r.label)
 					b.ReportMetric(float64(r.sent)/float64(len(r.took)), "commands/audit@"+r.label)
 				}
-				b.ReportMetric(avgDuration(among.took).Seconds()/avgDuration(alone.took).Seconds(), "time-ratio-"+among.label+"/room")
+				b.ReportMetric(storetest.MeanDuration(among.took).Seconds()/storetest.MeanDuration(alone.took).Seconds(), "time-ratio-"+among.label+"/room")
 			})
 		})
 	}
@@ -101,15 +101,4 @@ func sumInts(ns []int) int {
 		t += n
 	}
 	return t
-}
-
-func avgDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	var t time.Duration
-	for _, d := range ds {
-		t += d
-	}
-	return t / time.Duration(len(ds))
 }

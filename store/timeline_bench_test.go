@@ -117,30 +117,19 @@ func BenchmarkLatestPage(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				small := meanDuration(stores[0].took)
+				small := storetest.MeanDuration(stores[0].took)
 				for _, ps := range stores {
-					b.ReportMetric(millis(meanDuration(ps.took)), "ms/page@"+ps.label)
+					b.ReportMetric(millis(storetest.MeanDuration(ps.took)), "ms/page@"+ps.label)
 					b.ReportMetric(millis(medianDuration(ps.took)), "p50-ms/page@"+ps.label)
 					b.ReportMetric(float64(ps.sent)/float64(len(ps.took)), "commands/page@"+ps.label)
 					b.ReportMetric(float64(ps.seq), "versions@"+ps.label)
 				}
 				for _, ps := range stores[1:] {
-					b.ReportMetric(meanDuration(ps.took).Seconds()/small.Seconds(), "time-ratio-"+ps.label+"/"+stores[0].label)
+					b.ReportMetric(storetest.MeanDuration(ps.took).Seconds()/small.Seconds(), "time-ratio-"+ps.label+"/"+stores[0].label)
 				}
 			})
 		})
 	}
-}
-
-func meanDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	return sum / time.Duration(len(ds))
 }
 
 func medianDuration(ds []time.Duration) time.Duration {

@@ -17,35 +17,6 @@ import (
 	"github.com/eventstore-go/eventstore/stream"
 )
 
-// benchNode is a store with a running hub that hears of its commits, as
-// cmd/eventstore wires them (newNode, for benchmarks).
-type benchNode struct {
-	st  *store.Store
-	hub *stream.Hub
-}
-
-func newBenchNode(tb testing.TB, conn *store.Conn) *benchNode {
-	tb.Helper()
-	var hub atomic.Pointer[stream.Hub]
-	st := storetest.NewStore(tb, conn, server, store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
-		if h := hub.Load(); h != nil {
-			h.Committed(ct)
-		}
-	}})
-	h := stream.New(stream.Config{Store: st})
-	hub.Store(h)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-	})
-	return &benchNode{st: st, hub: h}
-}
-
 // benchFollowers are n streams of one context, each counting what it is
 // sent, until the benchmark ends.
 type benchFollowers struct {
@@ -123,7 +94,7 @@ func BenchmarkAppendWithSubscribers(b *testing.B) {
 			// often as the benchmark framework asks.
 			ctx := context.Background()
 			var cmds storetest.CommandCounter
-			n := newBenchNode(b, backend.Connect(b, storetest.Options{Monitor: cmds.Monitor()}))
+			n := newNode(b, backend.Connect(b, storetest.Options{Monitor: cmds.Monitor()}), stream.Config{})
 			for _, cid := range []string{"watched", "quiet"} {
 				if _, err := n.st.CreateContext(ctx, "room", cid, "", nil); err != nil {
 					b.Fatal(err)
@@ -175,7 +146,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 		b.Run(backend.Name, func(b *testing.B) {
 			ctx := context.Background()
 			var cmds storetest.CommandCounter
-			n := newBenchNode(b, backend.Connect(b, storetest.Options{Monitor: cmds.Monitor()}))
+			n := newNode(b, backend.Connect(b, storetest.Options{Monitor: cmds.Monitor()}), stream.Config{})
 			if _, err := n.st.CreateContext(ctx, "room", "live", "", nil); err != nil {
 				b.Fatal(err)
 			}

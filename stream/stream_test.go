@@ -31,7 +31,7 @@ type node struct {
 	stop func()
 }
 
-func newNode(t *testing.T, conn *store.Conn, cfg stream.Config) *node {
+func newNode(t testing.TB, conn *store.Conn, cfg stream.Config) *node {
 	t.Helper()
 	var hub atomic.Pointer[stream.Hub]
 	st := storetest.NewStore(t, conn, server, store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
@@ -97,6 +97,37 @@ func (c *collector) follow(ctx context.Context, hub *stream.Hub, req stream.Requ
 		req.From = cursor
 	}
 	return hub.Follow(ctx, req, c.add)
+}
+
+// reconnecting follows req in connections that end after a random
+// 100–800 ms (seeded), each resuming from the last cursor, on whatever hub
+// returns then, until stop is called. Errors other than the ends of
+// connections and hubs are kept in lastErr.
+func (c *collector) reconnecting(hub func() *stream.Hub, req stream.Request, seed uint64) (stop func()) {
+	done, followed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(followed)
+		rng := rand.New(rand.NewPCG(seed, seed+1))
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(100+rng.IntN(700))*time.Millisecond)
+			err := c.follow(ctx, hub(), req)
+			cancel()
+			if err != nil && !errors.Is(err, stream.ErrClosed) && eventstore.ErrorCode(err) != eventstore.EUNAVAILABLE {
+				c.mu.Lock()
+				c.lastErr = err
+				c.mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-followed
+	}
 }
 
 // waitFor waits until the collector has n events.
@@ -182,27 +213,7 @@ func TestFollowReconnecting(t *testing.T) {
 		var c collector
 		var current atomic.Pointer[node]
 		current.Store(first)
-		done := make(chan struct{})
-		followed := make(chan struct{})
-		go func() { // the subscriber
-			defer close(followed)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(100+rng.IntN(700))*time.Millisecond)
-				err := c.follow(ctx, current.Load().hub, stream.Request{Ct: "room", Cid: "s1", From: stream.Start})
-				cancel()
-				if err != nil && !errors.Is(err, stream.ErrClosed) && eventstore.ErrorCode(err) != eventstore.EUNAVAILABLE {
-					c.mu.Lock()
-					c.lastErr = err
-					c.mu.Unlock()
-				}
-			}
-		}()
+		stop := c.reconnecting(func() *stream.Hub { return current.Load().hub }, stream.Request{Ct: "room", Cid: "s1", From: stream.Start}, 1)
 		appendAll(t, first.st, "room", "s1", 8, 40)
 		// A restart: the process goes, another comes on the same database.
 		first.stop()
@@ -211,8 +222,7 @@ func TestFollowReconnecting(t *testing.T) {
 		appendAll(t, second.st, "room", "s1", 8, 40)
 		want := timeline(t, second.st, "room", "s1")
 		got := c.waitForOr(t, len(want), func() { t.Logf("last connection error: %v", c.lastErr) })
-		close(done)
-		<-followed
+		stop()
 		if c.lastErr != nil {
 			t.Fatalf("a connection failed: %v", c.lastErr)
 		}
@@ -324,21 +334,7 @@ func TestServerStream(t *testing.T) {
 			}
 		}
 		var c collector
-		done, followed := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(followed)
-			rng := rand.New(rand.NewPCG(3, 4))
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				fctx, cancel := context.WithTimeout(context.Background(), time.Duration(100+rng.IntN(700))*time.Millisecond)
-				_ = c.follow(fctx, n.hub, stream.Request{Server: true, From: stream.Start})
-				cancel()
-			}
-		}()
+		stop := c.reconnecting(func() *stream.Hub { return n.hub }, stream.Request{Server: true, From: stream.Start}, 3)
 		var wg sync.WaitGroup
 		for _, key := range [][2]string{{"room", "a"}, {"room", "b"}, {"dm", "x"}} {
 			wg.Go(func() { appendAll(t, n.st, key[0], key[1], 2, 30) })
@@ -351,8 +347,7 @@ func TestServerStream(t *testing.T) {
 			total += len(want[key[0]+"/"+key[1]])
 		}
 		got := c.waitFor(t, total)
-		close(done)
-		<-followed
+		stop()
 		per := map[string][]string{}
 		for _, e := range got {
 			per[e.Ct+"/"+e.Cid] = append(per[e.Ct+"/"+e.Cid], e.ID)

@@ -186,3 +186,16 @@ func chainEvent(f Fill, cid, typ string, ts int64, pids []string, canonical []by
 	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
 	return e
 }
+
+// MeanDuration is the mean of ds (0 for none), for benchmarks that report
+// their own timings.
+func MeanDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
