@@ -188,7 +188,8 @@ func markLeaves(h *head, events []*eventstore.Event) {
 // them at once: enough for the events the caller expects to want, then
 // rounds growing while visit keeps asking for more.
 func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir Direction, want int, visit func(id, t string, at Cursor) bool) (bool, error) {
-	if err := s.checkCursor(ctx, ct, latest, c); err != nil {
+	at, err := s.checkCursor(ctx, ct, latest, c) // the cursor's version, read once
+	if err != nil {
 		return false, err
 	}
 	seq, step := c.Seq, int64(1)
@@ -211,7 +212,7 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 		for i := range seqs {
 			seqs[i] = seq + int64(i)*step
 		}
-		versions, err := s.versions(ctx, ct, latest, seqs)
+		versions, err := s.versions(ctx, ct, latest, at, seqs)
 		if err != nil {
 			return false, err
 		}
@@ -265,35 +266,36 @@ func (s *Store) walkBatches(ctx context.Context, ct string, latest *head, n int,
 }
 
 // checkCursor refuses a cursor that does not name a boundary of this
-// context's timeline as it is (one from a store since wiped, say).
-func (s *Store) checkCursor(ctx context.Context, ct string, latest *head, c Cursor) error {
+// context's timeline as it is (one from a store since wiped, say), and
+// returns the version it is in (latest for the start).
+func (s *Store) checkCursor(ctx context.Context, ct string, latest *head, c Cursor) (*head, error) {
 	if c == StartCursor {
-		return nil
+		return latest, nil
 	}
 	bad := eventstore.Errorf(eventstore.EBADCURSOR, "the cursor is not a position of %s/%s on this server", ct, latest.Cid)
 	if c.Seq < 1 || c.Seq > latest.Seq {
-		return bad
+		return nil, bad
 	}
 	v := latest
 	if c.Seq != latest.Seq {
 		var err error
 		if v, err = s.readHead(ctx, ct, latest.Cid, c.Seq); err != nil {
-			return dbError("cursor", err)
+			return nil, dbError("cursor", err)
 		}
 	}
 	if v == nil || c.Index < -1 || c.Index >= len(v.Added) || c.Pos != v.first()+int64(c.Index) {
-		return bad
+		return nil, bad
 	}
-	return nil
+	return v, nil
 }
 
 // versionReads bounds the head versions a walk reads at once.
 const versionReads = 8
 
-// versions reads the head versions seqs of latest's context (latest
-// itself from memory), in that order: concurrently by _id, or on MongoDB
-// by one find along the cid_seq index.
-func (s *Store) versions(ctx context.Context, ct string, latest *head, seqs []int64) ([]*head, error) {
+// versions reads the head versions seqs of latest's context (latest and
+// have, a version read already, from memory), in that order: concurrently
+// by _id, or on MongoDB by one find along the cid_seq index.
+func (s *Store) versions(ctx context.Context, ct string, latest, have *head, seqs []int64) ([]*head, error) {
 	if s.conn.dialect.readsRanges() && len(seqs) > 1 {
 		return s.versionRange(ctx, ct, latest, seqs)
 	}
@@ -301,8 +303,12 @@ func (s *Store) versions(ctx context.Context, ct string, latest *head, seqs []in
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(versionReads)
 	for i, seq := range seqs {
-		if seq == latest.Seq {
+		switch seq {
+		case latest.Seq:
 			out[i] = latest
+			continue
+		case have.Seq:
+			out[i] = have
 			continue
 		}
 		g.Go(func() error {
