@@ -2,12 +2,14 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
@@ -33,14 +35,37 @@ type Source interface {
 	Version(ctx context.Context, ct, cid string, seq int64) (*store.HeadVersion, error)
 	// StoredEvents reads events by _id, as stored.
 	StoredEvents(ctx context.Context, ct string, ids []string) (map[string]*store.StoredEvent, error)
+	// EditEvents lists the edit events recorded against a target (the
+	// store's edit records, derived data: the audit checks what it reads).
+	EditEvents(ctx context.Context, ct, target string) ([]string, error)
 	// Rederive writes what a repair derived (the only write).
 	Rederive(ctx context.Context, ct, cid string, derive func(context.Context) (*store.Derived, error)) (*store.RepairReport, error)
+}
+
+// Signatures verifies the origin signatures of events against every key
+// this server knows, past ones included (federation.KeyHistory is one).
+type Signatures interface {
+	// Load brings the known keys up to date; each run calls it first.
+	Load(ctx context.Context) error
+	// VerifyEvent returns nil if sigs hold a valid signature over event id
+	// by a key that server src had at ts; an error with code ENOTFOUND if
+	// no key of src that sigs name is known; another error if it is bad.
+	// It is called from several goroutines at once.
+	VerifyEvent(src, id string, ts int64, sigs map[string]string) error
 }
 
 // Config configures an Auditor.
 type Config struct {
 	Now    func() time.Time // the clock; time.Now when nil
 	Logger *slog.Logger     // warnings (a checkpoint that could not be saved); silent when nil
+	// Signatures, when set, has every event's signature verified.
+	Signatures Signatures
+	// Signer signs the checkpoints the audit records, and Verifiers open
+	// them (this server's keys, past ones included): checkpoints in the
+	// database and the checkpoint file. Without them checkpoints are
+	// unsigned and a checkpoint file cannot be used.
+	Signer    note.Signer
+	Verifiers note.Verifiers
 }
 
 // Auditor audits one store and keeps its checkpoints in db.
@@ -49,6 +74,9 @@ type Auditor struct {
 	checkpoints *mongo.Collection
 	now         func() time.Time
 	log         *slog.Logger
+	sigs        Signatures
+	signer      note.Signer
+	verifiers   note.Verifiers
 }
 
 // New returns an Auditor of src whose checkpoints live in db.
@@ -59,7 +87,8 @@ func New(src Source, db *mongo.Database, cfg Config) *Auditor {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Auditor{src: src, checkpoints: db.Collection(migrations.CheckpointsCollection), now: cfg.Now, log: cfg.Logger}
+	return &Auditor{src: src, checkpoints: db.Collection(migrations.CheckpointsCollection), now: cfg.Now, log: cfg.Logger,
+		sigs: cfg.Signatures, signer: cfg.Signer, verifiers: cfg.Verifiers}
 }
 
 // Verify audits the store: see the Problem kinds for what it checks. Its
@@ -67,6 +96,17 @@ func New(src Source, db *mongo.Database, cfg Config) *Auditor {
 func (a *Auditor) Verify(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Started: a.now().UTC(), ByKind: map[string]int{}, Problems: []Problem{}, PerCtx: []ContextReport{}}
 	r := &run{a: a, rep: rep, opts: opts}
+	if a.sigs != nil {
+		if err := a.sigs.Load(ctx); err != nil {
+			return nil, fmt.Errorf("loading the keys that verify signatures: %w", err)
+		}
+	}
+	if opts.CheckpointFile != "" {
+		var err error
+		if r.file, err = a.readCheckpointFile(opts.CheckpointFile); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Ct != "" {
 		if err := eventstore.ValidateContext(opts.Ct, opts.Cid); err != nil {
 			return nil, err
@@ -85,6 +125,14 @@ func (a *Auditor) Verify(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	if r.file != nil {
+		r.file.missing(r)
+		n, err := r.file.write(a)
+		if err != nil {
+			return nil, err
+		}
+		rep.CheckpointFile, rep.FileContexts = r.file.path, n
+	}
 	rep.Took = time.Since(rep.Started).Seconds()
 	rep.Clean = len(rep.Problems) == 0
 	sort.Slice(rep.PerCtx, func(i, j int) bool {
@@ -102,6 +150,15 @@ type run struct {
 	rep  *Report
 	opts Options
 	done int64
+	file *checkpointFile // nil without Options.CheckpointFile
+}
+
+// fileCheckpoint is the checkpoint file's checkpoint of ct/cid, if any.
+func (r *run) fileCheckpoint(ct, cid string) *checkpoint {
+	if r.file == nil {
+		return nil
+	}
+	return r.file.cps[checkpointID(ct, cid)]
 }
 
 func (r *run) progress(n, total int64) {
@@ -139,7 +196,7 @@ func (r *run) context(ctx context.Context, ct, cid string) error {
 		if err != nil {
 			return err
 		}
-		if cp != nil {
+		if cp.usable() {
 			return r.incremental(ctx, ct, cid)
 		}
 	}
@@ -177,8 +234,12 @@ func (r *run) full(ctx context.Context, ct, cid string) error {
 		if g.cp, err = r.a.checkpoint(ctx, ct, g.cid); err != nil {
 			return err
 		}
+		g.filecp = r.fileCheckpoint(ct, g.cid)
 		leaves, err := g.check(ctx, nil)
 		if err != nil {
+			return err
+		}
+		if err := g.checkData(ctx, r.a.src); err != nil {
 			return err
 		}
 		if err := r.finish(ctx, g, leaves, int64(len(g.nodes)), "full"); err != nil {
@@ -203,6 +264,12 @@ func (r *run) finish(ctx context.Context, g *graph, leaves []string, events int6
 	r.rep.Redacted += g.redacted
 	r.rep.PerCtx = append(r.rep.PerCtx, ContextReport{Ct: g.ct, Cid: g.cid, Events: events, Redacted: g.redacted,
 		Leaves: len(leaves), Problems: len(problems), Checked: mode})
+	if r.file != nil {
+		r.file.seen[checkpointID(g.ct, g.cid)] = true
+		if len(problems) == 0 && g.head != nil {
+			r.file.clean[checkpointID(g.ct, g.cid)] = newCheckpoint(g.ct, g.cid, g.head)
+		}
+	}
 	if len(problems) == 0 && g.head != nil {
 		if err := r.a.saveCheckpoint(ctx, g.ct, g.cid, g.head); err != nil {
 			r.a.log.Warn("saving an audit checkpoint", "ct", g.ct, "cid", g.cid, "err", err)

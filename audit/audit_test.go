@@ -138,9 +138,26 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.tamper(t, fmt.Sprintf("r1#%d", sum.Version), bson.D{{Key: "$set", Value: bson.D{
 				{Key: "head.leaves", Value: bson.A{bson.D{{Key: "id", Value: r.Events[2].ID}, {Key: "ts", Value: r.Events[2].TS}}}}}}})
 		}, audit.ProblemLeavesMismatch, true},
-		{"d changed alone", func(t *testing.T, r *auditRoom) {
-			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "d is mutable"}}}})
-		}, "", false},
+		{"d changed, never edited", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "what clients now show"}}}})
+		}, audit.ProblemDMismatch, true},
+		{"d changed, edited", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "not the edit"}}}})
+		}, audit.ProblemDMismatch, true},
+		{"d of an edited event set back to o", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: r.Edited.O}}}})
+		}, audit.ProblemDMismatch, true},
+		{"deletedAt without a delete", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(r.Events[2].TS + 5)}}},
+				{Key: "$unset", Value: bson.D{{Key: "o", Value: ""}, {Key: "d", Value: ""}}}})
+		}, audit.ProblemDeletedMismatch, false},
+		{"deleted event given its data back", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: r.Events[5].O}, {Key: "d", Value: r.Events[5].O}}},
+				{Key: "$unset", Value: bson.D{{Key: "deletedAt", Value: ""}}}})
+		}, audit.ProblemDeletedMismatch, false},
+		{"deletedAt moved", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(1)}}}})
+		}, audit.ProblemDeletedMismatch, false},
 	}
 	scanOnly := map[string]bool{"genesis added": true} // not in the head log
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/eventstore-go/eventstore"
@@ -8,11 +9,25 @@ import (
 	"github.com/eventstore-go/eventstore/store"
 )
 
-// checkEvent verifies one event's fields and hashes, from its stored form;
-// redacted is true for a deleted event (no o, which is fine).
-func checkEvent(ct, cid string, e *store.StoredEvent) (problems []Problem, redacted bool) {
+// checked is what checking one event found: its problems, and what the
+// graph's data check (data.go) needs to know of it.
+type checked struct {
+	problems []Problem
+	redacted bool // deleted: o is gone, which is fine if a delete names it
+	// dDiffers: d is stored and is not o; right only if updates name it.
+	dDiffers bool
+	// edit is the change of an update or delete event (nil for others, or
+	// if its o is not an edit: an invalid_event then).
+	edit *store.EditEvent
+}
+
+// checkEvent verifies one event's fields, hashes and (with sigs)
+// signature, from its stored form. It is safe to call from several
+// goroutines.
+func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
+	var c checked
 	add := func(kind, format string, args ...any) {
-		problems = append(problems, Problem{Kind: kind, Ct: ct, Cid: cid, Event: e.ID, Detail: fmt.Sprintf(format, args...)})
+		c.problems = append(c.problems, Problem{Kind: kind, Ct: ct, Cid: cid, Event: e.ID, Detail: fmt.Sprintf(format, args...)})
 	}
 	if e.Ct != ct || e.Cid != cid {
 		add(ProblemInvalidEvent, "stored under %s/%s but says ct %q cid %q", ct, cid, e.Ct, e.Cid)
@@ -23,12 +38,13 @@ func checkEvent(ct, cid string, e *store.StoredEvent) (problems []Problem, redac
 	if err := e.Head().Validate(); err != nil {
 		add(ProblemInvalidEvent, "%v", err)
 	}
-	if got := hashing.EventID(e.Head()); got != e.ID {
-		add(ProblemIDMismatch, "the hashed fields hash to %s", got)
+	idOK := hashing.EventID(e.Head()) == e.ID
+	if !idOK {
+		add(ProblemIDMismatch, "the hashed fields hash to %s", hashing.EventID(e.Head()))
 	}
 	switch {
 	case e.Deleted:
-		redacted = true
+		c.redacted = true
 	case e.DataErr != nil:
 		add(ProblemInvalidEvent, "escaped o does not decode: %v", e.DataErr)
 	case e.O == nil:
@@ -37,9 +53,40 @@ func checkEvent(ct, cid string, e *store.StoredEvent) (problems []Problem, redac
 		canonical, err := hashing.CanonicalObject(e.O)
 		if err != nil {
 			add(ProblemInvalidEvent, "o: %v", err)
-		} else if got := hashing.DataHash(canonical); got != e.DHash {
+			break
+		}
+		if got := hashing.DataHash(canonical); got != e.DHash {
 			add(ProblemDHashMismatch, "o hashes to %s", got)
 		}
+		c.dDiffers = dDiffers(canonical, e)
+		if e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete {
+			if _, ed, err := store.ParseEdit(e.T, e.O); err != nil {
+				add(ProblemInvalidEvent, "o is not an edit: %v", err)
+			} else {
+				c.edit = &store.EditEvent{ID: e.ID, TS: e.TS, T: e.T, Edit: ed}
+			}
+		}
 	}
-	return problems, redacted
+	if sigs != nil && idOK {
+		// A signature covers the id, which covers every hashed field: an
+		// event whose id does not recompute is reported as such already.
+		if err := sigs.VerifyEvent(e.Src, e.ID, e.TS, e.Sigs); err != nil {
+			if eventstore.ErrorCode(err) == eventstore.ENOTFOUND {
+				add(ProblemUnknownKey, "%v", err)
+			} else {
+				add(ProblemBadSignature, "%v", eventstore.ErrorMessage(err))
+			}
+		}
+	}
+	return c
+}
+
+// dDiffers reports whether an event's stored d is other than its o
+// (canonical, as hashed). Most events store d as o byte for byte.
+func dDiffers(canonicalO []byte, e *store.StoredEvent) bool {
+	if e.D == nil || bytes.Equal(e.D, e.O) {
+		return false
+	}
+	d, err := hashing.CanonicalObject(e.D)
+	return err != nil || !bytes.Equal(d, canonicalO)
 }

@@ -20,6 +20,11 @@ type node struct {
 	target string // of an update or delete
 	joins  string // the server a server.join names
 	isLeaf bool   // the stored flag
+	// For the data check (data.go):
+	deleted   bool
+	deletedAt int64
+	dDiffers  bool             // d is stored and is not o
+	edit      *store.EditEvent // of an update or delete
 }
 
 // graph is the events of one context that an audit read: all of them (a
@@ -29,7 +34,8 @@ type graph struct {
 	ct, cid  string
 	nodes    map[string]*node
 	head     *store.HeadVersion // the latest head version read; nil if none
-	cp       *checkpoint        // the last checkpoint, if any
+	cp       *checkpoint        // the last checkpoint in the database, if any
+	filecp   *checkpoint        // the context's checkpoint in the checkpoint file, if any
 	base     *checkpoint        // incremental: the history this graph extends; nil: the graph is all of it
 	flags    map[string]bool    // stored isLeaf of events outside the graph whose flag is checked
 	redacted int64
@@ -45,21 +51,22 @@ func (g *graph) add(kind, event, format string, args ...any) {
 }
 
 // addEvent checks one stored event and adds it to the graph (once).
-func (g *graph) addEvent(e *store.StoredEvent) {
-	problems, redacted := checkEvent(g.ct, g.cid, e)
-	g.problems = append(g.problems, problems...)
-	g.addChecked(e, redacted)
+func (g *graph) addEvent(e *store.StoredEvent, sigs Signatures) {
+	c := checkEvent(g.ct, g.cid, e, sigs)
+	g.problems = append(g.problems, c.problems...)
+	g.addChecked(e, c)
 }
 
 // addChecked adds an event checkEvent has checked.
-func (g *graph) addChecked(e *store.StoredEvent, redacted bool) {
+func (g *graph) addChecked(e *store.StoredEvent, c checked) {
 	if _, dup := g.nodes[e.ID]; dup {
 		return
 	}
-	if redacted {
+	if c.redacted {
 		g.redacted++
 	}
-	n := &node{pids: e.Pids, ts: e.TS, src: e.Src, isLeaf: e.IsLeaf}
+	n := &node{pids: e.Pids, ts: e.TS, src: e.Src, isLeaf: e.IsLeaf, deleted: e.Deleted, deletedAt: e.DeletedAt,
+		dDiffers: c.dDiffers, edit: c.edit}
 	switch {
 	case e.O == nil:
 	case e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete:
@@ -226,37 +233,48 @@ func (g *graph) checkReachable(ids, from []string) {
 }
 
 // checkHistory: history may only have been extended since the last
-// checkpoint. Its leaves' ids commit to everything before them, so they
-// must all still be stored, unchanged (every stored event is an ancestor
-// of today's real leaves, or one).
+// checkpoint, in the database and in the checkpoint file. A checkpoint's
+// leaves' ids commit to everything before them, so they must all still be
+// stored, unchanged (every stored event is an ancestor of today's real
+// leaves, or one).
 func (g *graph) checkHistory(ctx context.Context, outside outsideFunc) error {
-	cp := g.cp
-	if cp == nil {
-		return nil
+	if g.cp != nil && g.cp.Bad != "" {
+		g.add(ProblemBadCheckpoint, "", "the checkpoint in the database is not this server's: %s", g.cp.Bad)
 	}
-	if g.head != nil && g.head.Seq < cp.Seq {
-		g.add(ProblemHistoryRewritten, "", "the head went back from version %d (checkpoint) to %d", cp.Seq, g.head.Seq)
-	}
-	for _, id := range cp.Leaves {
-		if g.nodes[id] != nil { // its id was recomputed with the graph
+	for _, cp := range []*checkpoint{g.cp, g.filecp} {
+		if !cp.usable() {
 			continue
 		}
-		var e *store.StoredEvent
-		if outside != nil {
-			var err error
-			if e, err = outside(ctx, id); err != nil {
-				return err
+		where := "the checkpoint"
+		if cp == g.filecp {
+			where = "the checkpoint file"
+		}
+		if g.head != nil && g.head.Seq < cp.Seq {
+			g.add(ProblemHistoryRewritten, "", "the head went back from version %d (%s) to %d", cp.Seq, where, g.head.Seq)
+		}
+		if g.head != nil && g.head.Count < cp.Count {
+			g.add(ProblemHistoryRewritten, "", "the head counts %d events, %s %d", g.head.Count, where, cp.Count)
+		}
+		for _, id := range cp.Leaves {
+			if g.nodes[id] != nil { // its id was recomputed with the graph
+				continue
 			}
-		}
-		if e == nil {
-			g.add(ProblemHistoryRewritten, id, "a leaf at the checkpoint (version %d) is no longer stored", cp.Seq)
-			continue
-		}
-		ps, _ := checkEvent(g.ct, g.cid, e)
-		for _, p := range ps {
-			if p.Kind == ProblemIDMismatch || p.Kind == ProblemDHashMismatch {
-				p.Kind, p.Detail = ProblemHistoryRewritten, "a leaf at the checkpoint changed: "+p.Detail
-				g.problems = append(g.problems, p)
+			var e *store.StoredEvent
+			if outside != nil {
+				var err error
+				if e, err = outside(ctx, id); err != nil {
+					return err
+				}
+			}
+			if e == nil {
+				g.add(ProblemHistoryRewritten, id, "a leaf at %s (version %d) is no longer stored", where, cp.Seq)
+				continue
+			}
+			for _, p := range checkEvent(g.ct, g.cid, e, nil).problems {
+				if p.Kind == ProblemIDMismatch || p.Kind == ProblemDHashMismatch {
+					p.Kind, p.Detail = ProblemHistoryRewritten, "a leaf at "+where+" changed: "+p.Detail
+					g.problems = append(g.problems, p)
+				}
 			}
 		}
 	}
@@ -284,6 +302,20 @@ func (g *graph) derive() *store.Derived {
 		}
 		if n.joins != "" {
 			joins = append(joins, store.Leaf{ID: id, TS: n.ts})
+		}
+	}
+	for _, p := range g.problems {
+		if p.Kind != ProblemDMismatch {
+			continue
+		}
+		if d.Data == nil {
+			d.Data = map[string][]store.EditEvent{}
+		}
+		d.Data[p.Event] = nil
+		for _, n := range g.nodes {
+			if n.edit != nil && n.target == p.Event {
+				d.Data[p.Event] = append(d.Data[p.Event], *n.edit)
+			}
 		}
 	}
 	byTime := func(a, b store.Leaf) int { return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.ID, b.ID)) }

@@ -18,8 +18,11 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 	if err != nil {
 		return err
 	}
+	if !cp.usable() { // changed since the caller read it
+		return r.full(ctx, ct, cid)
+	}
 	g := newGraph(ct, cid)
-	g.cp, g.base = cp, cp
+	g.cp, g.base, g.filecp = cp, cp, r.fileCheckpoint(ct, cid)
 	h, err := src.LatestVersion(ctx, ct, cid, cp.Seq)
 	if err != nil {
 		return err
@@ -65,7 +68,7 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 			g.add(ProblemHistoryRewritten, id, "added by a head version after the checkpoint but not stored")
 			continue
 		}
-		g.addEvent(e)
+		g.addEvent(e, r.a.sigs)
 	}
 	for _, id := range slices.Concat(cp.Leaves, h.Flagged) {
 		if e := inContext(id); e != nil && g.nodes[id] == nil {
@@ -85,6 +88,9 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 	}
 	leaves, err := g.check(ctx, outside)
 	if err != nil {
+		return err
+	}
+	if err := g.checkData(ctx, src); err != nil {
 		return err
 	}
 	r.progress(int64(len(added)), 0)

@@ -11,8 +11,9 @@ import (
 // Repair rebuilds a context's derived data from its events: the graph
 // checker derives the leaves, count, genesis, participants and isLeaf
 // flags from one scan of the context, and the store writes a new head
-// version where the head disagrees (store.Rederive). It never touches a
-// hashed field.
+// version where the head disagrees (store.Rederive); a d that is not the
+// fold of the event's updates is rewritten as that fold. It never touches
+// a hashed field.
 func (a *Auditor) Repair(ctx context.Context, ct, cid string) (*store.RepairReport, error) {
 	if err := eventstore.ValidateContext(ct, cid); err != nil {
 		return nil, err
@@ -23,6 +24,9 @@ func (a *Auditor) Repair(ctx context.Context, ct, cid string) (*store.RepairRepo
 			return nil, err
 		}
 		if g := graphs[cid]; g != nil {
+			if err := g.checkData(ctx, a.src); err != nil {
+				return nil, err
+			}
 			return g.derive(), nil
 		}
 		return &store.Derived{}, nil

@@ -19,18 +19,24 @@ const (
 	ProblemLeavesMismatch   = "leaves_mismatch"   // the head's leaves are not the events without children
 	ProblemHeadMismatch     = "head_mismatch"     // the head is missing, or its count or genesis is wrong
 	ProblemIsLeafMismatch   = "isleaf_mismatch"   // an isLeaf flag disagrees with the head
-	ProblemHistoryRewritten = "history_rewritten" // a checkpoint's leaves are no longer in the history
+	ProblemHistoryRewritten = "history_rewritten" // a checkpoint's leaves (in the database or the checkpoint file) are no longer in the history
+	ProblemDMismatch        = "d_mismatch"        // d is not o with the event's updates applied
+	ProblemDeletedMismatch  = "deleted_mismatch"  // deleted without a delete naming it, at another time, or named by a delete and not deleted
+	ProblemBadSignature     = "bad_signature"     // the origin's signature is missing, invalid, or by a key retired before the event
+	ProblemUnknownKey       = "unknown_key"       // signed by a key of its origin that this server does not know
+	ProblemBadCheckpoint    = "bad_checkpoint"    // a checkpoint in the database whose signature does not verify
 )
 
 // ProblemKinds lists every kind, for metrics.
 var ProblemKinds = []string{ProblemIDMismatch, ProblemDHashMismatch, ProblemInvalidEvent, ProblemMissingParent,
 	ProblemMissingTarget, ProblemGenesisMissing, ProblemGenesisExtra, ProblemUnreachable, ProblemLeavesMismatch,
-	ProblemHeadMismatch, ProblemIsLeafMismatch, ProblemHistoryRewritten}
+	ProblemHeadMismatch, ProblemIsLeafMismatch, ProblemHistoryRewritten, ProblemDMismatch, ProblemDeletedMismatch,
+	ProblemBadSignature, ProblemUnknownKey, ProblemBadCheckpoint}
 
 // derivedProblems are the kinds Repair fixes: derived data, never a hashed
 // field. (Events unreachable from the head's leaves are a wrong head when
-// no parent is missing.)
-var derivedProblems = []string{ProblemLeavesMismatch, ProblemHeadMismatch, ProblemIsLeafMismatch, ProblemUnreachable}
+// no parent is missing; d is rebuilt from the update events.)
+var derivedProblems = []string{ProblemLeavesMismatch, ProblemHeadMismatch, ProblemIsLeafMismatch, ProblemUnreachable, ProblemDMismatch}
 
 // Problem is one thing the audit found wrong.
 type Problem struct {
@@ -63,6 +69,10 @@ type Report struct {
 	ByKind   map[string]int  `json:"problemsByKind"`
 	PerCtx   []ContextReport `json:"perContext"`
 	Problems []Problem       `json:"problems"`
+	// CheckpointFile is the file the run held history to and wrote
+	// (Options.CheckpointFile), with FileContexts checkpoints in it now.
+	CheckpointFile string `json:"checkpointFile,omitempty"`
+	FileContexts   int    `json:"checkpointFileContexts,omitempty"`
 }
 
 // Derived reports whether every problem is of a kind Repair fixes.
@@ -83,6 +93,10 @@ type Options struct {
 	// A context without a checkpoint is checked in full. Either way the run
 	// records new checkpoints.
 	Incremental bool
+	// CheckpointFile, when set, is a file of signed checkpoints kept off
+	// the database (checkpointfile.go): history must extend them, and the
+	// run writes it again. It needs Config.Signer and Verifiers.
+	CheckpointFile string
 	// Progress, when set, is told how many events were verified of about
 	// how many, now and then.
 	Progress func(done, total int64)

@@ -14,8 +14,7 @@ import (
 // scanned is one document of a scan, decoded and checked by a worker.
 type scanned struct {
 	store.Record
-	problems []Problem
-	redacted bool
+	checked
 }
 
 // readGraphs reads the documents of type ct (or of context cid) in one
@@ -58,7 +57,7 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool,
 			for batch := range raws {
 				out := make([]scanned, 0, len(batch))
 				for _, raw := range batch {
-					out = append(out, checkRecord(ct, store.DecodeRecord(raw)))
+					out = append(out, checkRecord(ct, store.DecodeRecord(raw), a.sigs))
 				}
 				select {
 				case results <- out:
@@ -94,7 +93,7 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool,
 			n++
 			gr.problems = append(gr.problems, sc.problems...)
 			if sc.Event != nil {
-				gr.addChecked(sc.Event, sc.redacted)
+				gr.addChecked(sc.Event, sc.checked)
 			}
 		}
 		if progress != nil {
@@ -109,14 +108,14 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool,
 
 // checkRecord checks one decoded document (an event; a head version needs
 // nothing).
-func checkRecord(ct string, rec store.Record) scanned {
+func checkRecord(ct string, rec store.Record, sigs Signatures) scanned {
 	sc := scanned{Record: rec}
 	switch {
 	case rec.Err != nil:
 		sc.problems = []Problem{{Kind: ProblemInvalidEvent, Ct: ct, Cid: rec.Cid, Event: rec.ID,
 			Detail: "the document does not decode as an event: " + rec.Err.Error()}}
 	case rec.Event != nil:
-		sc.problems, sc.redacted = checkEvent(ct, rec.Cid, rec.Event)
+		sc.checked = checkEvent(ct, rec.Cid, rec.Event, sigs)
 	}
 	return sc
 }

@@ -166,25 +166,13 @@ func after(r editDoc, ts int64, id string) bool {
 // updates applied in (ts, _id) order — on top of the current d when
 // incremental, else on top of o. n is the number of records it reflects.
 func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bson.D, error) {
-	slices.SortFunc(records, func(a, b editDoc) int {
-		if a.TS != b.TS {
-			return cmp.Compare(a.TS, b.TS)
-		}
-		return cmp.Compare(a.Event, b.Event)
-	})
-	records = slices.CompactFunc(records, func(a, b editDoc) bool { return a.Event == b.Event })
+	records = foldOrder(records)
 	last := records[len(records)-1]
 	fold := foldState{N: n, TS: last.TS, ID: last.Event}
 	if incremental && doc.Fold != nil && after(editDoc{TS: doc.Fold.TS, Event: doc.Fold.ID}, last.TS, last.Event) {
 		fold.TS, fold.ID = doc.Fold.TS, doc.Fold.ID
 	}
-	var deletedAt *bson.DateTime = doc.DeletedAt
-	for _, r := range records {
-		if r.T == eventstore.TypeDelete && (deletedAt == nil || int64(*deletedAt) > r.TS) {
-			at := bson.DateTime(r.TS)
-			deletedAt = &at
-		}
-	}
+	deletedAt := earliestDelete(records, doc.DeletedAt)
 	if deletedAt != nil {
 		return bson.D{
 			{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: *deletedAt}, {Key: "dFold", Value: fold}}},
@@ -202,6 +190,41 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 	if doc.ArraysEscaped {
 		d = unescapeData(d).(bson.D)
 	}
+	d = applyUpdates(d, records)
+	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
+	if doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d) {
+		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
+	}
+	return bson.D{{Key: "$set", Value: fields}}, nil
+}
+
+// foldOrder sorts edit records in the order the fold applies them, (ts,
+// event id), without repeats.
+func foldOrder(records []editDoc) []editDoc {
+	slices.SortFunc(records, cmpEdits)
+	return slices.CompactFunc(records, func(a, b editDoc) bool { return a.Event == b.Event })
+}
+
+// cmpEdits orders edit records by (ts, event id).
+func cmpEdits(a, b editDoc) int {
+	return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.Event, b.Event))
+}
+
+// earliestDelete is when the first delete among records happened, or
+// deletedAt if that is earlier; nil if neither exists.
+func earliestDelete(records []editDoc, deletedAt *bson.DateTime) *bson.DateTime {
+	for _, r := range records {
+		if r.T == eventstore.TypeDelete && (deletedAt == nil || int64(*deletedAt) > r.TS) {
+			at := bson.DateTime(r.TS)
+			deletedAt = &at
+		}
+	}
+	return deletedAt
+}
+
+// applyUpdates applies the updates among records (in fold order) to d,
+// skipping any that does not apply.
+func applyUpdates(d bson.D, records []editDoc) bson.D {
 	for _, r := range records {
 		if r.T != eventstore.TypeUpdate {
 			continue
@@ -214,11 +237,53 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 			d = next
 		}
 	}
-	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
-	if doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d) {
-		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
+	return d
+}
+
+// EditEvent is an event.update or event.delete as the fold reads it.
+type EditEvent struct {
+	ID   string
+	TS   int64
+	T    string
+	Edit Edit // of an update
+}
+
+// ParseEdit reads the target and the edit of an event.update or
+// event.delete event from its o, checking its shape.
+func ParseEdit(t string, o bson.Raw) (target string, ed Edit, err error) {
+	return parseEditData(t, o)
+}
+
+// Folded is what an event's data is once its edit events are applied.
+type Folded struct {
+	D         bson.Raw // the current data; nil when deleted
+	Deleted   bool
+	DeletedAt int64 // the earliest delete's ts
+}
+
+// Fold is what the store makes of data o given all the edit events that
+// name it, in any order: deleted at the earliest delete's ts if any is a
+// delete, else o with the updates applied in (ts, id) order, each skipped
+// if it does not apply. It is the store's own fold, for the audit to check
+// stored d against.
+func Fold(o bson.Raw, edits []EditEvent) (Folded, error) {
+	records := make([]editDoc, len(edits))
+	for i, e := range edits {
+		records[i] = editDoc{Event: e.ID, TS: e.TS, T: e.T, Set: e.Edit.Set, Unset: e.Edit.Unset}
 	}
-	return bson.D{{Key: "$set", Value: fields}}, nil
+	records = foldOrder(records)
+	if at := earliestDelete(records, nil); at != nil {
+		return Folded{Deleted: true, DeletedAt: int64(*at)}, nil
+	}
+	d, err := decodeData(o)
+	if err != nil {
+		return Folded{}, err
+	}
+	raw, err := bson.Marshal(applyUpdates(d, records))
+	if err != nil {
+		return Folded{}, err
+	}
+	return Folded{D: raw}, nil
 }
 
 func setValues(set []SetOp) bson.A {

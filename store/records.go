@@ -251,3 +251,18 @@ func (s *Store) StoredEvents(ctx context.Context, ct string, ids []string) (map[
 	}
 	return out, nil
 }
+
+// EditEvents lists the update and delete events recorded against target
+// in <ct>_edits, in the order they were recorded. The records are derived
+// data, kept for the fold; the audit reads and checks each event itself.
+func (s *Store) EditEvents(ctx context.Context, ct, target string) ([]string, error) {
+	records, err := s.editRecords(ctx, ct, target, 1, 0)
+	if err != nil {
+		return nil, dbError("edit records", err)
+	}
+	ids := make([]string, len(records))
+	for i, r := range records {
+		ids[i] = r.Event
+	}
+	return ids, nil
+}

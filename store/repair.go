@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
 )
@@ -20,11 +23,12 @@ type RepairReport struct {
 	CountAfter   int64    `json:"countAfter"`
 	FlagsSet     []string `json:"flagsSet"`     // events that were leaves without isLeaf
 	FlagsCleared []string `json:"flagsCleared"` // events with children that had isLeaf
+	DataFixed    []string `json:"dataFixed,omitempty"` // events whose d was rebuilt from their updates
 }
 
 // Changed reports whether Repair changed anything.
 func (r *RepairReport) Changed() bool {
-	return r.HeadFixed || len(r.FlagsSet) > 0 || len(r.FlagsCleared) > 0
+	return r.HeadFixed || len(r.FlagsSet) > 0 || len(r.FlagsCleared) > 0 || len(r.DataFixed) > 0
 }
 
 // Derived is a context's derived data as its events say it should be,
@@ -35,6 +39,9 @@ type Derived struct {
 	Genesis      string
 	Participants []Participant   // the creator (no Join), then each server by its first server.join
 	Flags        map[string]bool // every event → whether its document carries isLeaf now
+	// Data: events whose d is wrong → every edit event that names them
+	// (from the chain). Rederive writes d as their fold over o.
+	Data map[string][]EditEvent
 }
 
 // Leaf is a leaf event with its ts.
@@ -70,6 +77,7 @@ func (s *Store) Rederive(ctx context.Context, ct, cid string, derive func(contex
 	if err != nil {
 		return nil, err
 	}
+	data := found.Data
 	_, err = s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
 		rep = &RepairReport{Ct: ct, Cid: cid}
 		if found == nil {
@@ -110,9 +118,21 @@ func (s *Store) Rederive(ctx context.Context, ct, cid string, derive func(contex
 	if err != nil {
 		return nil, err
 	}
+	if rep == nil { // the head needed nothing
+		rep = &RepairReport{Ct: ct, Cid: cid}
+	}
+	for _, id := range slices.Sorted(maps.Keys(data)) {
+		fixed, err := s.rewriteData(ctx, ct, w, id, data[id])
+		if err != nil {
+			return nil, err
+		}
+		if fixed {
+			rep.DataFixed = append(rep.DataFixed, id)
+		}
+	}
 	if rep.Changed() {
 		s.log.Warn("repaired context", "ct", ct, "cid", cid, "headFixed", rep.HeadFixed,
-			"flagsSet", len(rep.FlagsSet), "flagsCleared", len(rep.FlagsCleared))
+			"flagsSet", len(rep.FlagsSet), "flagsCleared", len(rep.FlagsCleared), "dataFixed", len(rep.DataFixed))
 	}
 	return rep, nil
 }
@@ -132,4 +152,55 @@ func wrongFlags(leaves []string, flags map[string]bool) (flag, unflag []string) 
 	slices.Sort(flag)
 	slices.Sort(unflag)
 	return flag, unflag
+}
+
+// rewriteData sets an event's d to the fold of edits over its o, with the
+// fold state of its edit records, and reports whether it changed. A
+// deleted event is left alone: deletion is not derived data.
+func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string, edits []EditEvent) (bool, error) {
+	var doc eventDoc
+	found, err := findByID(ctx, s.events(ct), id, &doc)
+	if err != nil || !found || doc.DeletedAt != nil || doc.O == nil {
+		return false, err
+	}
+	o := doc.O
+	if doc.ArraysEscaped {
+		if o, err = unescapeRaw(o); err != nil {
+			return false, err
+		}
+	}
+	folded, err := Fold(o, edits)
+	if err != nil || folded.Deleted {
+		return false, err
+	}
+	d, err := decodeData(folded.D)
+	if err != nil {
+		return false, err
+	}
+	records, err := s.editRecords(ctx, ct, id, 1, 0)
+	if err != nil {
+		return false, err
+	}
+	var fold any // none when nothing edits it
+	if len(edits) > 0 {
+		last := slices.MaxFunc(edits, func(a, b EditEvent) int {
+			return cmpEdits(editDoc{TS: a.TS, Event: a.ID}, editDoc{TS: b.TS, Event: b.ID})
+		})
+		fold = foldState{N: int64(len(records)), TS: last.TS, ID: last.ID}
+	}
+	fields := bson.D{{Key: "d", Value: d}}
+	if escape := doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d); escape {
+		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "arraysEscaped", Value: true}}
+	}
+	if fold != nil {
+		fields = append(fields, bson.E{Key: "dFold", Value: fold})
+	}
+	if _, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}}); err != nil {
+		return false, dbError("repair", err)
+	}
+	var seq int64
+	if w.head != nil {
+		seq = w.head.Seq
+	}
+	return true, s.checkLeafFlag(ctx, ct, seq, &doc)
 }

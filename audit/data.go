@@ -1,0 +1,171 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"slices"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// The data check. An event's d is what chat clients show, and it may only
+// change through the update and delete events that name it, which are in
+// the chain. So d is checkable: it must be the store's fold (store.Fold)
+// of those events over o, and an event is deleted exactly when a delete
+// names it, at the earliest delete's ts.
+//
+// The scan keeps only a flag per event (d differs from o) and the edit
+// events themselves; the events that edits name are read again by _id at
+// the end, which costs one read per edited event.
+
+// dataState is what the data check knows of one event.
+type dataState struct {
+	deleted   bool
+	deletedAt int64
+	dDiffers  bool
+}
+
+// checkData checks d and deletion for the events of the graph and the
+// targets of its edit events. An incremental graph holds only the events
+// since its base, so it also finds each target's earlier edits through
+// the store's edit records (Source.EditEvents) and reads targets outside
+// the graph by _id.
+func (g *graph) checkData(ctx context.Context, src Source) error {
+	edits := map[string][]store.EditEvent{}
+	for _, n := range g.nodes {
+		if n.edit != nil && n.target != "" {
+			edits[n.target] = append(edits[n.target], *n.edit)
+		}
+	}
+	states := map[string]dataState{}
+	for id, n := range g.nodes {
+		states[id] = dataState{deleted: n.deleted, deletedAt: n.deletedAt, dDiffers: n.dDiffers}
+	}
+	var fold, outside []string // targets to fold; targets not in the graph
+	for target := range edits {
+		if _, ok := states[target]; !ok {
+			outside = append(outside, target)
+		}
+	}
+	if g.base != nil && len(edits) > 0 {
+		if err := g.earlierEdits(ctx, src, edits); err != nil {
+			return err
+		}
+	}
+	stored := map[string]*store.StoredEvent{}
+	if len(outside) > 0 {
+		var err error
+		if stored, err = src.StoredEvents(ctx, g.ct, outside); err != nil {
+			return err
+		}
+		for _, id := range outside {
+			if e := stored[id]; e != nil && e.Cid == g.cid {
+				c := checkEvent(g.ct, g.cid, e, nil)
+				states[id] = dataState{deleted: e.Deleted, deletedAt: e.DeletedAt, dDiffers: c.dDiffers}
+			} // else: a missing_target already
+		}
+	}
+	ids := make([]string, 0, len(states))
+	for id := range states {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		st, named := states[id], edits[id]
+		firstDelete := int64(-1)
+		for _, ed := range named {
+			if ed.T == eventstore.TypeDelete && (firstDelete < 0 || ed.TS < firstDelete) {
+				firstDelete = ed.TS
+			}
+		}
+		switch {
+		case st.deleted && firstDelete < 0:
+			g.add(ProblemDeletedMismatch, id, "deleted (deletedAt %d) but no event.delete names it", st.deletedAt)
+		case st.deleted && st.deletedAt != firstDelete:
+			g.add(ProblemDeletedMismatch, id, "deletedAt is %d, the earliest event.delete naming it is at %d", st.deletedAt, firstDelete)
+		case st.deleted:
+		case firstDelete >= 0:
+			g.add(ProblemDeletedMismatch, id, "an event.delete names it (at %d) but it still has its data", firstDelete)
+		case len(named) > 0:
+			fold = append(fold, id)
+		case st.dDiffers:
+			g.add(ProblemDMismatch, id, "d is not o, and no event.update names it")
+		}
+	}
+	return g.checkFolds(ctx, src, fold, edits, stored)
+}
+
+// checkFolds compares the d of each edited event with the fold of its
+// edits over its o.
+func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits map[string][]store.EditEvent, stored map[string]*store.StoredEvent) error {
+	var read []string
+	for _, id := range ids {
+		if stored[id] == nil {
+			read = append(read, id)
+		}
+	}
+	if len(read) > 0 {
+		more, err := src.StoredEvents(ctx, g.ct, read)
+		if err != nil {
+			return err
+		}
+		for id, e := range more {
+			stored[id] = e
+		}
+	}
+	for _, id := range ids {
+		e := stored[id]
+		if e == nil || e.O == nil {
+			continue // gone since the scan: what the next audit sees
+		}
+		want, err := store.Fold(e.O, edits[id])
+		if err != nil {
+			continue // o does not decode: reported by the event check
+		}
+		d := e.D
+		if d == nil {
+			d = e.O
+		}
+		got, gerr := hashing.CanonicalObject(d)
+		exp, err := hashing.CanonicalObject(want.D)
+		if err == nil && (gerr != nil || !bytes.Equal(got, exp)) {
+			g.add(ProblemDMismatch, id, "d is not the fold of the %d update(s) naming it over o", len(edits[id]))
+		}
+	}
+	return nil
+}
+
+// earlierEdits adds to edits the edit events, stored before the base, of
+// the targets that new edit events name: found through the store's edit
+// records, each read and checked to be an edit of that target.
+func (g *graph) earlierEdits(ctx context.Context, src Source, edits map[string][]store.EditEvent) error {
+	for target, named := range edits {
+		ids, err := src.EditEvents(ctx, g.ct, target)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool {
+			return g.nodes[id] != nil || slices.ContainsFunc(named, func(e store.EditEvent) bool { return e.ID == id })
+		})
+		if len(ids) == 0 {
+			continue
+		}
+		events, err := src.StoredEvents(ctx, g.ct, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			e := events[id]
+			if e == nil || e.Cid != g.cid {
+				continue
+			}
+			c := checkEvent(g.ct, g.cid, e, nil)
+			if c.edit != nil && lookupString(e.O, "target") == target {
+				edits[target] = append(edits[target], *c.edit)
+			}
+		}
+	}
+	return nil
+}
