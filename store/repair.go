@@ -21,8 +21,8 @@ type RepairReport struct {
 	LeavesAfter  []string `json:"leavesAfter"`
 	CountBefore  int64    `json:"countBefore"`
 	CountAfter   int64    `json:"countAfter"`
-	FlagsSet     []string `json:"flagsSet"`     // events that were leaves without isLeaf
-	FlagsCleared []string `json:"flagsCleared"` // events with children that had isLeaf
+	FlagsSet     []string `json:"flagsSet"`            // events that were leaves without isLeaf
+	FlagsCleared []string `json:"flagsCleared"`        // events with children that had isLeaf
 	DataFixed    []string `json:"dataFixed,omitempty"` // events whose d was rebuilt from their updates
 }
 
