@@ -13,7 +13,9 @@
 //
 //   - federation.go: Config, New, Start and Close, sharing, maintenance;
 //   - keys.go, sign.go, peers.go: this server's keys, signatures, the
-//     peers' keys;
+//     peers' keys; keyhistory.go: every key ever known of every server,
+//     recorded as fetched, which verifies stored events after rotations
+//     (the audit); notekeys.go: the same keys for signed notes;
 //   - server.go: the HTTP endpoints and the checks of signed requests
 //     (errors are answered, logged and counted by internal/httperr);
 //     limits.go: the per-peer rate limit;

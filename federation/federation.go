@@ -109,7 +109,7 @@ func New(cfg Config) (*Federation, error) {
 	f := &Federation{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics,
 		dir: &directory{self: cfg.Server, ring: cfg.Keys, peers: peers, client: cfg.Client, now: cfg.Now,
-			cache: map[string]*cachedKeys{}},
+			peerKeys: cfg.DB.Collection(migrations.PeerKeysCollection), log: cfg.Logger, cache: map[string]*cachedKeys{}},
 		cursors: cfg.DB.Collection(migrations.CursorsCollection),
 		txns:    cfg.DB.Collection(migrations.TransactionsCollection),
 		pending: cfg.DB.Collection(migrations.PendingCollection),

@@ -149,6 +149,49 @@ func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now tim
 	if fromFile != nil {
 		current = fromFile
 	}
+	return ringOf(ctx, keys, current)
+}
+
+// ReadKeyring is the keyring LoadKeyring would return, for commands that
+// must not write: it never generates, inserts nor rotates. A fromFile
+// other than the stored current key is current here, and the stored one
+// old (in memory only).
+func ReadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key) (*Keyring, error) {
+	keys := db.Collection(migrations.ServerKeysCollection)
+	var cur keyDoc
+	err := keys.FindOne(ctx, bson.D{{Key: "_id", Value: "current"}}).Decode(&cur)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments) && fromFile == nil:
+		return nil, errors.New("this server has no signing key yet: start the server once, or pass --key-file")
+	case err != nil && !errors.Is(err, mongo.ErrNoDocuments):
+		return nil, err
+	}
+	current, previous := fromFile, (*Key)(nil)
+	if err == nil {
+		stored, err := cur.key()
+		if err != nil {
+			return nil, err
+		}
+		if fromFile == nil {
+			current = stored
+		} else if stored.ID != fromFile.ID {
+			stored.Expired = time.Now()
+			previous = stored
+		}
+	}
+	ring, err := ringOf(ctx, keys, current)
+	if err != nil {
+		return nil, err
+	}
+	if previous != nil && !hasKey(ring.Old, previous.ID) {
+		ring.Old = append(ring.Old, previous)
+	}
+	return ring, nil
+}
+
+// ringOf is the keyring signing with current, whose old keys are those
+// kept in keys.
+func ringOf(ctx context.Context, keys *mongo.Collection, current *Key) (*Keyring, error) {
 	if current.Private == nil {
 		return nil, errors.New("this server's signing key came from a key file last time: give it again (--key-file)")
 	}

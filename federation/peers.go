@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/hashing"
 )
@@ -67,11 +70,13 @@ func PinString(k *Key) string {
 
 // directory knows the peers and their keys, fetching and caching them.
 type directory struct {
-	self   string
-	ring   *Keyring
-	peers  map[string]Peer
-	client *http.Client
-	now    func() time.Time
+	self     string
+	ring     *Keyring
+	peers    map[string]Peer
+	client   *http.Client
+	now      func() time.Time
+	peerKeys *mongo.Collection // where every fetched key is recorded (see KeyHistory); none when nil
+	log      *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]*cachedKeys
@@ -121,6 +126,7 @@ func (d *directory) keys(ctx context.Context, server, keyID string) ([]*Key, err
 		}
 		return nil, err
 	}
+	d.record(ctx, server, keys, now)
 	d.mu.Lock()
 	d.cache[server] = &cachedKeys{keys: keys, until: until, fetched: now}
 	d.mu.Unlock()

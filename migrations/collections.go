@@ -37,6 +37,7 @@ const (
 // Collections of the federation: the one place that names them.
 const (
 	ServerKeysCollection   = "server_keys"        // this server's signing keys
+	PeerKeysCollection     = "peer_keys"          // every key of other servers seen, never removed
 	CursorsCollection      = "federation_cursors" // what was delivered to each peer, per context
 	TransactionsCollection = "federation_txns"    // answers to transactions received
 	PendingCollection      = "federation_pending" // received events waiting for their parents

@@ -73,6 +73,9 @@ var Steps = []Step{
 		return nil
 	}},
 	{7, "timeline positions and commit logs", upTimeline},
+	{8, "federation peer keys", func(ctx context.Context, db Database, _ *slog.Logger) error {
+		return db.CreateCollection(ctx, PeerKeysCollection)
+	}},
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.
