@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -155,11 +157,45 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: r.Events[5].O}, {Key: "d", Value: r.Events[5].O}}},
 				{Key: "$unset", Value: bson.D{{Key: "deletedAt", Value: ""}}}})
 		}, audit.ProblemDeletedMismatch, false},
+		{"signature removed", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$unset", Value: bson.D{{Key: "sigs", Value: ""}}}})
+		}, audit.ProblemBadSignature, false},
+		{"signature altered", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "sigs", Value: r.Events[3].Sigs}}}})
+		}, audit.ProblemBadSignature, false},
+		{"signed by a key the server does not know", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "sigs", Value: federation.SignEvent(mustKey(), r.Events[2].ID)}}}})
+		}, audit.ProblemUnknownKey, false},
+		{"event forged with a valid id", func(t *testing.T, r *auditRoom) {
+			forger := storetest.NewStore(t, r.conn, server, store.Options{}) // writes as the store does, without the key
+			e, _, err := forger.Append(ctxT(t), "room", "r1", store.NewEvent{T: "msg", O: data(t, `{"msg":"I never said that"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forger.Flush(ctxT(t))
+			r.Events = append(r.Events, e)
+		}, audit.ProblemBadSignature, false},
 		{"deletedAt moved", func(t *testing.T, r *auditRoom) {
 			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(1)}}}})
 		}, audit.ProblemDeletedMismatch, false},
 	}
 	scanOnly := map[string]bool{"genesis added": true} // not in the head log
+	// The event each problem must name.
+	at := map[string]func(r *auditRoom) string{
+		"o changed": func(r *auditRoom) string { return r.Events[2].ID }, "ts changed": func(r *auditRoom) string { return r.Events[2].ID },
+		"src changed": func(r *auditRoom) string { return r.Events[2].ID }, "pids changed": func(r *auditRoom) string { return r.Events[4].ID },
+		"event removed from the middle":            func(r *auditRoom) string { return r.Events[7].ID },
+		"d changed, never edited":                  func(r *auditRoom) string { return r.Events[2].ID },
+		"d changed, edited":                        func(r *auditRoom) string { return r.Edited.ID },
+		"d of an edited event set back to o":       func(r *auditRoom) string { return r.Edited.ID },
+		"deletedAt without a delete":               func(r *auditRoom) string { return r.Events[2].ID },
+		"deleted event given its data back":        func(r *auditRoom) string { return r.Events[5].ID },
+		"deletedAt moved":                          func(r *auditRoom) string { return r.Events[5].ID },
+		"signature removed":                        func(r *auditRoom) string { return r.Events[2].ID },
+		"signature altered":                        func(r *auditRoom) string { return r.Events[2].ID },
+		"signed by a key the server does not know": func(r *auditRoom) string { return r.Events[2].ID },
+		"event forged with a valid id":             func(r *auditRoom) string { return r.Events[len(r.Events)-1].ID },
+	}
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +218,9 @@ func TestAuditFindsTampering(t *testing.T) {
 				}
 				if rep.ByKind[tt.want] == 0 {
 					t.Fatalf("want a %s problem, got %v: %+v", tt.want, kinds(rep), rep.Problems)
+				}
+				if event := at[tt.name]; event != nil && !hasProblem(rep, tt.want, event(r)) {
+					t.Fatalf("want a %s problem naming %s, got %+v", tt.want, event(r), rep.Problems)
 				}
 				// GET …/verify audits the one room along its head log: it must
 				// see the same, except an event the head log does not name,
@@ -213,15 +252,19 @@ func TestAuditFindsTampering(t *testing.T) {
 	})
 }
 
-// TestAuditCatchesRewrittenHistory: a whole chain replaced after a
-// checkpoint, with every hash recomputed, is consistent in itself; only
-// the checkpoint shows that history was rewritten rather than extended.
+// TestAuditCatchesRewrittenHistory: a whole chain replaced, with every
+// hash recomputed, is consistent in itself. The attacker cannot sign it
+// with the server's key (the events carry no signature, or the original
+// events' signatures, which cover other ids), so the signatures tell; the
+// checkpoint in the database tells while it is there, and the checkpoint
+// file once it is deleted.
 func TestAuditCatchesRewrittenHistory(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := ctxT(t)
 		r := newAuditRoom(t, b)
-		if rep := r.verify(t, true); !rep.Clean { // records the checkpoint
-			t.Fatal(rep.Problems)
+		file := filepath.Join(t.TempDir(), "checkpoints")
+		if rep, err := auditorOf(r.s, r.conn).Verify(ctx, audit.Options{CheckpointFile: file}); err != nil || !rep.Clean {
+			t.Fatal(err, rep.Problems) // records the checkpoints
 		}
 		// Rewrite: drop the room's events and heads, write a new chain.
 		if _, err := r.conn.DB.Collection("room_events").DeleteMany(ctx, bson.D{{Key: "cid", Value: "r1"}}); err != nil {
@@ -232,21 +275,46 @@ func TestAuditCatchesRewrittenHistory(t *testing.T) {
 		chain := []*eventstore.Event{g}
 		for i := range 20 {
 			prev := chain[len(chain)-1]
-			chain = append(chain, remoteEvent(t, server, "room", "r1", "msg", prev.TS+1, []string{prev.ID}, data(t, fmt.Sprintf(`{"msg":"f%d"}`, i))))
+			e := remoteEvent(t, server, "room", "r1", "msg", prev.TS+1, []string{prev.ID}, data(t, fmt.Sprintf(`{"msg":"f%d"}`, i)))
+			if i%2 == 0 { // a signature taken from a genuine event
+				e.Sigs = r.Events[1+i%10].Sigs
+			}
+			chain = append(chain, e)
 		}
 		if _, err := forger.Ingest(ctx, chain); err != nil {
 			t.Fatal(err)
 		}
 		forger.Flush(ctx)
-		// Only the checkpoint tells: in full mode as in incremental mode.
-		for _, incremental := range []bool{true, false, true} {
-			rep, err := auditorOf(forger, r.conn).Verify(ctx, audit.Options{Incremental: incremental})
-			if err != nil {
-				t.Fatal(err)
+		signatures := func(t *testing.T, rep *audit.Report) {
+			t.Helper()
+			if rep.ByKind[audit.ProblemBadSignature] != len(chain) {
+				t.Errorf("want bad_signature for all %d forged events, got %d", len(chain), rep.ByKind[audit.ProblemBadSignature])
 			}
-			if len(kinds(rep)) != 1 || rep.ByKind[audit.ProblemHistoryRewritten] == 0 {
-				t.Fatalf("incremental=%v: want only history_rewritten, got %v: %+v", incremental, kinds(rep), rep.Problems)
+			for _, e := range chain {
+				if !hasProblem(rep, audit.ProblemBadSignature, e.ID) {
+					t.Errorf("no bad_signature for %s", e.ID)
+				}
 			}
 		}
+		// The database's checkpoint tells, in full mode as in incremental mode.
+		for _, incremental := range []bool{true, false, true} {
+			rep := verifyWith(t, auditorOf(forger, r.conn), audit.Options{Incremental: incremental})
+			if len(kinds(rep)) != 2 || rep.ByKind[audit.ProblemHistoryRewritten] == 0 {
+				t.Fatalf("incremental=%v: want history_rewritten and bad_signature, got %v: %+v", incremental, kinds(rep), rep.Problems)
+			}
+			signatures(t, rep)
+		}
+		// Checkpoints deleted too: the signatures still tell, and the file.
+		dropCheckpoints(t, r.conn)
+		rep := verifyWith(t, auditorOf(forger, r.conn), audit.Options{})
+		if len(kinds(rep)) != 1 {
+			t.Fatalf("without checkpoints: want bad_signature only, got %v", kinds(rep))
+		}
+		signatures(t, rep)
+		rep = verifyWith(t, auditorOf(forger, r.conn), audit.Options{CheckpointFile: file})
+		if !hasProblem(rep, audit.ProblemHistoryRewritten, r.Events[len(r.Events)-1].ID) {
+			t.Fatalf("with the checkpoint file: want history_rewritten naming the old leaf, got %+v", rep.Problems)
+		}
+		signatures(t, rep)
 	})
 }

@@ -192,7 +192,7 @@ func TestCheckpointFileRefusedIfNotOurs(t *testing.T) {
 				t.Errorf("%s: the file was overwritten", name)
 			}
 		}
-		if _, err := auditorOf(r.s, r.conn).Verify(ctxT(t), audit.Options{CheckpointFile: file}); err == nil {
+		if _, err := audit.New(r.s, r.conn.DB, audit.Config{}).Verify(ctxT(t), audit.Options{CheckpointFile: file}); err == nil {
 			t.Error("an auditor without a signing key used a checkpoint file")
 		}
 	})

@@ -120,6 +120,9 @@ func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits 
 		if e == nil || e.O == nil {
 			continue // gone since the scan: what the next audit sees
 		}
+		if o, err := hashing.CanonicalObject(e.O); err != nil || hashing.DataHash(o) != e.DHash {
+			continue // o itself is wrong: a dhash_mismatch
+		}
 		want, err := store.Fold(e.O, edits[id])
 		if err != nil {
 			continue // o does not decode: reported by the event check

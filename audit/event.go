@@ -57,8 +57,9 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 		}
 		if got := hashing.DataHash(canonical); got != e.DHash {
 			add(ProblemDHashMismatch, "o hashes to %s", got)
+		} else { // d is held to o only where o is what was hashed
+			c.dDiffers = dDiffers(canonical, e)
 		}
-		c.dDiffers = dDiffers(canonical, e)
 		if e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete {
 			if _, ed, err := store.ParseEdit(e.T, e.O); err != nil {
 				add(ProblemInvalidEvent, "o is not an edit: %v", err)

@@ -3,28 +3,79 @@ package audit_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-const server = "a.example"
+// server is the audited server; peer is a server it federates with, whose
+// key it has pinned.
+const (
+	server = "a.example"
+	peer   = "b.example"
+)
 
+var peerKey = mustKey()
+
+func mustKey() *federation.Key {
+	k, err := federation.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// newStore is a store of server that signs its events with a key kept in
+// conn's database, as serve does.
 func newStore(t *testing.T, b storetest.Backend) (*store.Store, *store.Conn) {
 	t.Helper()
 	conn := b.Connect(t, storetest.Options{})
-	return storetest.NewStore(t, conn, server, store.Options{}), conn
+	return signingStore(t, conn), conn
 }
 
-// auditorOf is an auditor of s, with its checkpoints in conn's database.
+func signingStore(tb testing.TB, conn *store.Conn) *store.Store {
+	tb.Helper()
+	keys, err := federation.LoadKeyring(context.Background(), conn.DB, nil, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return storetest.NewStore(tb, conn, server, store.Options{Sign: func(id string) map[string]string { return federation.SignEvent(keys.Current, id) }})
+}
+
+// auditorOf is an auditor of s, with its checkpoints in conn's database,
+// that verifies signatures (the server's keys in the database, the peer's
+// pinned) and signs checkpoints as serve's does.
 func auditorOf(s *store.Store, conn *store.Conn) *audit.Auditor {
-	return audit.New(s, conn.DB, audit.Config{})
+	return audit.New(s, conn.DB, signedConfig(conn))
+}
+
+func signedConfig(conn *store.Conn) audit.Config {
+	ctx := context.Background()
+	keys, err := federation.ReadKeyring(ctx, conn.DB, nil)
+	if err != nil {
+		panic(err)
+	}
+	history, err := federation.LoadKeyHistory(ctx, conn.DB, server, []federation.Peer{{Name: peer, URL: "http://127.0.0.1:1", Pinned: []*federation.Key{peerKey}}})
+	if err != nil {
+		panic(err)
+	}
+	signer, err := federation.NoteSigner(server, keys.Current)
+	if err != nil {
+		panic(err)
+	}
+	verifiers, err := keys.NoteVerifiers(server)
+	if err != nil {
+		panic(err)
+	}
+	return audit.Config{Signatures: history, Signer: signer, Verifiers: verifiers}
 }
 
 // data parses JSON into event data, failing the test on error.
@@ -35,7 +86,13 @@ func data(t testing.TB, js string) bson.Raw {
 
 func ctxT(t *testing.T) context.Context { return storetest.Context(t) }
 
+// remoteEvent is an event of another server, signed by the peer's key if
+// it is the peer's (others are unsigned).
 func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
 	t.Helper()
-	return storetest.RemoteEvent(t, src, ct, cid, typ, ts, pids, o)
+	e := storetest.RemoteEvent(t, src, ct, cid, typ, ts, pids, o)
+	if src == peer {
+		e.Sigs = federation.SignEvent(peerKey, e.ID)
+	}
+	return e
 }

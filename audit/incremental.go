@@ -28,12 +28,9 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 		return err
 	}
 	if h == nil || h.Seq < cp.Seq {
-		seq := int64(0)
-		if h != nil {
-			seq = h.Seq
-		}
-		g.add(ProblemHistoryRewritten, "", "the head went back from version %d (checkpoint) to %d", cp.Seq, seq)
-		return r.finish(ctx, g, nil, 0, "incremental")
+		// The head went back: what is there now is not what the checkpoint
+		// saw, so it is audited in full (which reports the rewrite).
+		return r.full(ctx, ct, cid)
 	}
 	g.head = h
 	// The events added since the checkpoint, in the order of the versions.

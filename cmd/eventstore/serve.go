@@ -40,19 +40,14 @@ func serveCommand(env environment) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:8080", Sources: env.fromEnv("EVENTSTORE_LISTEN"),
 			Usage: "HTTP listen address; port 0 picks a free port (the log line \"listening\" gives it)"},
-		&cli.StringFlag{Name: flagServerName, Value: "localhost", Sources: env.fromEnv("EVENTSTORE_SERVER_NAME"),
-			Usage: "this server's name, the src of events created here (a DNS name, optional :port)"},
 		&cli.StringSliceFlag{Name: flagToken, Sources: env.fromEnv("EVENTSTORE_TOKEN"),
 			Usage: "bearer token as scope:secret, scope read, write or admin (repeat the flag, or separate with commas in the variable); without tokens the server only listens on loopback"},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: 15 * time.Second, Sources: env.fromEnv("EVENTSTORE_SHUTDOWN_TIMEOUT"),
 			Usage: "how long a shutdown waits for requests in flight"},
 		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
-		&cli.StringSliceFlag{Name: flagPeer, Sources: env.fromEnv("EVENTSTORE_PEER"),
-			Usage: "a server to federate with, as name=url, optionally ;key=<id>:<public key> to pin its key (repeat the flag, or separate with commas in the variable)"},
-		&cli.StringFlag{Name: flagKeyFile, Sources: env.fromEnv("EVENTSTORE_KEY_FILE"),
-			Usage: "this server's signing key, written by eventstore keygen; empty: a key kept in the database, made on first start"},
 	}
+	flags = append(flags, identityFlags(env)...)
 	flags = append(flags,
 		&cli.IntFlag{Name: flagStreamBuffer, Value: stream.DefaultBuffer, Sources: env.fromEnv("EVENTSTORE_STREAM_BUFFER"),
 			Usage: "commits a live stream may fall behind before it is reset (its client resumes from the reset's cursor)"},
@@ -94,21 +89,11 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		return fmt.Errorf("refusing to listen on %s without tokens: anyone who can reach it could write; "+
 			"give --%s scope:secret (or EVENTSTORE_TOKEN), or listen on 127.0.0.1", listen, flagToken)
 	}
-	server := cmd.String(flagServerName)
-	var peers []federation.Peer
-	for _, p := range cmd.StringSlice(flagPeer) {
-		peer, err := federation.ParsePeer(p)
-		if err != nil {
-			return fmt.Errorf("--%s: %w", flagPeer, err)
-		}
-		peers = append(peers, peer)
+	id, err := readIdentity(cmd)
+	if err != nil {
+		return err
 	}
-	var keyFromFile *federation.Key
-	if path := cmd.String(flagKeyFile); path != "" {
-		if keyFromFile, err = federation.LoadKeyFile(path); err != nil {
-			return fmt.Errorf("--%s: %w", flagKeyFile, err)
-		}
-	}
+	server, peers := id.server, id.peers
 
 	conn, err := connect(ctx, cmd, logger)
 	if err != nil {
@@ -125,7 +110,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		return err
 	}
 
-	keys, err := federation.LoadKeyring(ctx, conn.DB, keyFromFile, time.Now())
+	keys, err := federation.LoadKeyring(ctx, conn.DB, id.keyFile, time.Now())
 	if err != nil {
 		return err
 	}
@@ -161,7 +146,11 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	fed.Store(f)
 	f.Start(ctx)
 	defer f.Close()
-	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
+	auditCfg, err := id.auditConfig(ctx, conn.DB, keys, logger)
+	if err != nil {
+		return err
+	}
+	auditor := audit.New(st, conn.DB, auditCfg)
 	if cmd.Int(flagStreamBuffer) < 1 {
 		return fmt.Errorf("--%s must be at least 1", flagStreamBuffer)
 	}

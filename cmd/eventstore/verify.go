@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -22,6 +23,7 @@ const (
 	flagJSON        = "json"
 	flagIncremental = "incremental"
 	flagRepair      = "repair"
+	flagCheckpoints = "checkpoints"
 )
 
 // Exit statuses of verify.
@@ -36,18 +38,25 @@ func verifyCommand(env environment) *cli.Command {
 		&cli.StringFlag{Name: flagContext, Usage: "verify one context, given as ct/cid (default: all)"},
 		&cli.BoolFlag{Name: flagJSON, Usage: "print the report as JSON, with every problem"},
 		&cli.BoolFlag{Name: flagIncremental, Usage: "check only what came after each context's last checkpoint (and that the checkpoint's leaves are still there)"},
-		&cli.BoolFlag{Name: flagRepair, Usage: "rebuild derived data (heads, isLeaf flags) where it is wrong, then verify again; hashed fields are never touched"},
+		&cli.BoolFlag{Name: flagRepair, Usage: "rebuild derived data (heads, isLeaf flags, d) where it is wrong, then verify again; hashed fields are never touched"},
+		&cli.StringFlag{Name: flagCheckpoints, Sources: env.fromEnv("EVENTSTORE_CHECKPOINTS_FILE"),
+			Usage: "a file of signed checkpoints kept off the database: history must extend it, and the run writes it again (created if missing)"},
 	}
+	flags = append(flags, identityFlags(env)...)
 	flags = append(flags, storeFlags(env)...)
 	flags = append(flags, logFlags(env)...)
 	return &cli.Command{
 		Name:  "verify",
-		Usage: "audit the store: recompute every id and dHash, check the graphs, heads and flags",
+		Usage: "audit the store: recompute every id and dHash, verify signatures and d, check the graphs, heads and flags",
 		Description: `Exit status 0: clean; 1: problems found; 2: the audit could not run.
 Selects the store as serve does: --data opens the embedded store of a
 stopped server, --mongodb-uri any MongoDB (a running server's embedded
-store too, at its --embedded-listen address). Clean contexts get a
-checkpoint, which later runs (full or --incremental) hold history to.`,
+store too, at its --embedded-listen address). Give it the server's
+--server-name, --key-file and --peer as serve has them (the same
+environment variables work): signatures are verified against the keys
+the server knows. Clean contexts get a checkpoint signed by the server's
+key, which later runs (full or --incremental) hold history to; with
+--checkpoints FILE also a copy off the database.`,
 		Flags: flags,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return verify(ctx, cmd, env)
@@ -72,17 +81,30 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 	if isTerminal(env.stderr) && !cmd.Bool(flagJSON) {
 		opts.Progress = progressLine(env.stderr)
 	}
+	opts.CheckpointFile = cmd.String(flagCheckpoints)
+	id, err := readIdentity(cmd)
+	if err != nil {
+		return failed(err)
+	}
 	conn, err := connect(ctx, cmd, logger)
 	if err != nil {
 		return failed(err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	st, err := store.New(conn, store.Options{Server: "localhost", Logger: logger, ReadOnly: !cmd.Bool(flagRepair)})
+	keys, err := federation.ReadKeyring(ctx, conn.DB, id.keyFile)
+	if err != nil {
+		return failed(fmt.Errorf("this server's keys, which verify its events and sign checkpoints: %w", err))
+	}
+	cfg, err := id.auditConfig(ctx, conn.DB, keys, logger)
+	if err != nil {
+		return failed(err)
+	}
+	st, err := store.New(conn, store.Options{Server: id.server, Logger: logger, ReadOnly: !cmd.Bool(flagRepair)})
 	if err != nil {
 		return failed(err)
 	}
 	defer st.Close()
-	auditor := audit.New(st, conn.DB, audit.Config{Logger: logger})
+	auditor := audit.New(st, conn.DB, cfg)
 	rep, err := auditor.Verify(ctx, opts)
 	if opts.Progress != nil {
 		fmt.Fprintln(env.stderr)
@@ -146,6 +168,9 @@ func printReport(w io.Writer, rep *audit.Report) {
 	}
 	fmt.Fprintf(w, "verified %d contexts, %d events (%d redacted) in %.1fs, %.0f events/s\n",
 		rep.Contexts, rep.Events, rep.Redacted, rep.Took, rate)
+	if rep.CheckpointFile != "" {
+		fmt.Fprintf(w, "checkpoint file %s: %d contexts\n", rep.CheckpointFile, rep.FileContexts)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTEXT\tCHECKED\tEVENTS\tREDACTED\tLEAVES\tPROBLEMS")
 	for _, c := range rep.PerCtx {
@@ -186,6 +211,10 @@ func printRepairs(w io.Writer, repairs []*store.RepairReport) {
 		if r.HeadFixed {
 			fmt.Fprintf(w, " head leaves %v → %v, count %d → %d;", r.LeavesBefore, r.LeavesAfter, r.CountBefore, r.CountAfter)
 		}
-		fmt.Fprintf(w, " isLeaf set on %d, cleared on %d\n", len(r.FlagsSet), len(r.FlagsCleared))
+		fmt.Fprintf(w, " isLeaf set on %d, cleared on %d", len(r.FlagsSet), len(r.FlagsCleared))
+		if len(r.DataFixed) > 0 {
+			fmt.Fprintf(w, "; d rebuilt on %d", len(r.DataFixed))
+		}
+		fmt.Fprintln(w)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -30,7 +31,11 @@ func fillStore(t *testing.T, dir string, tamper func(db *store.Conn, ids []strin
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.New(conn, store.Options{Server: "a.example"})
+	keys, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.New(conn, store.Options{Server: "a.example", Sign: func(id string) map[string]string { return federation.SignEvent(keys.Current, id) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +62,7 @@ func fillStore(t *testing.T, dir string, tamper func(db *store.Conn, ids []strin
 func runVerify(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), append([]string{"eventstore", "verify", "--log-level", "error"}, args...),
+	err := run(context.Background(), append([]string{"eventstore", "verify", "--log-level", "error", "--server-name", "a.example"}, args...),
 		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
 	return stdout.String() + stderr.String(), exitStatus(err, &stderr)
 }
