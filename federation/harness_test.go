@@ -151,7 +151,11 @@ func (n *node) start() {
 	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(),
 		FederationStatus: func() any { return f.Status() },
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
-			return audit.New(st, conn.DB, audit.Config{}).Verify(ctx, audit.Options{Ct: ct, Cid: cid})
+			cfg, err := n.auditConfig(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return audit.New(st, conn.DB, cfg).Verify(ctx, audit.Options{Ct: ct, Cid: cid})
 		}})
 	if n.ln == nil {
 		if n.ln, err = net.Listen("tcp", strings.TrimPrefix(n.url, "http://")); err != nil {
