@@ -217,8 +217,10 @@ func TestPeriodicAudit(t *testing.T) {
 			!strings.Contains(body, "eventstore_audit_last_run_timestamp_seconds 0\n")
 		verified := strings.Contains(body, "eventstore_audit_events_verified_total 2")
 		if ran && verified {
-			if !strings.Contains(body, `eventstore_audit_problems{kind="id_mismatch"} 0`) {
-				t.Errorf("problem gauges missing:\n%s", body)
+			for _, kind := range []string{"id_mismatch", "d_mismatch", "deleted_mismatch", "bad_signature", "unknown_key", "bad_checkpoint"} {
+				if !strings.Contains(body, `eventstore_audit_problems{kind="`+kind+`"} 0`) {
+					t.Errorf("problem gauge %s missing:\n%s", kind, body)
+				}
 			}
 			if !strings.Contains(body, `eventstore_events_stored_total{ct="room",origin="local",t="msg"} 1`) {
 				t.Errorf("stored events counter missing")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +66,8 @@ func runVerify(t *testing.T, args ...string) (string, int) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), append([]string{"eventstore", "verify", "--log-level", "error", "--server-name", "a.example"}, args...),
 		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
-	return stdout.String() + stderr.String(), exitStatus(err, &stderr)
+	status := exitStatus(err, &stderr) // writes the error to stderr
+	return stdout.String() + stderr.String(), status
 }
 
 func TestVerifyCommand(t *testing.T) {
@@ -76,6 +79,31 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	if out, status := runVerify(t, "--data", clean, "--context", "room/general", "--incremental"); status != 0 {
 		t.Fatalf("incremental: status %d\n%s", status, out)
+	}
+	// The checkpoint file: made by the first run, held to by the next; one
+	// edited by hand stops the audit.
+	file := filepath.Join(t.TempDir(), "checkpoints")
+	for range 2 {
+		if out, status := runVerify(t, "--data", clean, "--checkpoints", file); status != 0 || !strings.Contains(out, "checkpoint file "+file+": 1 contexts") {
+			t.Fatalf("--checkpoints: status %d\n%s", status, out)
+		}
+	}
+	text, err := os.ReadFile(file)
+	if err != nil || !strings.HasPrefix(string(text), "eventstore checkpoints v1\na.example\n1\nroom/general ") {
+		t.Fatalf("the checkpoint file: %v\n%s", err, text)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(text), "room/general", "room/other", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, status := runVerify(t, "--data", clean, "--checkpoints", file); status != 2 || !strings.Contains(out, "does not verify") {
+		t.Fatalf("edited checkpoint file: status %d\n%s", status, out)
+	}
+	// Under another name the server's events are not its own.
+	if out, status := runVerify(t, "--data", clean, "--server-name", "b.example"); status != 1 || !strings.Contains(out, "unknown_key") {
+		t.Fatalf("wrong --server-name: status %d\n%s", status, out)
+	}
+	if out, status := runVerify(t, "--data", t.TempDir()); status != 2 || !strings.Contains(out, "key") {
+		t.Fatalf("a store without keys: status %d\n%s", status, out)
 	}
 
 	broken := t.TempDir()
