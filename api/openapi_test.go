@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/audit"
 )
 
 // TestOpenAPIMatchesRoutes: every route is in openapi.yaml and every path
@@ -70,5 +71,36 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				}
 			}
 		}))
+	}
+}
+
+// TestOpenAPIProblemKinds: the audit report's problem kinds in
+// openapi.yaml are the audit's.
+func TestOpenAPIProblemKinds(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Report struct {
+					Properties struct {
+						Problems struct {
+							Items struct {
+								Properties struct {
+									Kind struct {
+										Enum []string `yaml:"enum"`
+									} `yaml:"kind"`
+								} `yaml:"properties"`
+							} `yaml:"items"`
+						} `yaml:"problems"`
+					} `yaml:"properties"`
+				} `yaml:"Report"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := doc.Components.Schemas.Report.Properties.Problems.Items.Properties.Kind.Enum
+	if !slices.Equal(slices.Sorted(slices.Values(documented)), slices.Sorted(slices.Values(audit.ProblemKinds))) {
+		t.Errorf("openapi.yaml lists problem kinds %v, the audit has %v", documented, audit.ProblemKinds)
 	}
 }
