@@ -94,6 +94,7 @@ func (g *graph) checkData(ctx context.Context, src Source) error {
 			g.add(ProblemDMismatch, id, "d is not o, and no event.update names it")
 		}
 	}
+	g.edits = edits
 	return g.checkFolds(ctx, src, fold, edits, stored)
 }
 

@@ -33,11 +33,12 @@ type node struct {
 type graph struct {
 	ct, cid  string
 	nodes    map[string]*node
-	head     *store.HeadVersion // the latest head version read; nil if none
-	cp       *checkpoint        // the last checkpoint in the database, if any
-	filecp   *checkpoint        // the context's checkpoint in the checkpoint file, if any
-	base     *checkpoint        // incremental: the history this graph extends; nil: the graph is all of it
-	flags    map[string]bool    // stored isLeaf of events outside the graph whose flag is checked
+	head     *store.HeadVersion           // the latest head version read; nil if none
+	cp       *checkpoint                  // the last checkpoint in the database, if any
+	filecp   *checkpoint                  // the context's checkpoint in the checkpoint file, if any
+	edits    map[string][]store.EditEvent // target → the edit events naming it, once checkData ran
+	base     *checkpoint                  // incremental: the history this graph extends; nil: the graph is all of it
+	flags    map[string]bool              // stored isLeaf of events outside the graph whose flag is checked
 	redacted int64
 	problems []Problem
 }
@@ -311,12 +312,7 @@ func (g *graph) derive() *store.Derived {
 		if d.Data == nil {
 			d.Data = map[string][]store.EditEvent{}
 		}
-		d.Data[p.Event] = nil
-		for _, n := range g.nodes {
-			if n.edit != nil && n.target == p.Event {
-				d.Data[p.Event] = append(d.Data[p.Event], *n.edit)
-			}
-		}
+		d.Data[p.Event] = g.edits[p.Event]
 	}
 	byTime := func(a, b store.Leaf) int { return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.ID, b.ID)) }
 	slices.SortFunc(d.Leaves, byTime)
