@@ -239,7 +239,7 @@ func (r *run) full(ctx context.Context, ct, cid string) error {
 		if err != nil {
 			return err
 		}
-		if err := g.checkData(ctx, r.a.src); err != nil {
+		if err := g.checkData(ctx, r.a.src, r.a.sigs); err != nil {
 			return err
 		}
 		if err := r.finish(ctx, g, leaves, int64(len(g.nodes)), "full"); err != nil {

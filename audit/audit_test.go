@@ -175,6 +175,9 @@ func TestAuditFindsTampering(t *testing.T) {
 			forger.Flush(ctxT(t))
 			r.Events = append(r.Events, e)
 		}, audit.ProblemBadSignature, false},
+		{"deleted event still holding its data", func(t *testing.T, r *auditRoom) {
+			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: r.Events[5].O}}}})
+		}, audit.ProblemDeletedMismatch, false},
 		{"deletedAt moved", func(t *testing.T, r *auditRoom) {
 			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(1)}}}})
 		}, audit.ProblemDeletedMismatch, false},

@@ -32,7 +32,7 @@ type dataState struct {
 // since its base, so it also finds each target's earlier edits through
 // the store's edit records (Source.EditEvents) and reads targets outside
 // the graph by _id.
-func (g *graph) checkData(ctx context.Context, src Source) error {
+func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) error {
 	edits := map[string][]store.EditEvent{}
 	for _, n := range g.nodes {
 		if n.edit != nil && n.target != "" {
@@ -50,7 +50,7 @@ func (g *graph) checkData(ctx context.Context, src Source) error {
 		}
 	}
 	if g.base != nil && len(edits) > 0 {
-		if err := g.earlierEdits(ctx, src, edits); err != nil {
+		if err := g.earlierEdits(ctx, src, sigs, edits); err != nil {
 			return err
 		}
 	}
@@ -144,7 +144,7 @@ func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits 
 // earlierEdits adds to edits the edit events, stored before the base, of
 // the targets that new edit events name: found through the store's edit
 // records, each read and checked to be an edit of that target.
-func (g *graph) earlierEdits(ctx context.Context, src Source, edits map[string][]store.EditEvent) error {
+func (g *graph) earlierEdits(ctx context.Context, src Source, sigs Signatures, edits map[string][]store.EditEvent) error {
 	for target, named := range edits {
 		ids, err := src.EditEvents(ctx, g.ct, target)
 		if err != nil {
@@ -165,7 +165,7 @@ func (g *graph) earlierEdits(ctx context.Context, src Source, edits map[string][
 			if e == nil || e.Cid != g.cid {
 				continue
 			}
-			c := checkEvent(g.ct, g.cid, e, nil)
+			c := checkEvent(g.ct, g.cid, e, sigs)
 			if c.edit != nil && lookupString(e.O, "target") == target {
 				edits[target] = append(edits[target], *c.edit)
 			}

@@ -68,6 +68,9 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 			}
 		}
 	}
+	if e.Deleted && e.Leftover {
+		add(ProblemDeletedMismatch, "deleted, but o or d is still stored")
+	}
 	if sigs != nil && idOK {
 		// A signature covers the id, which covers every hashed field: an
 		// event whose id does not recompute is reported as such already.
@@ -78,6 +81,11 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 				add(ProblemBadSignature, "%v", eventstore.ErrorMessage(err))
 			}
 		}
+	}
+	if len(c.problems) > 0 {
+		// Only an edit that is what its origin signed counts: a forged or
+		// altered one is reported, and neither checks nor repairs d.
+		c.edit = nil
 	}
 	return c
 }

@@ -87,7 +87,7 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 	if err != nil {
 		return err
 	}
-	if err := g.checkData(ctx, src); err != nil {
+	if err := g.checkData(ctx, src, r.a.sigs); err != nil {
 		return err
 	}
 	r.progress(int64(len(added)), 0)

@@ -24,7 +24,7 @@ func (a *Auditor) Repair(ctx context.Context, ct, cid string) (*store.RepairRepo
 			return nil, err
 		}
 		if g := graphs[cid]; g != nil {
-			if err := g.checkData(ctx, a.src); err != nil {
+			if err := g.checkData(ctx, a.src, a.sigs); err != nil {
 				return nil, err
 			}
 			return g.derive(), nil

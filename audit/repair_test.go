@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -66,5 +67,54 @@ func TestRepairWithoutHeadKeepsParticipants(t *testing.T) {
 			t.Errorf("b.example's event after repair: %s %v", res[0].Status, res[0].Err)
 		}
 		storetest.CheckLeaves(t, fresh, conn, "room", "r1")
+	})
+}
+
+// TestRepairFoldsOnlyGenuineEdits: an update event forged into the chain
+// (a valid id, no valid signature), or a genuine one whose o was altered,
+// is reported and is not what the audit holds d to, nor what repair
+// rebuilds d from: d is rebuilt from the genuine updates only.
+func TestRepairFoldsOnlyGenuineEdits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := ctxT(t)
+		r := newAuditRoom(t, b)
+		forger := storetest.NewStore(t, r.conn, server, store.Options{})
+		forged, err := forger.Update(ctx, "room", "r1", r.Events[2].ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "forged"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger.Flush(ctx)
+		// The genuine update of r.Edited, altered to say something else.
+		var upd *eventstore.Event
+		for _, e := range r.Events {
+			if e.T == eventstore.TypeUpdate {
+				upd = e
+			}
+		}
+		r.tamper(t, upd.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o.set.0.value", Value: "altered"}, {Key: "d.set.0.value", Value: "altered"}}}})
+		r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "altered"}}}})
+
+		a := auditorOf(storetest.NewStore(t, r.conn, server, store.Options{}), r.conn)
+		rep := verifyWith(t, a, audit.Options{})
+		for _, want := range []struct{ kind, event string }{
+			{audit.ProblemBadSignature, forged.ID}, {audit.ProblemDMismatch, r.Events[2].ID},
+			{audit.ProblemDHashMismatch, upd.ID}, {audit.ProblemDMismatch, r.Edited.ID},
+		} {
+			if !hasProblem(rep, want.kind, want.event) {
+				t.Errorf("want %s for %s, got %+v", want.kind, want.event, rep.Problems)
+			}
+		}
+		if _, err := a.RepairContexts(ctx, rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*eventstore.Event{r.Events[2], r.Edited} {
+			got, err := r.s.Get(ctx, "room", "r1", e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg, _ := got.D.Lookup("msg").StringValueOK(); msg != "m"+string(rune('0'+slices.Index(r.Events, e)-1)) {
+				t.Errorf("%s: d.msg is %q after repair, want its o's", e.ID, msg)
+			}
+		}
 	})
 }

@@ -90,6 +90,16 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 		d, err := k.lookup(ctx, pl.s, pl.ct, id)
 		return d != nil && d.Cid == pl.cid, err
 	}
+	targetType := func(id string) (string, error) {
+		if e := pl.added[id]; e != nil {
+			return e.T, nil
+		}
+		d, err := k.lookup(ctx, pl.s, pl.ct, id)
+		if err != nil || d == nil {
+			return "", err
+		}
+		return d.T, nil
+	}
 	for i, e := range r.remote {
 		res := &results[i]
 		res.ID = e.ID
@@ -147,6 +157,19 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 			}
 			if !ok && !slices.Contains(missing, target) {
 				missing = append(missing, target)
+			}
+			if ok {
+				// As for local edits, an edit event cannot be edited: the fold
+				// of its target would then depend on data that is gone.
+				t, err := targetType(target)
+				if err != nil {
+					return nil, err
+				}
+				if t == eventstore.TypeUpdate || t == eventstore.TypeDelete {
+					res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA,
+						"%s event %s names %s, an %s event, which cannot be edited", e.T, e.ID, target, t)
+					continue
+				}
 			}
 		}
 		if len(missing) > 0 {

@@ -172,3 +172,39 @@ func TestIngestLargeBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestRefusesEditsOfEdits: as for local writes, a peer's update or
+// delete may not name an update or delete event, whether that is stored
+// already or new in the same batch.
+func TestIngestRefusesEditsOfEdits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, _ := newStore(t, b)
+		ctx := ctxT(t)
+		g := remoteEvent(t, "b.example", "room", "r1", "room", 1000, nil, nil)
+		m := remoteEvent(t, "b.example", "room", "r1", "msg", 1001, []string{g.ID}, data(t, `{"msg":"hi"}`))
+		up := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeUpdate, 1002, []string{m.ID},
+			data(t, `{"set":[{"path":"msg","value":"edited"}],"target":"`+m.ID+`"}`))
+		if res, err := s.Ingest(ctx, []*eventstore.Event{g, m, up}); err != nil || res[2].Status != store.Stored {
+			t.Fatal(err, res)
+		}
+		del := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeDelete, 1003, []string{up.ID}, data(t, `{"target":"`+up.ID+`"}`))
+		up2 := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeUpdate, 1003, []string{up.ID},
+			data(t, `{"set":[{"path":"set","value":[]}],"target":"`+up.ID+`"}`))
+		up3 := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeUpdate, 1004, []string{m.ID},
+			data(t, `{"set":[{"path":"msg","value":"again"}],"target":"`+m.ID+`"}`))
+		del3 := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeDelete, 1005, []string{up3.ID}, data(t, `{"target":"`+up3.ID+`"}`))
+		res, err := s.Ingest(ctx, []*eventstore.Event{del, up2, up3, del3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []store.IngestStatus{store.Refused, store.Refused, store.Stored, store.Refused} {
+			if res[i].Status != want || want == store.Refused && eventstore.ErrorCode(res[i].Err) != eventstore.EINVALIDDATA {
+				t.Errorf("event %d: %s %v, want %s", i, res[i].Status, res[i].Err, want)
+			}
+		}
+		got, err := s.Get(ctx, "room", "r1", up.ID)
+		if err != nil || got.Deleted {
+			t.Errorf("the update event: %v, deleted %v", err, got != nil && got.Deleted)
+		}
+	})
+}

@@ -56,6 +56,8 @@ type StoredEvent struct {
 	// DataErr says that o is stored escaped and does not decode (only a
 	// tampered document gets there).
 	DataErr error
+	// Leftover: the event is deleted, yet its document still holds o or d.
+	Leftover bool
 }
 
 // DecodeRecord decodes one raw document of a <ct>_events collection, as
@@ -99,7 +101,7 @@ func (d *eventDoc) stored() *StoredEvent {
 		}
 	}
 	if d.DeletedAt != nil {
-		e.O = nil
+		e.O, se.Leftover = nil, d.O != nil || d.D != nil
 	}
 	return se
 }
