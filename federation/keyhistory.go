@@ -163,9 +163,17 @@ func findAll(ctx context.Context, c *mongo.Collection, docs any) error {
 	return cursor.All(ctx, docs)
 }
 
+// RetiredKeyGrace is how long after its retirement a key still verifies
+// events dated then. An event's ts is not the wall clock of its signing:
+// a local event is dated at least 1 ms after its parents, which a peer's
+// clock may have put ahead, and processes sharing a database restart onto
+// a new key one after the other. Federation refuses events dated more than
+// this ahead of the receiver's clock.
+const RetiredKeyGrace = 5 * time.Minute
+
 // VerifyEvent checks that sigs hold a valid signature over event id by a
 // key that server src had at ts (ms): any known key's, unless retired at
-// or before ts. The error is ENOTFOUND when no key named in sigs is known
+// or before ts - RetiredKeyGrace. The error is ENOTFOUND when no key named in sigs is known
 // of src, else EINVALIDDATA (not signed, a bad signature by a known key,
 // or only retired keys). It is safe for concurrent use.
 func (h *KeyHistory) VerifyEvent(src, id string, ts int64, sigs map[string]string) error {
@@ -183,7 +191,7 @@ func (h *KeyHistory) VerifyEvent(src, id string, ts int64, sigs map[string]strin
 		k, ok := known[serverKey{src, kid}]
 		switch {
 		case !ok:
-		case ts >= k.until:
+		case ts-RetiredKeyGrace.Milliseconds() >= k.until:
 			if retired == "" || kid < retired {
 				retired, retiredAt = kid, k.until
 			}

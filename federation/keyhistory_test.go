@@ -96,14 +96,15 @@ func TestKeyHistoryOwnKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	const id = "eventid1"
-	r := rotated.UnixMilli()
+	r, grace := rotated.UnixMilli(), federation.RetiredKeyGrace.Milliseconds()
 	tampered := federation.SignEvent(k1, "eventid2")
 	checkVerify(t, h, id, []verifyCase{
 		{name: "current key", src: "a.test", ts: r + 1e9, sigs: federation.SignEvent(k1, id)},
 		{name: "current key, before it was", src: "a.test", ts: t0.UnixMilli(), sigs: federation.SignEvent(k1, id)},
 		{name: "old key before its retirement", src: "a.test", ts: r - 1, sigs: federation.SignEvent(k0, id)},
-		{name: "old key at its retirement", src: "a.test", ts: r, sigs: federation.SignEvent(k0, id), want: eventstore.EINVALIDDATA},
-		{name: "old key after its retirement", src: "a.test", ts: r + 1, sigs: federation.SignEvent(k0, id), want: eventstore.EINVALIDDATA},
+		{name: "old key just after its retirement", src: "a.test", ts: r + 1, sigs: federation.SignEvent(k0, id)},
+		{name: "old key at its retirement's grace", src: "a.test", ts: r + grace, sigs: federation.SignEvent(k0, id), want: eventstore.EINVALIDDATA},
+		{name: "old key after its retirement", src: "a.test", ts: r + grace + 1, sigs: federation.SignEvent(k0, id), want: eventstore.EINVALIDDATA},
 		{name: "unknown key", src: "a.test", ts: r, sigs: federation.SignEvent(stranger, id), want: eventstore.ENOTFOUND},
 		{name: "another server", src: "b.test", ts: r, sigs: federation.SignEvent(k1, id), want: eventstore.ENOTFOUND},
 		{name: "signature over another id", src: "a.test", ts: r, sigs: tampered, want: eventstore.EINVALIDDATA},
@@ -111,15 +112,15 @@ func TestKeyHistoryOwnKeys(t *testing.T) {
 		{name: "too short", src: "a.test", ts: r, sigs: map[string]string{k1.ID: "AAAA"}, want: eventstore.EINVALIDDATA},
 		{name: "no signatures", src: "a.test", ts: r, sigs: nil, want: eventstore.EINVALIDDATA},
 		{name: "valid beside unknown", src: "a.test", ts: r, sigs: merge(federation.SignEvent(stranger, id), federation.SignEvent(k1, id))},
-		{name: "valid beside retired", src: "a.test", ts: r + 1, sigs: merge(federation.SignEvent(k0, id), federation.SignEvent(k1, id))},
-		{name: "retired beside unknown", src: "a.test", ts: r + 1, sigs: merge(federation.SignEvent(k0, id), federation.SignEvent(stranger, id)),
+		{name: "valid beside retired", src: "a.test", ts: r + grace, sigs: merge(federation.SignEvent(k0, id), federation.SignEvent(k1, id))},
+		{name: "retired beside unknown", src: "a.test", ts: r + grace, sigs: merge(federation.SignEvent(k0, id), federation.SignEvent(stranger, id)),
 			want: eventstore.EINVALIDDATA},
 	})
 	err = h.VerifyEvent("a.test", id, r, federation.SignEvent(stranger, id))
 	if msg := eventstore.ErrorMessage(err); !strings.Contains(msg, "a.test") || !strings.Contains(msg, stranger.ID) {
 		t.Errorf("unknown key: %q names neither the server nor the key", msg)
 	}
-	err = h.VerifyEvent("a.test", id, r, federation.SignEvent(k0, id))
+	err = h.VerifyEvent("a.test", id, r+grace, federation.SignEvent(k0, id))
 	if msg := eventstore.ErrorMessage(err); !strings.Contains(msg, "retired") || !strings.Contains(msg, k0.ID) {
 		t.Errorf("retired key: %q", msg)
 	}
@@ -234,7 +235,7 @@ func TestKeyHistoryPeerKeys(t *testing.T) {
 	checkVerify(t, h, id, []verifyCase{
 		{name: "current key", src: "b.test", ts: e1.UnixMilli() + 1e12, sigs: federation.SignEvent(bCur, id)},
 		{name: "old key before", src: "b.test", ts: e1.UnixMilli() - 1, sigs: federation.SignEvent(bOld, id)},
-		{name: "old key after", src: "b.test", ts: e1.UnixMilli(), sigs: federation.SignEvent(bOld, id), want: eventstore.EINVALIDDATA},
+		{name: "old key after", src: "b.test", ts: e1.Add(federation.RetiredKeyGrace).UnixMilli(), sigs: federation.SignEvent(bOld, id), want: eventstore.EINVALIDDATA},
 		{name: "b's key as c's", src: "c.test", ts: 0, sigs: federation.SignEvent(bCur, id), want: eventstore.ENOTFOUND},
 	})
 
@@ -251,8 +252,8 @@ func TestKeyHistoryPeerKeys(t *testing.T) {
 	checkVerify(t, h, id, []verifyCase{
 		{name: "new key", src: "b.test", ts: e2.UnixMilli() + 1, sigs: federation.SignEvent(bNew, id)},
 		{name: "rotated key before", src: "b.test", ts: e2.UnixMilli() - 1, sigs: federation.SignEvent(bCur, id)},
-		{name: "rotated key after", src: "b.test", ts: e2.UnixMilli(), sigs: federation.SignEvent(bCur, id), want: eventstore.EINVALIDDATA},
-		{name: "old key keeps its first retirement", src: "b.test", ts: e1.UnixMilli() + 1, sigs: federation.SignEvent(bOld, id),
+		{name: "rotated key after", src: "b.test", ts: e2.Add(federation.RetiredKeyGrace).UnixMilli(), sigs: federation.SignEvent(bCur, id), want: eventstore.EINVALIDDATA},
+		{name: "old key keeps its first retirement", src: "b.test", ts: e1.Add(federation.RetiredKeyGrace + 30*time.Second).UnixMilli(), sigs: federation.SignEvent(bOld, id),
 			want: eventstore.EINVALIDDATA},
 		{name: "old key before", src: "b.test", ts: e1.UnixMilli() - 1, sigs: federation.SignEvent(bOld, id)},
 	})
