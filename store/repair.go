@@ -77,7 +77,10 @@ func (s *Store) Rederive(ctx context.Context, ct, cid string, derive func(contex
 	if err != nil {
 		return nil, err
 	}
-	data := found.Data
+	var data map[string][]EditEvent // d does not depend on the head: derived once
+	if found != nil {
+		data = found.Data
+	}
 	_, err = s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
 		rep = &RepairReport{Ct: ct, Cid: cid}
 		if found == nil {
@@ -155,9 +158,14 @@ func wrongFlags(leaves []string, flags map[string]bool) (flag, unflag []string) 
 }
 
 // rewriteData sets an event's d to the fold of edits over its o, with the
-// fold state of its edit records, and reports whether it changed. A
-// deleted event is left alone: deletion is not derived data.
+// fold state of its edit records, and reports whether it wrote. A deleted
+// event is left alone: deletion is not derived data. As refold does, it
+// looks for an edit recorded meanwhile after writing, and folds it in.
 func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string, edits []EditEvent) (bool, error) {
+	records, err := s.editRecords(ctx, ct, id, 1, 0)
+	if err != nil {
+		return false, err
+	}
 	var doc eventDoc
 	found, err := findByID(ctx, s.events(ct), id, &doc)
 	if err != nil || !found || doc.DeletedAt != nil || doc.O == nil {
@@ -177,23 +185,16 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 	if err != nil {
 		return false, err
 	}
-	records, err := s.editRecords(ctx, ct, id, 1, 0)
-	if err != nil {
-		return false, err
-	}
-	var fold any // none when nothing edits it
-	if len(edits) > 0 {
-		last := slices.MaxFunc(edits, func(a, b EditEvent) int {
-			return cmpEdits(editDoc{TS: a.TS, Event: a.ID}, editDoc{TS: b.TS, Event: b.ID})
-		})
-		fold = foldState{N: int64(len(records)), TS: last.TS, ID: last.ID}
-	}
 	fields := bson.D{{Key: "d", Value: d}}
 	if escape := doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d); escape {
 		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "arraysEscaped", Value: true}}
 	}
-	if fold != nil {
-		fields = append(fields, bson.E{Key: "dFold", Value: fold})
+	n := int64(len(records))
+	if len(edits) > 0 {
+		last := slices.MaxFunc(edits, func(a, b EditEvent) int {
+			return cmpEdits(editDoc{TS: a.TS, Event: a.ID}, editDoc{TS: b.TS, Event: b.ID})
+		})
+		fields = append(fields, bson.E{Key: "dFold", Value: foldState{N: n, TS: last.TS, ID: last.ID}})
 	}
 	if _, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}}); err != nil {
 		return false, dbError("repair", err)
@@ -201,6 +202,15 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 	var seq int64
 	if w.head != nil {
 		seq = w.head.Seq
+	}
+	var next editDoc
+	if later, err := findByID(ctx, s.edits(ct), editID(id, n+1), &next); err != nil {
+		return true, err
+	} else if later {
+		if _, err := findByID(ctx, s.events(ct), id, &doc); err != nil {
+			return true, err
+		}
+		return true, s.refold(ctx, ct, seq, &doc, nil)
 	}
 	return true, s.checkLeafFlag(ctx, ct, seq, &doc)
 }
