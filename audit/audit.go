@@ -256,6 +256,9 @@ func (r *run) finish(ctx context.Context, g *graph, leaves []string, events int6
 	if err != nil {
 		return err
 	}
+	if problems, err = r.a.confirmData(ctx, g, problems); err != nil {
+		return err
+	}
 	for _, p := range problems {
 		r.rep.Problems = append(r.rep.Problems, p)
 		r.rep.ByKind[p.Kind]++

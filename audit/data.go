@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/eventstore-go/eventstore"
@@ -73,29 +74,66 @@ func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) erro
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		st, named := states[id], edits[id]
-		firstDelete := int64(-1)
-		for _, ed := range named {
-			if ed.T == eventstore.TypeDelete && (firstDelete < 0 || ed.TS < firstDelete) {
-				firstDelete = ed.TS
-			}
-		}
+		kind, detail, needsFold := dataVerdict(states[id], edits[id])
 		switch {
-		case st.deleted && firstDelete < 0:
-			g.add(ProblemDeletedMismatch, id, "deleted (deletedAt %d) but no event.delete names it", st.deletedAt)
-		case st.deleted && st.deletedAt != firstDelete:
-			g.add(ProblemDeletedMismatch, id, "deletedAt is %d, the earliest event.delete naming it is at %d", st.deletedAt, firstDelete)
-		case st.deleted:
-		case firstDelete >= 0:
-			g.add(ProblemDeletedMismatch, id, "an event.delete names it (at %d) but it still has its data", firstDelete)
-		case len(named) > 0:
+		case needsFold:
 			fold = append(fold, id)
-		case st.dDiffers:
-			g.add(ProblemDMismatch, id, "d is not o, and no event.update names it")
+		case kind != "":
+			g.add(kind, id, "%s", detail)
 		}
 	}
 	g.edits = edits
 	return g.checkFolds(ctx, src, fold, edits, stored)
+}
+
+// dataVerdict says what is wrong with an event's d or deletion given the
+// edit events that name it (kind "" if nothing), or that its d must be
+// compared with their fold.
+func dataVerdict(st dataState, named []store.EditEvent) (kind, detail string, needsFold bool) {
+	firstDelete := int64(-1)
+	for _, ed := range named {
+		if ed.T == eventstore.TypeDelete && (firstDelete < 0 || ed.TS < firstDelete) {
+			firstDelete = ed.TS
+		}
+	}
+	switch {
+	case st.deleted && firstDelete < 0:
+		return ProblemDeletedMismatch, fmt.Sprintf("deleted (deletedAt %d) but no event.delete names it", st.deletedAt), false
+	case st.deleted && st.deletedAt != firstDelete:
+		return ProblemDeletedMismatch, fmt.Sprintf("deletedAt is %d, the earliest event.delete naming it is at %d", st.deletedAt, firstDelete), false
+	case st.deleted:
+		return "", "", false
+	case firstDelete >= 0:
+		return ProblemDeletedMismatch, fmt.Sprintf("an event.delete names it (at %d) but it still has its data", firstDelete), false
+	case len(named) > 0:
+		return "", "", true
+	case st.dDiffers:
+		return ProblemDMismatch, "d is not o, and no event.update names it", false
+	}
+	return "", "", false
+}
+
+// foldDiffers reports whether stored event e's d is not the fold of named
+// over its o. An event gone, or whose o is not what was hashed (a
+// dhash_mismatch already), is not compared.
+func foldDiffers(e *store.StoredEvent, named []store.EditEvent) bool {
+	if e == nil || e.O == nil {
+		return false
+	}
+	if o, err := hashing.CanonicalObject(e.O); err != nil || hashing.DataHash(o) != e.DHash {
+		return false
+	}
+	want, err := store.Fold(e.O, named)
+	if err != nil {
+		return false // o does not decode: reported by the event check
+	}
+	d := e.D
+	if d == nil {
+		d = e.O
+	}
+	got, gerr := hashing.CanonicalObject(d)
+	exp, err := hashing.CanonicalObject(want.D)
+	return err == nil && (gerr != nil || !bytes.Equal(got, exp))
 }
 
 // checkFolds compares the d of each edited event with the fold of its
@@ -117,24 +155,7 @@ func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits 
 		}
 	}
 	for _, id := range ids {
-		e := stored[id]
-		if e == nil || e.O == nil {
-			continue // gone since the scan: what the next audit sees
-		}
-		if o, err := hashing.CanonicalObject(e.O); err != nil || hashing.DataHash(o) != e.DHash {
-			continue // o itself is wrong: a dhash_mismatch
-		}
-		want, err := store.Fold(e.O, edits[id])
-		if err != nil {
-			continue // o does not decode: reported by the event check
-		}
-		d := e.D
-		if d == nil {
-			d = e.O
-		}
-		got, gerr := hashing.CanonicalObject(d)
-		exp, err := hashing.CanonicalObject(want.D)
-		if err == nil && (gerr != nil || !bytes.Equal(got, exp)) {
+		if foldDiffers(stored[id], edits[id]) {
 			g.add(ProblemDMismatch, id, "d is not the fold of the %d update(s) naming it over o", len(edits[id]))
 		}
 	}
