@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -267,13 +268,16 @@ func (r *run) finish(ctx context.Context, g *graph, leaves []string, events int6
 	r.rep.Redacted += g.redacted
 	r.rep.PerCtx = append(r.rep.PerCtx, ContextReport{Ct: g.ct, Cid: g.cid, Events: events, Redacted: g.redacted,
 		Leaves: len(leaves), Problems: len(problems), Checked: mode})
+	// A bad checkpoint in the database is reported once and replaced: the
+	// events were checked without it.
+	clean := !slices.ContainsFunc(problems, func(p Problem) bool { return p.Kind != ProblemBadCheckpoint })
 	if r.file != nil {
 		r.file.seen[checkpointID(g.ct, g.cid)] = true
-		if len(problems) == 0 && g.head != nil {
+		if clean && g.head != nil {
 			r.file.clean[checkpointID(g.ct, g.cid)] = newCheckpoint(g.ct, g.cid, g.head)
 		}
 	}
-	if len(problems) == 0 && g.head != nil {
+	if clean && g.head != nil {
 		if err := r.a.saveCheckpoint(ctx, g.ct, g.cid, g.head); err != nil {
 			r.a.log.Warn("saving an audit checkpoint", "ct", g.ct, "cid", g.cid, "err", err)
 		}
