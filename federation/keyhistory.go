@@ -94,7 +94,8 @@ type knownKey struct {
 
 // LoadKeyHistory reads this server's own keys (ServerKeysCollection:
 // current, and old with expired) under the name self, the recorded peer
-// keys (PeerKeysCollection), and the keys pinned in peers (never retired).
+// keys (PeerKeysCollection), and the keys pinned in peers (never retired;
+// for a peer with pins, only they count, recorded keys are ignored).
 func LoadKeyHistory(ctx context.Context, db *mongo.Database, self string, peers []Peer) (*KeyHistory, error) {
 	h := &KeyHistory{db: db, self: self, peers: slices.Clone(peers)}
 	if err := h.Load(ctx); err != nil {
@@ -133,7 +134,14 @@ func (h *KeyHistory) Load(ctx context.Context) error {
 	if err := findAll(ctx, h.db.Collection(migrations.PeerKeysCollection), &recorded); err != nil {
 		return fmt.Errorf("the peers' keys: %w", err)
 	}
+	pinned := map[string]bool{}
+	for _, p := range h.peers {
+		pinned[p.Name] = len(p.Pinned) > 0
+	}
 	for _, d := range recorded {
+		if pinned[d.Server] {
+			continue // as in federation, a peer's pins are the only keys trusted for it
+		}
 		k, err := keyDoc{KeyID: d.KeyID, Public: d.Public, Expired: d.Expired}.key()
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.Server, err)

@@ -333,3 +333,27 @@ func BenchmarkKeyHistoryVerifyEvent(b *testing.B) {
 		}
 	}
 }
+
+// TestKeyHistoryPinsOverrideRecords: a key written into peer_keys for a
+// peer whose keys are pinned (by whoever can write to the database) does
+// not verify that peer's events; the pins alone do.
+func TestKeyHistoryPinsOverrideRecords(t *testing.T) {
+	ctx := context.Background()
+	conn := keysConn(t)
+	pinned, planted := mustKey(t), mustKey(t)
+	_, err := conn.DB.Collection(migrations.PeerKeysCollection).InsertOne(ctx, bson.D{
+		{Key: "_id", Value: "c.test/" + planted.ID}, {Key: "server", Value: "c.test"}, {Key: "keyId", Value: planted.ID},
+		{Key: "public", Value: []byte(planted.Public)}, {Key: "seen", Value: bson.DateTime(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := federation.LoadKeyHistory(ctx, conn.DB, "a.test",
+		[]federation.Peer{{Name: "c.test", URL: "http://127.0.0.1:1", Pinned: []*federation.Key{{ID: pinned.ID, Public: pinned.Public}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVerify(t, h, "eventid1", []verifyCase{
+		{name: "pinned key", src: "c.test", ts: 1, sigs: federation.SignEvent(pinned, "eventid1")},
+		{name: "planted key", src: "c.test", ts: 1, sigs: federation.SignEvent(planted, "eventid1"), want: eventstore.ENOTFOUND},
+	})
+}
