@@ -22,7 +22,7 @@ const (
 	ProblemHistoryRewritten = "history_rewritten" // a checkpoint's leaves (in the database or the checkpoint file) are no longer in the history
 	ProblemDMismatch        = "d_mismatch"        // d is not o with the event's updates applied
 	ProblemDeletedMismatch  = "deleted_mismatch"  // deleted without a delete naming it, at another time, or named by a delete and not deleted
-	ProblemBadSignature     = "bad_signature"     // the origin's signature is missing, invalid, or by a key retired before the event
+	ProblemBadSignature     = "bad_signature"     // the origin's signature is missing, invalid, or by a key retired before the event (with grace)
 	ProblemUnknownKey       = "unknown_key"       // signed by a key of its origin that this server does not know
 	ProblemBadCheckpoint    = "bad_checkpoint"    // a checkpoint in the database whose signature does not verify
 )
