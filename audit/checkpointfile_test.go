@@ -175,11 +175,7 @@ func TestCheckpointFileRefusedIfNotOurs(t *testing.T) {
 		if forged == string(good) {
 			t.Fatalf("the file does not hold the count 13:\n%s", good)
 		}
-		other := newNoteKeys(t, server)
-		resigned, err := note.Sign(&note.Note{Text: strings.SplitN(forged, "\n\n", 2)[0] + "\n"}, other.signer)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resigned := signedByStranger(t, forged)
 		for name, text := range map[string][]byte{"edited": []byte(forged), "signed by another key": resigned, "not a note": []byte("hello\n")} {
 			if err := os.WriteFile(file, text, 0o644); err != nil {
 				t.Fatal(err)
@@ -225,11 +221,7 @@ func TestDatabaseCheckpointsAreSigned(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		other := newNoteKeys(t, server)
-		resigned, err := note.Sign(&note.Note{Text: strings.SplitN(signed, "\n\n", 2)[0] + "\n"}, other.signer)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resigned := signedByStranger(t, signed)
 		for name, n := range map[string]string{"edited": strings.Replace(signed, " 13 ", " 12 ", 1), "another key": string(resigned)} {
 			set(n)
 			rep := verifyWith(t, a, audit.Options{Incremental: true})
@@ -255,6 +247,17 @@ func TestDatabaseCheckpointsAreSigned(t *testing.T) {
 			t.Fatalf("after a signed checkpoint was written: %+v", rep)
 		}
 	})
+}
+
+// signedByStranger is signed note text signed again by another key of the
+// same name: what someone who cannot sign as the server would write.
+func signedByStranger(t *testing.T, signed string) []byte {
+	t.Helper()
+	out, err := note.Sign(&note.Note{Text: strings.SplitN(signed, "\n\n", 2)[0] + "\n"}, newNoteKeys(t, server).signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func hasProblem(rep *audit.Report, kind, event string) bool {
