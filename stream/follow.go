@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventstore-go/eventstore"
@@ -106,14 +107,21 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	stop := context.AfterFunc(ctx, sub.Close)
 	defer stop()
 	var beat *time.Timer
+	var ended atomic.Bool // a tick already running when the stream ends must not re-arm the timer
 	armed := make(chan struct{})
 	beat = time.AfterFunc(h.cfg.Heartbeat/3, func() {
 		<-armed // beat is set
+		if ended.Load() {
+			return
+		}
 		sub.tick()
 		beat.Reset(h.cfg.Heartbeat / 3)
 	})
 	close(armed)
-	defer beat.Stop()
+	defer func() {
+		ended.Store(true)
+		beat.Stop()
+	}()
 	for it := range sub.C {
 		if it.Commit == nil { // a tick
 			if time.Since(lastSent) < h.cfg.Heartbeat*2/3 {
