@@ -22,12 +22,15 @@ import (
 func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	origin, ct, cid := originOf(r.Context()), chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
 	var req inviteRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return eventstore.Errorf(eventstore.EINVALID, "invitation: %v", err)
+	if err := decodeBody(r, "invitation", &req); err != nil {
+		return err
+	}
+	if len(req.Event) == 0 {
+		return eventstore.Errorf(eventstore.EINVALID, "invitation: no event")
 	}
 	var e eventstore.Event
 	if err := json.Unmarshal(req.Event, &e); err != nil {
-		return err
+		return eventstore.WrapError(eventstore.EINVALID, fmt.Errorf("invitation: %w", err))
 	}
 	if err := e.Verify(); err != nil {
 		return err

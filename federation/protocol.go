@@ -14,6 +14,7 @@ const (
 	MaxTransactionEvents = 100      // events in one pushed transaction
 	MaxRequestBytes      = 16 << 20 // a federation request body
 	MaxMissing           = 100      // events one missing-events answer holds
+	MaxWanted            = 1000     // ids a missing-events request may name in want, and in have
 	requestWindow        = 30_000   // milliseconds a signed request stays valid either side of now
 )
 

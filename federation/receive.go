@@ -183,8 +183,9 @@ func keys(m map[string]bool) []string {
 func (f *Federation) fetchMissing(ctx context.Context, peer, ct, cid string, want []string) ([]*eventstore.Event, error) {
 	var have []string
 	if sum, err := f.st.Summary(ctx, ct, cid); err == nil {
-		have = sum.Leaves
+		have = sum.Leaves[:min(len(sum.Leaves), MaxWanted)]
 	}
+	want = want[:min(len(want), MaxWanted)]
 	var res eventsResponse
 	path := fmt.Sprintf("%s/contexts/%s/%s/missing", Prefix, url.PathEscape(ct), url.PathEscape(cid))
 	if err := f.call(ctx, peer, http.MethodPost, path, missingRequest{Want: want, Have: have, Limit: MaxMissing}, &res); err != nil {

@@ -37,6 +37,26 @@ func (f *Federation) Handler() http.Handler {
 	return r
 }
 
+// decodeBody reads a request body of one JSON value into v; anything else
+// (not JSON, too deep, null, trailing data) is the client's mistake.
+func decodeBody(r *http.Request, what string, v any) error {
+	dec := json.NewDecoder(r.Body)
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "%s: %v", what, err)
+	}
+	if dec.More() {
+		return eventstore.Errorf(eventstore.EINVALID, "%s: data after the JSON value", what)
+	}
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return eventstore.Errorf(eventstore.EINVALID, "%s: the body is null", what)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return eventstore.Errorf(eventstore.EINVALID, "%s: %v", what, err)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -146,8 +166,8 @@ func (f *Federation) participantOnly(h httperr.HandlerFunc) httperr.HandlerFunc 
 func (f *Federation) handleSend(w http.ResponseWriter, r *http.Request) error {
 	origin, txn := originOf(r.Context()), chi.URLParam(r, "txn")
 	var t transaction
-	if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
-		return eventstore.Errorf(eventstore.EINVALID, "transaction: %v", err)
+	if err := decodeBody(r, "transaction", &t); err != nil {
+		return err
 	}
 	if t.Origin != origin {
 		return eventstore.Errorf(eventstore.EINVALID, "the transaction says origin %q, the request is from %s", t.Origin, origin)
@@ -207,8 +227,15 @@ func (f *Federation) handleHistory(w http.ResponseWriter, r *http.Request) error
 
 func (f *Federation) handleMissing(w http.ResponseWriter, r *http.Request) error {
 	var req missingRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return eventstore.Errorf(eventstore.EINVALID, "missing events request: %v", err)
+	if err := decodeBody(r, "missing events request", &req); err != nil {
+		return err
+	}
+	switch {
+	case len(req.Want) == 0:
+		return eventstore.Errorf(eventstore.EINVALID, "missing events request: want names no event")
+	case len(req.Want) > MaxWanted || len(req.Have) > MaxWanted:
+		return eventstore.Errorf(eventstore.EINVALID, "missing events request: %d ids in want and %d in have; at most %d each",
+			len(req.Want), len(req.Have), MaxWanted)
 	}
 	if req.Limit < 1 || req.Limit > MaxMissing {
 		req.Limit = MaxMissing
