@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,12 +124,24 @@ func (f *Federation) decodeEvents(ctx context.Context, raws []json.RawMessage) (
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return nil, err
 		}
-		if err := f.checkSignature(ctx, &e); err != nil {
+		if err := f.checkRemote(ctx, &e); err != nil {
 			return nil, err
 		}
 		events = append(events, &e)
 	}
 	return events, nil
+}
+
+// checkRemote checks what only a receiver can of an event from another
+// server: that it is not dated too far ahead of this server's clock (a
+// local event is dated after its parents, so one far-future event would
+// drag every later one there), and its signature by its origin (src).
+func (f *Federation) checkRemote(ctx context.Context, e *eventstore.Event) error {
+	if limit := f.now().Add(f.cfg.MaxSkew).UnixMilli(); e.TS > limit {
+		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s is dated %s, more than %v ahead of this server's clock",
+			e.ID, time.UnixMilli(e.TS).UTC().Format(time.RFC3339), f.cfg.MaxSkew)
+	}
+	return f.checkSignature(ctx, e)
 }
 
 // checkSignature verifies an event's signature by its origin (src).
@@ -141,7 +154,15 @@ func (f *Federation) checkSignature(ctx context.Context, e *eventstore.Event) er
 	if err != nil {
 		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s: %v", e.ID, err)
 	}
-	if err := verifyEvent(keys, e.ID, e.Sigs); err != nil {
+	// A retired key verifies only events dated before its retirement (with
+	// the grace KeyHistory allows too): it signs nothing new.
+	valid := slices.DeleteFunc(slices.Clone(keys), func(k *Key) bool {
+		return !k.Expired.IsZero() && e.TS-RetiredKeyGrace.Milliseconds() >= k.Expired.UnixMilli()
+	})
+	if err := verifyEvent(valid, e.ID, e.Sigs); err != nil {
+		if len(valid) < len(keys) {
+			err = fmt.Errorf("%w (a key retired before ts %d does not count)", err, e.TS)
+		}
 		return eventstore.Errorf(eventstore.EINVALIDDATA, "event %s from %s: %v", e.ID, e.Src, err)
 	}
 	return nil

@@ -21,6 +21,10 @@ import (
 	"github.com/eventstore-go/eventstore/store"
 )
 
+// DefaultMaxSkew is how far ahead of the receiver's clock a remote event
+// may be dated unless configured otherwise; RetiredKeyGrace is the same.
+const DefaultMaxSkew = 5 * time.Minute
+
 // Config is what the federation needs.
 type Config struct {
 	Server string // this server's name: the src of its events
@@ -42,6 +46,15 @@ type Config struct {
 	// RateLimit bounds the requests a peer may make per second (burst
 	// twice that); 0 means 200.
 	RateLimit float64
+	// BodyTimeout bounds reading one request's body (30s when 0).
+	BodyTimeout time.Duration
+	// MaxSkew is how far ahead of this server's clock a remote event may
+	// be dated (DefaultMaxSkew when 0); later ones are refused.
+	MaxSkew time.Duration
+	// MaxPendingPerPeer and MaxPendingPerRoom cap the events kept waiting
+	// for their parents (1,000 and 500 when 0): beyond, a peer's event is
+	// answered "retry" and sent again later.
+	MaxPendingPerPeer, MaxPendingPerRoom int
 	// Metrics, when set, is told about what is sent and received.
 	Metrics *Metrics
 }
@@ -59,9 +72,10 @@ type Federation struct {
 
 	cursors, txns, pending, leases *mongo.Collection
 
-	replays *replayCache
-	holder  string // this process, in leases
-	limits  *rateLimits
+	replays  *replayCache
+	holder   string // this process, in leases
+	limits   *rateLimits
+	failures *failureLimits
 
 	retryMu    sync.Mutex // one retry of pending events at a time
 	retryAgain atomic.Bool
@@ -93,6 +107,18 @@ func New(cfg Config) (*Federation, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 30 * time.Second
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = DefaultMaxSkew
+	}
+	if cfg.MaxPendingPerPeer <= 0 {
+		cfg.MaxPendingPerPeer = 1000
+	}
+	if cfg.MaxPendingPerRoom <= 0 {
+		cfg.MaxPendingPerRoom = 500
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -110,15 +136,16 @@ func New(cfg Config) (*Federation, error) {
 		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics,
 		dir: &directory{self: cfg.Server, ring: cfg.Keys, peers: peers, client: cfg.Client, now: cfg.Now,
 			peerKeys: cfg.DB.Collection(migrations.PeerKeysCollection), log: cfg.Logger, cache: map[string]*cachedKeys{}},
-		cursors: cfg.DB.Collection(migrations.CursorsCollection),
-		txns:    cfg.DB.Collection(migrations.TransactionsCollection),
-		pending: cfg.DB.Collection(migrations.PendingCollection),
-		leases:  cfg.DB.Collection(migrations.LeasesCollection),
-		replays: newReplayCache(),
-		holder:  processID(),
-		limits:  newRateLimits(cfg.RateLimit),
-		senders: map[string]*sender{},
-		joining: map[string]bool{},
+		cursors:  cfg.DB.Collection(migrations.CursorsCollection),
+		txns:     cfg.DB.Collection(migrations.TransactionsCollection),
+		pending:  cfg.DB.Collection(migrations.PendingCollection),
+		leases:   cfg.DB.Collection(migrations.LeasesCollection),
+		replays:  newReplayCache(),
+		holder:   processID(),
+		limits:   newRateLimits(cfg.RateLimit),
+		failures: newFailureLimits(),
+		senders:  map[string]*sender{},
+		joining:  map[string]bool{},
 	}
 	if f.metrics == nil {
 		f.metrics = NewMetrics(nil)

@@ -47,6 +47,8 @@ type node struct {
 	reg     *prometheus.Registry // this run's metrics
 	// committed, when set, is told about every event stored here.
 	committed atomic.Pointer[func(events []*eventstore.Event)]
+	// configure, when set, changes the federation's configuration at start.
+	configure func(*federation.Config)
 }
 
 // faultTransport lets a test drop, fail or delay outbound requests.
@@ -138,10 +140,14 @@ func (n *node) start() {
 	if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
 	}
-	f, err := federation.New(federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
+	cfg := federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
 		Client: &http.Client{Transport: n.out, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
-		Sweep: 500 * time.Millisecond, AntiEntropy: time.Second, MaxBackoff: time.Second,
-		Metrics: federation.NewMetrics(n.reg)})
+		Sweep: 500 * time.Millisecond, AntiEntropy: time.Second, MaxBackoff: time.Second, BodyTimeout: 2 * time.Second,
+		Metrics: federation.NewMetrics(n.reg)}
+	if n.configure != nil {
+		n.configure(&cfg)
+	}
+	f, err := federation.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,19 @@ func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error 
 	case e.Src != origin || e.Ct != ct || e.Cid != cid:
 		return eventstore.Errorf(eventstore.EINVALID, "the %s event is not %s's, for %s/%s", e.T, origin, ct, cid)
 	}
-	if err := f.checkSignature(r.Context(), &e); err != nil {
+	if err := f.checkRemote(r.Context(), &e); err != nil {
+		return err
+	}
+	// A room this server has already: only a participant may invite to it
+	// (and so be the one its history is fetched from).
+	if _, err := f.st.Summary(r.Context(), ct, cid); err == nil {
+		if ok, err := f.participant(r.Context(), ct, cid, origin); err != nil {
+			return err
+		} else if !ok {
+			f.metrics.refused(origin, string(eventstore.EFORBIDDEN))
+			return eventstore.Errorf(eventstore.EFORBIDDEN, "%s does not take part in %s/%s, so it cannot invite to it", origin, ct, cid)
+		}
+	} else if eventstore.ErrorCode(err) != eventstore.ENOTFOUND {
 		return err
 	}
 	if err := f.startJoin(origin, ct, cid); err != nil {
@@ -178,6 +190,11 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 			events, err := f.decodeEventsParallel(gctx, batch)
 			if err != nil {
 				return err
+			}
+			for _, e := range events {
+				if e.Ct != ct || e.Cid != cid {
+					return fmt.Errorf("the history of %s/%s from %s holds event %s of %s/%s", ct, cid, from, e.ID, e.Ct, e.Cid)
+				}
 			}
 			select {
 			case checked <- events:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -30,16 +31,57 @@ type pendingDoc struct {
 // is dropped (its sender, or anti-entropy, sends it again later).
 const maxPendingAge = 24 * time.Hour
 
+// errTooManyPending: a peer, or a room, has as many events pending as it
+// may; the event is answered "retry", and its sender sends it again later.
+var errTooManyPending = errors.New("too many pending events")
+
+// keepPending keeps an event until its ancestry arrives. Its first arrival
+// is kept, so that it expires maxPendingAge after that however often it
+// is sent again; a new one is refused beyond the caps per peer and per room.
 func (f *Federation) keepPending(ctx context.Context, origin string, e *eventstore.Event, missing []string) error {
 	raw, err := wireEvent(e)
 	if err != nil {
 		return err
 	}
-	doc := pendingDoc{ID: e.ID, Ct: e.Ct, Cid: e.Cid, Origin: origin, Event: string(raw), Missing: missing,
-		Received: bson.DateTime(f.now().UnixMilli())}
-	_, err = f.pending.ReplaceOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, doc, options.Replace().SetUpsert(true))
+	var known pendingDoc
+	err = f.pending.FindOne(ctx, bson.D{{Key: "_id", Value: e.ID}}).Decode(&known)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		if err := f.checkPendingCaps(ctx, origin, e); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	_, err = f.pending.UpdateOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "ct", Value: e.Ct}, {Key: "cid", Value: e.Cid}, {Key: "origin", Value: origin},
+			{Key: "event", Value: string(raw)}, {Key: "missing", Value: missing}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "received", Value: bson.DateTime(f.now().UnixMilli())}}},
+	}, options.UpdateOne().SetUpsert(true))
 	f.mayPend.Store(true)
 	return err
+}
+
+// checkPendingCaps refuses a new pending event of origin in e's room when
+// either already has its cap.
+func (f *Federation) checkPendingCaps(ctx context.Context, origin string, e *eventstore.Event) error {
+	for _, c := range []struct {
+		filter bson.D
+		limit  int
+		what   string
+	}{
+		{bson.D{{Key: "origin", Value: origin}}, f.cfg.MaxPendingPerPeer, "from " + origin},
+		{bson.D{{Key: "ct", Value: e.Ct}, {Key: "cid", Value: e.Cid}}, f.cfg.MaxPendingPerRoom, "in " + e.Ct + "/" + e.Cid},
+	} {
+		n, err := f.pending.CountDocuments(ctx, c.filter, options.Count().SetLimit(int64(c.limit)))
+		if err != nil {
+			return err
+		}
+		if n >= int64(c.limit) {
+			f.metrics.refused(origin, "too_many_pending")
+			return fmt.Errorf("%w %s (at most %d)", errTooManyPending, c.what, c.limit)
+		}
+	}
+	return nil
 }
 
 // retryPending tries the pending events of a context again (all contexts

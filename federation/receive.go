@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,7 +32,7 @@ func (f *Federation) receive(ctx context.Context, origin string, raws []json.Raw
 			continue
 		}
 		results[i].ID = e.ID
-		if err := f.checkSignature(ctx, &e); err != nil {
+		if err := f.checkRemote(ctx, &e); err != nil {
 			results[i].Status, results[i].Error = StatusRefused, eventstore.ErrorMessage(err)
 			continue
 		}
@@ -160,7 +161,9 @@ func (f *Federation) storeEvents(ctx context.Context, origin, ct, cid string, ev
 			results[i].Status, results[i].Error, results[i].Missing = StatusRefused, eventstore.ErrorMessage(r.Err), nil
 		case store.MissingParents:
 			results[i].Missing = r.Missing
-			if err := f.keepPending(ctx, origin, all[j], r.Missing); err != nil {
+			if err := f.keepPending(ctx, origin, all[j], r.Missing); errors.Is(err, errTooManyPending) {
+				results[i].Status, results[i].Error = StatusRetry, err.Error()
+			} else if err != nil {
 				f.log.Warn("federation: keeping an event pending", "event", all[j].ID, "err", err)
 				results[i].Status = StatusRetry
 			}
@@ -191,5 +194,19 @@ func (f *Federation) fetchMissing(ctx context.Context, peer, ct, cid string, wan
 	if err := f.call(ctx, peer, http.MethodPost, path, missingRequest{Want: want, Have: have, Limit: MaxMissing}, &res); err != nil {
 		return nil, err
 	}
-	return f.decodeEvents(ctx, res.Events)
+	events, err := f.decodeEvents(ctx, res.Events)
+	if err != nil {
+		return nil, err
+	}
+	// Only events of the room asked for: another room's (its genesis, say)
+	// would be stored as a room this server never joined.
+	return slices.DeleteFunc(events, func(e *eventstore.Event) bool {
+		if e.Ct == ct && e.Cid == cid {
+			return false
+		}
+		f.metrics.refused(peer, "wrong_context")
+		f.log.Warn("federation: a missing-events answer held an event of another room", "peer", peer, "asked", ct+"/"+cid,
+			"event", e.ID, "of", e.Ct+"/"+e.Cid)
+		return true
+	}), nil
 }

@@ -7,9 +7,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,18 +88,24 @@ type originKey struct{}
 func originOf(ctx context.Context) string { s, _ := ctx.Value(originKey{}).(string); return s }
 
 // authenticate lets a request through only if it is signed by a known
-// peer, addressed to this server, recent and not seen before.
+// peer, addressed to this server, recent and not seen before. Everything
+// the Authorization header says is checked before the body is read; the
+// body is read with a size bound and a deadline, then the signature over
+// it is verified; only an authenticated request is charged to its peer's
+// rate limit. Failed requests are limited by source address, so that
+// garbage claiming to come from a peer cannot use up that peer's limit.
 func (f *Federation) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := "unknown"
+		origin, addr := "unknown", sourceAddress(r)
+		if !f.failures.ok(addr) {
+			f.metrics.refused(origin, string(eventstore.ERATELIMITED))
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ERATELIMITED, "too many failed requests from %s; slow down", addr))
+			return
+		}
 		unauthorized := func(format string, args ...any) {
+			f.failures.failed(addr)
 			f.metrics.refused(origin, string(eventstore.EUNAUTHORIZED))
 			f.errs.Fail(w, r, eventstore.Errorf(eventstore.EUNAUTHORIZED, format, args...))
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
-		if err != nil {
-			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
-			return
 		}
 		a, err := parseAuthorization(r.Header.Get("Authorization"))
 		if err != nil {
@@ -112,11 +121,6 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		origin = a.origin
-		if !f.limits.allow(origin) {
-			f.metrics.refused(origin, string(eventstore.ERATELIMITED))
-			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ERATELIMITED, "%s makes too many requests; slow down", origin))
-			return
-		}
 		now := f.now().UnixMilli()
 		if a.ts < now-requestWindow || a.ts > now+requestWindow {
 			unauthorized("the request was signed at %d, more than %d s from now (%d): stale or replayed", a.ts, requestWindow/1000, now)
@@ -127,14 +131,40 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 			unauthorized("cannot get the keys of %s: %v", a.origin, err)
 			return
 		}
-		var key *Key
-		for _, k := range keys {
-			if k.ID == a.key {
-				key = k
-			}
+		i := slices.IndexFunc(keys, func(k *Key) bool { return k.ID == a.key })
+		switch {
+		case i < 0:
+			unauthorized("%s has no key %s", a.origin, a.key)
+			return
+		case !keys[i].Expired.IsZero():
+			unauthorized("key %s of %s was retired at %s; it signs nothing new", a.key, a.origin, keys[i].Expired.UTC().Format(time.RFC3339))
+			return
 		}
-		if key == nil || !ed25519.Verify(key.Public, requestText(r.Method, r.URL.RequestURI(), a.origin, a.destination, a.ts, body), a.sig) {
+		if r.ContentLength > MaxRequestBytes {
+			f.failures.failed(addr)
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
+			return
+		}
+		// A body trickled a byte at a time does not hold a connection for good.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(f.cfg.BodyTimeout))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		if err != nil {
+			f.failures.failed(addr)
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				f.errs.Fail(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
+			} else {
+				f.errs.Fail(w, r, eventstore.Errorf(eventstore.EINVALID, "reading the request body: %v", err))
+			}
+			return
+		}
+		if !ed25519.Verify(keys[i].Public, requestText(r.Method, r.URL.RequestURI(), a.origin, a.destination, a.ts, body), a.sig) {
 			unauthorized("the request signature is not valid for %s (key %s)", a.origin, a.key)
+			return
+		}
+		if !f.limits.allow(origin) {
+			f.metrics.refused(origin, string(eventstore.ERATELIMITED))
+			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ERATELIMITED, "%s makes too many requests; slow down", origin))
 			return
 		}
 		if !f.replays.first(a.origin, a.sig, a.ts) {
@@ -144,6 +174,15 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), originKey{}, a.origin)))
 	})
+}
+
+// sourceAddress is the host a request came from.
+func sourceAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // participantOnly refuses requests from servers that do not take part in

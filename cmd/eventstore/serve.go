@@ -34,6 +34,9 @@ const (
 	flagStreamBuffer    = "stream-buffer"
 	flagStreamHeartbeat = "stream-heartbeat"
 	flagStreamPoll      = "stream-poll"
+	flagMaxSkew         = "federation-max-skew"
+	flagPendingPerPeer  = "federation-pending-per-peer"
+	flagPendingPerRoom  = "federation-pending-per-room"
 )
 
 func serveCommand(env environment) *cli.Command {
@@ -48,6 +51,12 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
 	}
 	flags = append(flags, identityFlags(env)...)
+	flags = append(flags, &cli.DurationFlag{Name: flagMaxSkew, Value: federation.DefaultMaxSkew, Sources: env.fromEnv("EVENTSTORE_FEDERATION_MAX_SKEW"),
+		Usage: "how far ahead of this server's clock a peer's event may be dated; later ones are refused"},
+		&cli.IntFlag{Name: flagPendingPerPeer, Value: 1000, Sources: env.fromEnv("EVENTSTORE_FEDERATION_PENDING_PER_PEER"),
+			Usage: "events of one peer kept waiting for their parents; beyond, the peer is told to send them again later"},
+		&cli.IntFlag{Name: flagPendingPerRoom, Value: 500, Sources: env.fromEnv("EVENTSTORE_FEDERATION_PENDING_PER_ROOM"),
+			Usage: "events of one room kept waiting for their parents; beyond, the peer is told to send them again later"})
 	flags = append(flags,
 		&cli.IntFlag{Name: flagStreamBuffer, Value: stream.DefaultBuffer, Sources: env.fromEnv("EVENTSTORE_STREAM_BUFFER"),
 			Usage: "commits a live stream may fall behind before it is reset (its client resumes from the reset's cursor)"},
@@ -139,7 +148,8 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}
 	defer st.Close()
 	f, err := federation.New(federation.Config{Server: server, Store: st, DB: conn.DB, Keys: keys, Peers: peers,
-		Logger: logger, Metrics: federation.NewMetrics(registry)})
+		Logger: logger, Metrics: federation.NewMetrics(registry), MaxSkew: cmd.Duration(flagMaxSkew),
+		MaxPendingPerPeer: int(cmd.Int(flagPendingPerPeer)), MaxPendingPerRoom: int(cmd.Int(flagPendingPerRoom))})
 	if err != nil {
 		return err
 	}
