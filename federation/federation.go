@@ -72,7 +72,7 @@ type Federation struct {
 
 	cursors, txns, pending, leases *mongo.Collection
 
-	replays  *replayCache
+	replays  *replayRecord
 	holder   string // this process, in leases
 	limits   *rateLimits
 	failures *failureLimits
@@ -140,7 +140,7 @@ func New(cfg Config) (*Federation, error) {
 		txns:     cfg.DB.Collection(migrations.TransactionsCollection),
 		pending:  cfg.DB.Collection(migrations.PendingCollection),
 		leases:   cfg.DB.Collection(migrations.LeasesCollection),
-		replays:  newReplayCache(),
+		replays:  &replayRecord{c: cfg.DB.Collection(migrations.ReplaysCollection)},
 		holder:   processID(),
 		limits:   newRateLimits(cfg.RateLimit),
 		failures: newFailureLimits(),
@@ -195,6 +195,9 @@ func (f *Federation) maintain(ctx context.Context) {
 		}
 		if err := f.retryPending(ctx, "", ""); err != nil && ctx.Err() == nil {
 			f.log.Warn("federation: retrying pending events", "err", err)
+		}
+		if err := f.replays.prune(ctx, f.now()); err != nil && ctx.Err() == nil {
+			f.log.Warn("federation: forgetting old request signatures", "err", err)
 		}
 		if time.Since(lastPrune) >= pruneEvery {
 			lastPrune = time.Now()

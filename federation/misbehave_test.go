@@ -440,3 +440,40 @@ func TestRoomsCannotBePlanted(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestReplayAfterRestart: a captured request replayed after the receiver
+// restarted is refused as it would have been before (the record of
+// signatures is in the database, shared by every process).
+func TestReplayAfterRestart(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test")
+	a, b := nodes["a.test"], nodes["b.test"]
+	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
+	share(t, a, "room", "r1", b)
+	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	e := event(t, a.keys.Current, "a.test", "room", "r1", before.leaves, time.Now().UnixMilli(), `{"msg":"once"}`)
+	body, _ := json.Marshal(map[string]any{"origin": "a.test", "events": wire(t, e)})
+	path := b.url + federation.Prefix + "/send/captured"
+	req, _ := http.NewRequest("PUT", path, bytes.NewReader(body))
+	federation.SignRequest(req, a.keys.Current, "a.test", "b.test", body, time.Now())
+	auth := req.Header.Get("Authorization")
+	send := func() int {
+		r, _ := http.NewRequest("PUT", path, bytes.NewReader(body))
+		r.Header.Set("Authorization", auth)
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if status := send(); status != http.StatusOK {
+		t.Fatalf("the first request: %d", status)
+	}
+	if status := send(); status != http.StatusUnauthorized {
+		t.Errorf("replayed before the restart: %d", status)
+	}
+	b.restart()
+	if status := send(); status != http.StatusUnauthorized {
+		t.Errorf("replayed after the restart: %d, want 401 as before it", status)
+	}
+}

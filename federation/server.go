@@ -13,10 +13,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
@@ -167,7 +168,10 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ERATELIMITED, "%s makes too many requests; slow down", origin))
 			return
 		}
-		if !f.replays.first(a.origin, a.sig, a.ts) {
+		if fresh, err := f.replays.first(r.Context(), a.origin, a.sig, a.ts); err != nil {
+			f.errs.Fail(w, r, err)
+			return
+		} else if !fresh {
 			unauthorized("this request was already received (replayed)")
 			return
 		}
@@ -312,30 +316,31 @@ func wireEvent(e *eventstore.Event) (json.RawMessage, error) {
 	return c.MarshalJSON()
 }
 
-// replayCache remembers the signatures of recent requests, so that a
-// request replayed within the time window is refused too.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[string]int64 // origin and signature → ts
+// replayRecord remembers the signatures of the requests received within
+// the signing window, in the database: a request replayed within the window
+// is refused the same way after a restart, and by every process sharing
+// the database. A signature is inserted by _id, so a second insert of it
+// fails whoever tries; entries older than the window are pruned.
+type replayRecord struct {
+	c *mongo.Collection
 }
 
-func newReplayCache() *replayCache { return &replayCache{seen: map[string]int64{}} }
+type replayDoc struct {
+	ID string        `bson:"_id"` // origin and the base64url signature
+	TS bson.DateTime `bson:"ts"`  // the request's signing time
+}
 
 // first records a request and reports whether it is new.
-func (c *replayCache) first(origin string, sig []byte, ts int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := origin + "\x00" + string(sig)
-	if _, ok := c.seen[key]; ok {
-		return false
+func (c *replayRecord) first(ctx context.Context, origin string, sig []byte, ts int64) (bool, error) {
+	_, err := c.c.InsertOne(ctx, replayDoc{ID: origin + " " + base64.RawURLEncoding.EncodeToString(sig), TS: bson.DateTime(ts)})
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
 	}
-	if len(c.seen) > 100_000 { // forget what is out of the window anyway
-		for k, t := range c.seen {
-			if t < ts-2*requestWindow {
-				delete(c.seen, k)
-			}
-		}
-	}
-	c.seen[key] = ts
-	return true
+	return err == nil, err
+}
+
+// prune forgets the requests signed before the window around now.
+func (c *replayRecord) prune(ctx context.Context, now time.Time) error {
+	_, err := c.c.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: bson.DateTime(now.UnixMilli() - 2*requestWindow)}}}})
+	return err
 }

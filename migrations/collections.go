@@ -42,6 +42,7 @@ const (
 	TransactionsCollection = "federation_txns"    // answers to transactions received
 	PendingCollection      = "federation_pending" // received events waiting for their parents
 	LeasesCollection       = "federation_leases"  // which process sends to each peer
+	ReplaysCollection      = "federation_replays" // signatures of requests received within the signing window
 )
 
 // Collections of context type ct. Events of rooms live in room_events,

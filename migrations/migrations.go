@@ -76,6 +76,9 @@ var Steps = []Step{
 	{8, "federation peer keys", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, PeerKeysCollection)
 	}},
+	{9, "federation replay record", func(ctx context.Context, db Database, _ *slog.Logger) error {
+		return db.CreateCollection(ctx, ReplaysCollection)
+	}},
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.

@@ -33,8 +33,8 @@ func TestUpgradeGivesPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(ctx) })
-	if n, err := migrations.Pending(ctx, conn); err != nil || n != 2 {
-		t.Fatalf("pending steps before the upgrade: %d (%v), want 2 (steps 7 and 8)", n, err)
+	if n, err := migrations.Pending(ctx, conn); err != nil || n != 3 {
+		t.Fatalf("pending steps before the upgrade: %d (%v), want 3 (steps 7 to 9)", n, err)
 	}
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
