@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -170,7 +171,16 @@ func (s *Store) voidEntry(ctx context.Context, ct string, n int64) (bool, error)
 // planning again; a lost version is reported as false, as by claim.
 func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []eventDoc) (bool, error) {
 	l := s.commitLog(ct)
-	for range maxEntryAttempts {
+	for attempt := range maxEntryAttempts {
+		if attempt >= entryBackoffAfter {
+			// Other processes keep taking the next numbers first: step
+			// aside for a moment (a few ms, at random) rather than race on.
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt-entryBackoffAfter+2))) * time.Millisecond):
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
 		n, err := l.reserve(ctx, s, ct, h.Log)
 		if err != nil {
 			return false, err
@@ -201,8 +211,12 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 	return false, errors.New("too many commit log entries taken by other writers in a row")
 }
 
-// maxEntryAttempts bounds the numbers one claim tries.
-const maxEntryAttempts = 100
+// maxEntryAttempts bounds the numbers one claim tries; after
+// entryBackoffAfter in a row it waits a little, at random, before each.
+const (
+	maxEntryAttempts  = 300
+	entryBackoffAfter = 10
+)
 
 // errEntryTaken: a claim's insert failed at its commit log entry.
 var errEntryTaken = errors.New("commit log entry taken")
