@@ -123,6 +123,19 @@ func TestAuditFindsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, audit.ProblemGenesisExtra, false},
+		{"update by a server that may not", func(t *testing.T, r *auditRoom) {
+			// Signed by the peer (a participant), but the event is a.example's and so is the room.
+			u := remoteEvent(t, peer, "room", "r1", eventstore.TypeUpdate, r.Events[2].TS+1, []string{r.Events[2].ID},
+				data(t, `{"set":[{"path":"msg","value":"hijacked"}],"target":"`+r.Events[2].ID+`"}`))
+			doc := bson.D{{Key: "_id", Value: u.ID}, {Key: "pids", Value: bson.A{r.Events[2].ID}}, {Key: "v", Value: int32(2)},
+				{Key: "ts", Value: bson.DateTime(u.TS)}, {Key: "src", Value: u.Src}, {Key: "ct", Value: "room"},
+				{Key: "cid", Value: "r1"}, {Key: "t", Value: u.T}, {Key: "dHash", Value: u.DHash}, {Key: "o", Value: u.O},
+				{Key: "d", Value: u.O}, {Key: "sigs", Value: u.Sigs}}
+			if _, err := r.conn.DB.Collection("room_events").InsertOne(context.Background(), doc); err != nil {
+				t.Fatal(err)
+			}
+			r.Events = append(r.Events, u)
+		}, audit.ProblemUnauthorizedEdit, false},
 		{"isLeaf removed", func(t *testing.T, r *auditRoom) {
 			leaves, _ := r.s.Leaves(ctxT(t), "room", "r1")
 			r.tamper(t, leaves[0], bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}})
@@ -182,7 +195,7 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(1)}}}})
 		}, audit.ProblemDeletedMismatch, false},
 	}
-	scanOnly := map[string]bool{"genesis added": true} // not in the head log
+	scanOnly := map[string]bool{"genesis added": true, "update by a server that may not": true} // not in the head log
 	// The event each problem must name.
 	at := map[string]func(r *auditRoom) string{
 		"o changed": func(r *auditRoom) string { return r.Events[2].ID }, "ts changed": func(r *auditRoom) string { return r.Events[2].ID },

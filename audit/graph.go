@@ -91,15 +91,22 @@ type outsideFunc func(ctx context.Context, id string) (*store.StoredEvent, error
 // and returns the real leaves: the events that no event names as a parent.
 // Parents and targets outside the graph are looked up with outside.
 func (g *graph) check(ctx context.Context, outside outsideFunc) ([]string, error) {
-	stored := func(id string) (bool, error) {
-		if g.nodes[id] != nil {
-			return true, nil
+	author := func(id string) (string, bool, error) { // the src of a stored event
+		if n := g.nodes[id]; n != nil {
+			return n.src, true, nil
 		}
 		if g.base == nil || outside == nil {
-			return false, nil
+			return "", false, nil
 		}
 		e, err := outside(ctx, id)
-		return e != nil, err
+		if e == nil || err != nil {
+			return "", false, err
+		}
+		return e.Src, true, nil
+	}
+	stored := func(id string) (bool, error) {
+		_, ok, err := author(id)
+		return ok, err
 	}
 	ids := make([]string, 0, len(g.nodes))
 	for id := range g.nodes {
@@ -118,10 +125,17 @@ func (g *graph) check(ctx context.Context, outside outsideFunc) ([]string, error
 			}
 		}
 		if n.target != "" {
-			if ok, err := stored(n.target); err != nil {
+			if src, ok, err := author(n.target); err != nil {
 				return nil, err
 			} else if !ok {
 				g.add(ProblemMissingTarget, id, "target %s is not stored in the context", n.target)
+			} else if n.edit != nil && n.src != src {
+				if creator, err := g.creator(ctx, author); err != nil {
+					return nil, err
+				} else if n.src != creator {
+					g.add(ProblemUnauthorizedEdit, id, "%s edits %s, which is %s's, and did not create the room (%s did)", n.src, n.target, src, creator)
+					n.edit = nil // not folded: the store never applies it
+				}
 			}
 		}
 	}
@@ -147,6 +161,28 @@ func (g *graph) check(ctx context.Context, outside outsideFunc) ([]string, error
 		return nil, err
 	}
 	return leaves, nil
+}
+
+// creator is the server that created the context: the src of its genesis
+// (the head's, or the graph's event without parents); "" if unknown.
+func (g *graph) creator(ctx context.Context, author func(string) (string, bool, error)) (string, error) {
+	id := ""
+	if g.head != nil {
+		id = g.head.Genesis
+	}
+	if id == "" {
+		for gid, n := range g.nodes {
+			if len(n.pids) == 0 {
+				id = gid
+				break
+			}
+		}
+	}
+	if id == "" {
+		return "", nil
+	}
+	src, _, err := author(id)
+	return src, err
 }
 
 // checkGenesis: a context has one event without parents, which the base

@@ -25,13 +25,14 @@ const (
 	ProblemBadSignature     = "bad_signature"     // the origin's signature is missing, invalid, or by a key retired before the event (with grace)
 	ProblemUnknownKey       = "unknown_key"       // signed by a key of its origin that this server does not know
 	ProblemBadCheckpoint    = "bad_checkpoint"    // a checkpoint in the database whose signature does not verify
+	ProblemUnauthorizedEdit = "unauthorized_edit" // an update or delete by a server that neither wrote its target nor created the room
 )
 
 // ProblemKinds lists every kind, for metrics.
 var ProblemKinds = []string{ProblemIDMismatch, ProblemDHashMismatch, ProblemInvalidEvent, ProblemMissingParent,
 	ProblemMissingTarget, ProblemGenesisMissing, ProblemGenesisExtra, ProblemUnreachable, ProblemLeavesMismatch,
 	ProblemHeadMismatch, ProblemIsLeafMismatch, ProblemHistoryRewritten, ProblemDMismatch, ProblemDeletedMismatch,
-	ProblemBadSignature, ProblemUnknownKey, ProblemBadCheckpoint}
+	ProblemBadSignature, ProblemUnknownKey, ProblemBadCheckpoint, ProblemUnauthorizedEdit}
 
 // derivedProblems are the kinds Repair fixes: derived data, never a hashed
 // field. (Events unreachable from the head's leaves are a wrong head when

@@ -206,7 +206,7 @@ func (f *Federation) backfill(ctx context.Context, from, ct, cid string) error {
 	})
 	g.Go(func() error { // store
 		for events := range checked {
-			res, err := f.st.Ingest(gctx, events)
+			res, err := f.ingest(gctx, from, ct, cid, events)
 			if err != nil {
 				return err
 			}

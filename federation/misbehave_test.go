@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/migrations"
@@ -475,5 +476,81 @@ func TestReplayAfterRestart(t *testing.T) {
 	b.restart()
 	if status := send(); status != http.StatusUnauthorized {
 		t.Errorf("replayed after the restart: %d, want 401 as before it", status)
+	}
+}
+
+// TestRedactionInTransit: C, a participant, relays A's event to B with its
+// data stripped, as if deleted. B does not take C's word for it: it asks A,
+// the event's origin, and stores A's version; with A out of reach it
+// stores nothing. Either way A and B end up holding the same o.
+func TestRedactionInTransit(t *testing.T) {
+	nodes := startNodes(t, "a.test", "b.test", "c.test")
+	a, b, c := nodes["a.test"], nodes["b.test"], nodes["c.test"]
+	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
+	share(t, a, "room", "r1", b, c)
+	converge(t, "room", "r1", 30*time.Second, a, b, c)
+	a.out.set(func(r *http.Request) error { // A's pushes are lost
+		if r.Method == http.MethodPut {
+			return fmt.Errorf("dropped")
+		}
+		return nil
+	})
+	stripped := func(msg string) *eventstore.Event {
+		var e eventstore.Event
+		if err := json.Unmarshal(a.must("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg","o":{"msg":"`+msg+`"}}`, http.StatusCreated), &e); err != nil {
+			t.Fatal(err)
+		}
+		e.O, e.D, e.Deleted, e.DeletedAt, e.IsLeaf = nil, nil, true, e.TS+1, false
+		return &e
+	}
+	relay := func(name string, e *eventstore.Event) string {
+		status, raw := signedCall(t, c.keys.Current, "c.test", "b.test", b, "PUT", federation.Prefix+"/send/"+name,
+			map[string]any{"origin": "c.test", "events": wire(t, e)}, nil)
+		var res txnResult
+		if err := json.Unmarshal(raw, &res); status != http.StatusOK || err != nil || len(res.Results) != 1 {
+			t.Fatalf("relay: %d %s", status, raw)
+		}
+		return res.Results[0].Status
+	}
+	hasData := func(n *node, id string) bool {
+		status, raw := n.do("GET", "/api/v1/contexts/room/r1/events/"+id, "")
+		return status == http.StatusOK && !strings.Contains(string(raw), `"deletedAt"`) && strings.Contains(string(raw), `"o":{"msg"`)
+	}
+
+	// A answers B: B stores A's version, with its data.
+	e := stripped("the truth")
+	relay("stripped", e)
+	if !hasData(b, e.ID) {
+		status, raw := b.do("GET", "/api/v1/contexts/room/r1/events/"+e.ID, "")
+		t.Fatalf("B holds %d %s; want A's event with its data", status, raw)
+	}
+
+	// A out of reach: B stores nothing.
+	b.out.set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.String(), a.url) {
+			return fmt.Errorf("unreachable")
+		}
+		return nil
+	})
+	e2 := stripped("more truth")
+	if got := relay("stripped-2", e2); got != "refused" {
+		t.Errorf("relayed stripped with its origin out of reach: %s, want refused", got)
+	}
+	if status, _ := b.do("GET", "/api/v1/contexts/room/r1/events/"+e2.ID, ""); status != http.StatusNotFound {
+		t.Errorf("B stored the stripped event: %d", status)
+	}
+	if got := refusedCount(t, b, "c.test", "deleted_in_transit"); got != 2 {
+		t.Errorf("refusals counted: %v, want 2", got)
+	}
+	b.out.set(nil)
+	a.out.set(nil)
+	converge(t, "room", "r1", 30*time.Second, a, b, c)
+	if !hasData(b, e2.ID) || !hasData(c, e2.ID) {
+		t.Error("after A's pushes, B and C do not hold A's data")
+	}
+	for _, n := range []*node{a, b} {
+		if rep, err := n.auditor().Verify(context.Background(), audit.Options{}); err != nil || !rep.Clean {
+			t.Errorf("%s's audit: %v %+v", n.name, err, rep)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,7 +74,7 @@ func (f *Federation) storeEvents(ctx context.Context, origin, ct, cid string, ev
 		results[i] = eventResult{ID: e.ID, Status: StatusRetry}
 		index[e.ID] = i
 	}
-	res, err := f.st.Ingest(ctx, events)
+	res, err := f.ingest(ctx, origin, ct, cid, events)
 	if err != nil {
 		f.log.Warn("federation: storing received events", "ct", ct, "cid", cid, "err", err)
 		return results
@@ -141,7 +142,7 @@ func (f *Federation) storeEvents(ctx context.Context, origin, ct, cid string, ev
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	res, err = f.st.Ingest(ctx, all)
+	res, err = f.ingest(ctx, origin, ct, cid, all)
 	if err != nil {
 		f.log.Warn("federation: storing fetched events", "ct", ct, "cid", cid, "err", err)
 		return results
@@ -179,6 +180,47 @@ func keys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// ingest stores events of ct/cid received from peer. One that arrives
+// deleted from a server other than its origin, without the delete naming
+// it (store.IngestFrom: anyone relaying it could have redacted it), is
+// asked of its origin instead, and stored as the origin has it; then the
+// events are stored again, those that follow it with it.
+func (f *Federation) ingest(ctx context.Context, peer, ct, cid string, events []*eventstore.Event) ([]store.IngestResult, error) {
+	res, err := f.st.IngestFrom(ctx, peer, events)
+	if err != nil {
+		return nil, err
+	}
+	byOrigin := map[string][]string{}
+	for j, r := range res {
+		if r.NeedsOrigin {
+			e := events[j]
+			f.metrics.refused(peer, "deleted_in_transit")
+			if _, ok := f.dir.peer(e.Src); ok {
+				byOrigin[e.Src] = append(byOrigin[e.Src], e.ID)
+			}
+		}
+	}
+	if len(byOrigin) == 0 {
+		return res, nil
+	}
+	asked := false
+	for _, origin := range slices.Sorted(maps.Keys(byOrigin)) {
+		fetched, err := f.fetchMissing(ctx, origin, ct, cid, byOrigin[origin])
+		if err != nil {
+			f.log.Warn("federation: asking the origin of events that arrived deleted", "origin", origin, "from", peer, "err", err)
+			continue
+		}
+		if _, err := f.st.IngestFrom(ctx, origin, fetched); err != nil {
+			return nil, err
+		}
+		asked = true
+	}
+	if !asked {
+		return res, nil
+	}
+	return f.st.IngestFrom(ctx, peer, events)
 }
 
 // fetchMissing asks peer for the ancestors of want that this server lacks,

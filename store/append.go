@@ -211,7 +211,7 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 		}
 	}
 	if r.kind == kindEdit {
-		if err := pl.checkTarget(r, k); err != nil {
+		if err := pl.checkTarget(ctx, r, k); err != nil {
 			return fail(err)
 		}
 	}
@@ -231,10 +231,32 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 	return []eventDoc{doc}, nil
 }
 
+// mayEdit applies the authorship rule: an event is updated or deleted only
+// by its own server, or by the room's creator (the src of its genesis),
+// which moderates the room.
+func (pl *planner) mayEdit(ctx context.Context, k *known, editor, author, target string) error {
+	if editor == author {
+		return nil
+	}
+	creator := ""
+	if e := pl.added[pl.next.Genesis]; e != nil {
+		creator = e.Src
+	} else if d, err := k.lookup(ctx, pl.s, pl.ct, pl.next.Genesis); err != nil {
+		return err
+	} else if d != nil {
+		creator = d.Src
+	}
+	if editor == creator {
+		return nil
+	}
+	return eventstore.Errorf(eventstore.EFORBIDDEN, "event %s is %s's: only %s, or %s which created %s/%s, may edit or delete it",
+		target, author, author, creator, pl.ct, pl.cid)
+}
+
 // checkTarget checks the target of an update or delete: in this context,
 // not itself an edit, not deleted, and (for updates) able to take the edit
 // within the data limits.
-func (pl *planner) checkTarget(r *request, k *known) error {
+func (pl *planner) checkTarget(ctx context.Context, r *request, k *known) error {
 	var target *eventstore.Event
 	if e, ok := pl.added[r.target]; ok {
 		target = e
@@ -249,6 +271,9 @@ func (pl *planner) checkTarget(r *request, k *known) error {
 	}
 	if target.Deleted || k.deleted[r.target] {
 		return eventstore.Errorf(eventstore.EGONE, "event %s was deleted", r.target)
+	}
+	if err := pl.mayEdit(ctx, k, pl.s.opts.Server, target.Src, r.target); err != nil {
+		return err
 	}
 	if r.t == eventstore.TypeUpdate {
 		_, ed, err := parseEditData(r.t, r.o)

@@ -31,8 +31,10 @@ func ingestOne(t *testing.T, s *store.Store, e *eventstore.Event, want store.Ing
 	}
 }
 
-// sixUpdates are concurrent updates of one target (all children of it),
-// from several servers, two of them at the same ts so that _id breaks the tie.
+// sixUpdates are concurrent updates of one target (all children of it) by
+// its author (the authorship rule: edits come from the event's server or
+// the room's creator), as several of its processes would write them, two
+// at the same ts so that _id breaks the tie.
 func sixUpdates(t testing.TB, genesis, target *eventstore.Event) []*eventstore.Event {
 	ops := []string{
 		`{"set":[{"path":"msg","value":"first edit"}],"target":"%s"}`,
@@ -45,8 +47,7 @@ func sixUpdates(t testing.TB, genesis, target *eventstore.Event) []*eventstore.E
 	times := []int64{1000, 2000, 3000, 4000, 5000, 2000}
 	var out []*eventstore.Event
 	for i, op := range ops {
-		src := fmt.Sprintf("s%d.example", i)
-		out = append(out, remoteEvent(t, src, "room", genesis.Cid, eventstore.TypeUpdate, target.TS+times[i],
+		out = append(out, remoteEvent(t, target.Src, "room", genesis.Cid, eventstore.TypeUpdate, target.TS+times[i],
 			[]string{target.ID}, data(t, fmt.Sprintf(op, target.ID))))
 	}
 	return out
@@ -207,5 +208,48 @@ func TestUpdateAndDelete(t *testing.T) {
 		_, err = s.Delete(ctx, "room", "r1", m.ID)
 		wantCode(t, err, eventstore.EGONE)
 		storetest.CheckLeaves(t, s, conn, "room", "r1")
+	})
+}
+
+// TestAuthorshipRule: an event is updated or deleted only by its own
+// server or by the room's creator, locally and on receipt.
+func TestAuthorshipRule(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s, _ := newStore(t, b) // server a.example
+		ctx := ctxT(t)
+		// room/theirs was created by b.example; c.example and a.example take part.
+		genesis := remoteEvent(t, "b.example", "room", "theirs", "room", 1000, nil, nil)
+		fromC := remoteEvent(t, "c.example", "room", "theirs", "msg", 1001, []string{genesis.ID}, data(t, `{"msg":"c"}`))
+		fromB := remoteEvent(t, "b.example", "room", "theirs", "msg", 1002, []string{fromC.ID}, data(t, `{"msg":"b"}`))
+		ingestOne(t, s, genesis, store.Stored)
+		ingestOne(t, s, fromC, store.Stored)
+		ingestOne(t, s, fromB, store.Stored)
+		edit := func(src string, target *eventstore.Event, ts int64, parent string) *eventstore.Event {
+			return remoteEvent(t, src, "room", "theirs", eventstore.TypeUpdate, ts, []string{parent},
+				data(t, `{"set":[{"path":"msg","value":"by `+src+`"}],"target":"`+target.ID+`"}`))
+		}
+		// On receipt: c.example may not edit b.example's event; b.example (the creator) may edit c.example's.
+		ingestOne(t, s, edit("c.example", fromB, 1003, fromB.ID), store.Refused)
+		byCreator := edit("b.example", fromC, 1004, fromB.ID)
+		ingestOne(t, s, byCreator, store.Stored)
+		byAuthor := edit("c.example", fromC, 1005, byCreator.ID)
+		ingestOne(t, s, byAuthor, store.Stored)
+		// Locally a.example is neither the author nor the creator.
+		if _, err := s.Update(ctx, "room", "theirs", fromC.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "by a"}}}); eventstore.ErrorCode(err) != eventstore.EFORBIDDEN {
+			t.Errorf("a.example updating c.example's event: %v, want forbidden", err)
+		}
+		if _, err := s.Delete(ctx, "room", "theirs", fromB.ID); eventstore.ErrorCode(err) != eventstore.EFORBIDDEN {
+			t.Errorf("a.example deleting b.example's event: %v, want forbidden", err)
+		}
+		// In its own room a.example moderates: it may delete a peer's event.
+		if _, err := s.CreateContext(ctx, "room", "ours", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		sum, _ := s.Summary(ctx, "room", "ours")
+		peer := remoteEvent(t, "b.example", "room", "ours", "msg", sum.Updated+1, sum.Leaves, data(t, `{"msg":"spam"}`))
+		ingestOne(t, s, peer, store.Stored)
+		if _, err := s.Delete(ctx, "room", "ours", peer.ID); err != nil {
+			t.Errorf("the creator deleting a peer's event: %v", err)
+		}
 	})
 }

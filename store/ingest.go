@@ -28,6 +28,10 @@ type IngestResult struct {
 	Status  IngestStatus
 	Missing []string // with MissingParents
 	Err     error    // with Refused
+	// NeedsOrigin: refused because it arrived deleted, from a server that
+	// is not its origin, without the event.delete naming it. Ask its origin
+	// (src) for it.
+	NeedsOrigin bool
 }
 
 // Ingest stores events received from another server as they are (their
@@ -37,7 +41,25 @@ type IngestResult struct {
 // The error is for the call as a whole (the database failed); per-event
 // outcomes are in the results, in the order of events.
 func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results []IngestResult, err error) {
+	return s.IngestFrom(ctx, "", events)
+}
+
+// IngestFrom is Ingest of events received from server from. An event that
+// arrives deleted (no o) is stored only with its proof: an event.delete
+// naming it in the same call, or from being the word of its own origin
+// (src == from). Otherwise anyone relaying it could redact another
+// server's event in transit (its id still verifies without o); it is
+// refused with NeedsOrigin, to be asked of its origin.
+func (s *Store) IngestFrom(ctx context.Context, from string, events []*eventstore.Event) (results []IngestResult, err error) {
 	defer s.observe("ingest", time.Now(), &err)
+	proofed := map[string]bool{}
+	for _, e := range events {
+		if e.T == eventstore.TypeDelete && e.O != nil {
+			if target, _, err := parseEditData(e.T, e.O); err == nil {
+				proofed[target] = true
+			}
+		}
+	}
 	results = make([]IngestResult, len(events))
 	valid := make([]*eventstore.Event, len(events)) // nil: refused
 	for i, e := range events {
@@ -59,15 +81,15 @@ func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results
 			}
 		}
 		// A version holds at most maxBatchEvents events.
-		for from := 0; from < len(g.Events); from += maxBatchEvents {
-			to := min(from+maxBatchEvents, len(g.Events))
-			r := &request{kind: kindIngest, remote: g.Events[from:to]}
+		for at := 0; at < len(g.Events); at += maxBatchEvents {
+			to := min(at+maxBatchEvents, len(g.Events))
+			r := &request{kind: kindIngest, remote: g.Events[at:to], from: from, proofed: proofed}
 			s.submit(ctx, g.Ct, g.Cid, r)
 			if r.err != nil {
 				return nil, r.err
 			}
 			for j, res := range r.ingest {
-				results[g.Index[from+j]] = res
+				results[g.Index[at+j]] = res
 			}
 		}
 	}
@@ -90,15 +112,15 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 		d, err := k.lookup(ctx, pl.s, pl.ct, id)
 		return d != nil && d.Cid == pl.cid, err
 	}
-	targetType := func(id string) (string, error) {
+	targetOf := func(id string) (t, src string, err error) {
 		if e := pl.added[id]; e != nil {
-			return e.T, nil
+			return e.T, e.Src, nil
 		}
 		d, err := k.lookup(ctx, pl.s, pl.ct, id)
 		if err != nil || d == nil {
-			return "", err
+			return "", "", err
 		}
-		return d.T, nil
+		return d.T, d.Src, nil
 	}
 	for i, e := range r.remote {
 		res := &results[i]
@@ -120,6 +142,12 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				seen[e.ID] = true
 				continue
 			}
+		}
+		if e.Deleted && e.Src != r.from && !r.proofed[e.ID] {
+			res.Status, res.NeedsOrigin = Refused, true
+			res.Err = eventstore.Errorf(eventstore.EINVALIDDATA,
+				"event %s arrives deleted from %s, without the event.delete naming it; only its origin %s may send it so", e.ID, r.from, e.Src)
+			continue
 		}
 		exists := pl.head != nil || pl.next.Genesis != ""
 		if len(e.Pids) == 0 && exists {
@@ -161,7 +189,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 			if ok {
 				// As for local edits, an edit event cannot be edited: the fold
 				// of its target would then depend on data that is gone.
-				t, err := targetType(target)
+				t, author, err := targetOf(target)
 				if err != nil {
 					return nil, err
 				}
@@ -169,6 +197,12 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 					res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA,
 						"%s event %s names %s, an %s event, which cannot be edited", e.T, e.ID, target, t)
 					continue
+				}
+				if err := pl.mayEdit(ctx, k, e.Src, author, target); eventstore.ErrorCode(err) == eventstore.EFORBIDDEN {
+					res.Status, res.Err = Refused, err
+					continue
+				} else if err != nil {
+					return nil, err
 				}
 			}
 		}

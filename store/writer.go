@@ -64,6 +64,10 @@ type request struct {
 	expected  []string // expected parents, sorted; nil: any
 	target    string   // edits
 	remote    []*eventstore.Event
+	// Of an ingest: the server the events came from, and the events
+	// that an event.delete of the same call names (ingest.go: proof).
+	from    string
+	proofed map[string]bool
 
 	// results
 	done    bool
