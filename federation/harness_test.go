@@ -84,6 +84,13 @@ func (ft *faultTransport) set(f func(*http.Request) error) {
 // startNodes starts servers named names, every one a peer of every other.
 func startNodes(t testing.TB, names ...string) map[string]*node {
 	t.Helper()
+	return startNodesPinned(t, false, names...)
+}
+
+// startNodesPinned is startNodes; with pin, every server has the others'
+// keys pinned (given as key files, made here) rather than fetched.
+func startNodesPinned(t testing.TB, pin bool, names ...string) map[string]*node {
+	t.Helper()
 	nodes := map[string]*node{}
 	for _, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,10 +99,23 @@ func startNodes(t testing.TB, names ...string) map[string]*node {
 		}
 		nodes[name] = &node{t: t, name: name, ln: ln, url: "http://" + ln.Addr().String(), dir: t.TempDir()}
 	}
+	if pin {
+		for _, n := range nodes {
+			k, err := federation.GenerateKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.keyFile = k
+		}
+	}
 	for _, n := range nodes {
 		for _, other := range nodes {
 			if other != n {
-				n.peers = append(n.peers, federation.Peer{Name: other.name, URL: other.url})
+				p := federation.Peer{Name: other.name, URL: other.url}
+				if pin {
+					p.Pinned = []*federation.Key{{ID: other.keyFile.ID, Public: other.keyFile.Public}}
+				}
+				n.peers = append(n.peers, p)
 			}
 		}
 		n.start()
