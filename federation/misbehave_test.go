@@ -37,6 +37,17 @@ func victimClean(t *testing.T, n *node) {
 	}
 }
 
+// sharedRoom starts a.test and b.test, each with the other's key pinned;
+// A creates room/r1 and shares it with B. It returns both, and the room.
+func sharedRoom(t *testing.T) (a, b *node, room *state) {
+	t.Helper()
+	nodes := startNodesPinned(t, true, "a.test", "b.test")
+	a, b = nodes["a.test"], nodes["b.test"]
+	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
+	share(t, a, "room", "r1", b)
+	return a, b, converge(t, "room", "r1", 30*time.Second, a, b)
+}
+
 // signedRaw sends body as is, signed from origin to n with key.
 func signedRaw(t *testing.T, key *federation.Key, origin string, n *node, method, path string, body []byte) (int, []byte) {
 	t.Helper()
@@ -54,11 +65,7 @@ func signedRaw(t *testing.T, key *federation.Key, origin string, n *node, method
 // TestMalformedBodiesAre4xx: every federation endpoint answers bad input
 // from an authenticated peer with a 4xx naming the problem, never a 500.
 func TestMalformedBodiesAre4xx(t *testing.T) {
-	nodes := startNodesPinned(t, true, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
-	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
-	share(t, a, "room", "r1", b)
-	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	a, b, before := sharedRoom(t)
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
 	bodies := map[string]string{
 		"empty object":  `{}`,
@@ -124,11 +131,7 @@ func fromAddress(ip string) *http.Client {
 // are not signed by A's key are limited by their source address; A's own
 // requests are not charged for them.
 func TestGarbageDoesNotThrottleAPeer(t *testing.T) {
-	nodes := startNodesPinned(t, true, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
-	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
-	share(t, a, "room", "r1", b)
-	converge(t, "room", "r1", 30*time.Second, a, b)
+	a, b, _ := sharedRoom(t)
 	attacker, stranger := fromAddress("127.0.0.2"), mustKey(t)
 	statuses := map[int]int{}
 	for i := range 600 { // more than A's burst of 400
@@ -267,11 +270,7 @@ func TestRetiredKeySignsNothingNew(t *testing.T) {
 // ahead of the receiver's clock is refused (it would drag the ts of every
 // later local event there); one within the skew is stored.
 func TestFarFutureEventsAreRefused(t *testing.T) {
-	nodes := startNodesPinned(t, true, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
-	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
-	share(t, a, "room", "r1", b)
-	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	a, b, before := sharedRoom(t)
 	push := func(name string, ts time.Time) txnResult {
 		t.Helper()
 		e := event(t, a.keys.Current, "a.test", "room", "r1", before.leaves, ts.UnixMilli(), `{"msg":"`+name+`"}`)
@@ -300,11 +299,7 @@ func TestFarFutureEventsAreRefused(t *testing.T) {
 // "retry" and a refusal counted); each keeps its first arrival however
 // often it is sent again, and is dropped once it is older than a day.
 func TestPendingEventsAreBounded(t *testing.T) {
-	nodes := startNodesPinned(t, true, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
-	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
-	share(t, a, "room", "r1", b)
-	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	a, b, before := sharedRoom(t)
 	var offset atomic.Int64 // b's clock, moved on by the test
 	b.stop()
 	b.configure = func(c *federation.Config) {
@@ -464,11 +459,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // restarted is refused as it would have been before (the record of
 // signatures is in the database, shared by every process).
 func TestReplayAfterRestart(t *testing.T) {
-	nodes := startNodesPinned(t, true, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
-	a.must("POST", "/api/v1/contexts/room/r1", `{}`, http.StatusCreated)
-	share(t, a, "room", "r1", b)
-	before := converge(t, "room", "r1", 30*time.Second, a, b)
+	a, b, before := sharedRoom(t)
 	e := event(t, a.keys.Current, "a.test", "room", "r1", before.leaves, time.Now().UnixMilli(), `{"msg":"once"}`)
 	body, _ := json.Marshal(map[string]any{"origin": "a.test", "events": wire(t, e)})
 	path := b.url + federation.Prefix + "/send/captured"
