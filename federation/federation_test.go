@@ -87,39 +87,54 @@ func TestThreeServersConverge(t *testing.T) {
 	appendAll(t, "room", "general", 15, all...)
 	converge(t, "room", "general", 30*time.Second, all...)
 
-	// Every server edits and deletes messages, some written elsewhere,
-	// concurrently.
-	var msgs []string
+	// Every server edits and deletes its own messages, concurrently, and A,
+	// which created the room, moderates: it edits and deletes C's too (the
+	// authorship rule, docs/federation.md).
+	own := map[string][]string{}
 	for id, e := range a.state("room", "general").events {
 		var ev struct {
-			T string `json:"t"`
+			T   string `json:"t"`
+			Src string `json:"src"`
 		}
 		_ = json.Unmarshal([]byte(e), &ev)
 		if ev.T == "msg" {
-			msgs = append(msgs, id)
+			own[ev.Src] = append(own[ev.Src], id)
 		}
 	}
-	slices.Sort(msgs)
+	for _, ids := range own {
+		slices.Sort(ids)
+	}
 	var wg sync.WaitGroup
-	for i, n := range all {
+	for _, n := range all {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			mine := own[n.name]
 			for j := range 4 {
-				id := msgs[(i*4+j)%len(msgs)]
-				n.must("PATCH", "/api/v1/contexts/room/general/events/"+id,
+				n.must("PATCH", "/api/v1/contexts/room/general/events/"+mine[1+j],
 					fmt.Sprintf(`{"set":{"msg":"edited on %s","n":%d}}`, n.name, j), http.StatusCreated)
 			}
-			n.must("DELETE", "/api/v1/contexts/room/general/events/"+msgs[len(msgs)-1-i], "", http.StatusCreated)
+			n.must("DELETE", "/api/v1/contexts/room/general/events/"+mine[len(mine)-1], "", http.StatusCreated)
 		}()
 	}
-	// Two servers edit the same message at the same time.
+	wg.Add(1)
+	go func() { // A moderating C's messages
+		defer wg.Done()
+		theirs := own["c.test"]
+		a.must("PATCH", "/api/v1/contexts/room/general/events/"+theirs[2], `{"set":{"msg":"moderated"}}`, http.StatusCreated)
+		a.must("DELETE", "/api/v1/contexts/room/general/events/"+theirs[len(theirs)-2], "", http.StatusCreated)
+	}()
+	// The author and the room's creator edit the same message at the same time.
 	for _, n := range []*node{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n.must("PATCH", "/api/v1/contexts/room/general/events/"+msgs[0], fmt.Sprintf(`{"set":{"race":"%s"}}`, n.name), http.StatusCreated)
+			n.must("PATCH", "/api/v1/contexts/room/general/events/"+own["b.test"][0], fmt.Sprintf(`{"set":{"race":"%s"}}`, n.name), http.StatusCreated)
 		}()
+	}
+	// A server that is neither may not.
+	if status, raw := c.do("PATCH", "/api/v1/contexts/room/general/events/"+own["b.test"][0], `{"set":{"msg":"not mine"}}`); status != http.StatusForbidden {
+		t.Errorf("C editing B's message: %d %s", status, raw)
 	}
 	wg.Wait()
 	appendAll(t, "room", "general", 5, all...)
@@ -134,8 +149,8 @@ func TestThreeServersConverge(t *testing.T) {
 			deleted++
 		}
 	}
-	if deleted != 3 {
-		t.Errorf("%d deleted events, want 3", deleted)
+	if deleted != 4 {
+		t.Errorf("%d deleted events, want 4", deleted)
 	}
 	for _, n := range all {
 		var rep struct {
