@@ -176,7 +176,7 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 			// Other processes keep taking the next numbers first: step
 			// aside for a moment (a few ms, at random) rather than race on.
 			select {
-			case <-time.After(time.Duration(rand.Int64N(int64(attempt-entryBackoffAfter+2))) * time.Millisecond):
+			case <-time.After(time.Duration(rand.Int64N(int64(min(attempt-entryBackoffAfter+2, 10)))) * time.Millisecond):
 			case <-ctx.Done():
 				return false, ctx.Err()
 			}
@@ -214,7 +214,7 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 // maxEntryAttempts bounds the numbers one claim tries; after
 // entryBackoffAfter in a row it waits a little, at random, before each.
 const (
-	maxEntryAttempts  = 300
+	maxEntryAttempts  = 200
 	entryBackoffAfter = 10
 )
 
@@ -237,9 +237,12 @@ const entryIndex = 0
 // entry (true) or at its version (false). Inside a MongoDB transaction the
 // failing document is not named, so the version is looked for.
 func (s *Store) duplicateEntry(ctx context.Context, ct string, h *head, index int) (bool, error) {
-	if !s.conn.dialect.transactions {
-		return index == entryIndex, nil
+	if !s.conn.dialect.transactions && index != entryIndex {
+		return false, nil
 	}
+	// At the entry, or unknown: if the version is taken as well, the
+	// claim is lost whatever the number (trying more numbers for a version
+	// that cannot be had only races the writer that has it).
 	var d headDoc
 	found, err := findByID(ctx, s.events(ct), headID(h.Cid, h.Seq), &d)
 	return !found, err

@@ -185,7 +185,10 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		if atEntry {
 			return false, errEntryTaken
 		}
-		if s.conn.dialect.transactions { // nothing was written
+		// Lost at the version, or at the entry with the version taken too:
+		// nothing was written (in a transaction, or stopped at the first
+		// document of an ordered insert).
+		if s.conn.dialect.transactions || index == entryIndex {
 			return false, nil
 		}
 	}
