@@ -23,8 +23,9 @@ func addRoutes(r chi.Router, s *server) {
 	write.Delete(context+"/events/{id}", s.errs.Handle(handleDelete(s.store)))
 	read.Get(context+"/leaves", s.errs.Handle(handleLeaves(s.store)))
 	read.Get(context+"/verify", s.errs.Handle(handleVerify(s.verify)))
-	read.Get(context+"/stream", s.errs.Handle(handleContextStream(s.hub)))
-	read.Get("/api/v1/stream", s.errs.Handle(handleServerStream(s.hub)))
+	streams := r.With(tokenFromQuery, s.require(ScopeRead))
+	streams.Get(context+"/stream", s.errs.Handle(handleContextStream(s.hub)))
+	streams.Get("/api/v1/stream", s.errs.Handle(handleServerStream(s.hub)))
 	admin.Post(context+"/servers", s.errs.Handle(handleShare(s.share)))
 	admin.Get("/api/v1/federation/status", s.errs.Handle(handleFederationStatus(s.fedStat)))
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/clienttoken"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/stream"
@@ -22,7 +23,10 @@ type Config struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	Gatherer prometheus.Gatherer // served at /metrics
-	Tokens   []Token             // none: every request is allowed (loopback only)
+	Tokens   []Token             // none (and no ClientTokens): every request is allowed (loopback only)
+	// ClientTokens, when set, verifies the client tokens that chat clients
+	// hold (package clienttoken): each reads and writes only what it names.
+	ClientTokens *clienttoken.Keys
 	// Ready reports whether the database answers and is migrated (/readyz).
 	Ready func(ctx context.Context) error
 	// Verify checks one context's integrity (GET …/verify); its report is
@@ -59,7 +63,7 @@ type server struct {
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
-	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens),
+	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
 		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -102,7 +103,15 @@ func serveStream(w http.ResponseWriter, r *http.Request, hub *stream.Hub, req st
 	}
 	// The first message goes out at once, so that a client knows the
 	// stream is open even before anything happens.
-	err := hub.Follow(r.Context(), req, func(m stream.Message) error { return send(m) })
+	ctx := r.Context()
+	if p, ok := principalFrom(ctx); ok && p.client != nil {
+		// A client token's stream ends when the token does: the client
+		// reconnects with a fresh one, from the last id it had.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, p.client.ExpiresAt.Time)
+		defer cancel()
+	}
+	err := hub.Follow(ctx, req, func(m stream.Message) error { return send(m) })
 	if !started {
 		return err // refused before anything was sent: a problem answer
 	}

@@ -24,6 +24,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			migrateCommand(env),
 			verifyCommand(env),
 			keygenCommand(env),
+			tokenCommand(env),
 			federationCommand(env),
 			hashCommand(env),
 			versionCommand(env),

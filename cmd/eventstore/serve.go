@@ -50,6 +50,7 @@ func serveCommand(env environment) *cli.Command {
 		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
 	}
+	flags = append(flags, clientTokenFlag(env))
 	flags = append(flags, identityFlags(env)...)
 	flags = append(flags, &cli.DurationFlag{Name: flagMaxSkew, Value: federation.DefaultMaxSkew, Sources: env.fromEnv("EVENTSTORE_FEDERATION_MAX_SKEW"),
 		Usage: "how far ahead of this server's clock a peer's event may be dated; later ones are refused"},
@@ -92,6 +93,10 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			return fmt.Errorf("--%s: %w", flagToken, err)
 		}
 		tokens = append(tokens, tok)
+	}
+	clientKeys, err := clientTokenKeys(cmd)
+	if err != nil {
+		return err
 	}
 	listen := cmd.String(flagListen)
 	if len(tokens) == 0 && !isLoopback(listen) {
@@ -177,7 +182,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		}
 	}()
 	handler := api.New(api.Config{
-		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens,
+		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
 		Ready: func(ctx context.Context) error {
 			if err := conn.Ping(ctx); err != nil {
 				return err
