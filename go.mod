@@ -10,6 +10,8 @@ require (
 	golang.org/x/mod v0.41.0
 )
 
+require github.com/coder/websocket v1.8.15 // indirect
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect

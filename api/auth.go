@@ -160,6 +160,21 @@ func (p principal) allows(r *http.Request, scope Scope) error {
 	return eventstore.Errorf(eventstore.EFORBIDDEN, "the client token of %s does not let it %s %s", p.client.Subject, scopeVerb(scope), what)
 }
 
+// mayRead and mayWrite say whether p may read or write context ct/cid.
+func (p principal) mayRead(ct, cid string) bool {
+	if p.client != nil {
+		return p.client.MayRead(ct, cid)
+	}
+	return p.scope >= ScopeRead
+}
+
+func (p principal) mayWrite(ct, cid string) bool {
+	if p.client != nil {
+		return p.client.MayWrite(ct, cid)
+	}
+	return p.scope >= ScopeWrite
+}
+
 func scopeVerb(s Scope) string {
 	switch s {
 	case ScopeRead:

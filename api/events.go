@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,21 +34,7 @@ func handleAppend(st *store.Store) httperr.HandlerFunc {
 		if err := decode(w, r, &req); err != nil {
 			return err
 		}
-		if req.T == "" {
-			return eventstore.Errorf(eventstore.EINVALID, "t (the event type) is required")
-		}
-		o, err := parseData(req.O)
-		if err != nil {
-			return err
-		}
-		in := store.NewEvent{T: req.T, O: o, Clid: req.Clid}
-		if req.Pids != nil {
-			in.ExpectedPids = *req.Pids
-			if in.ExpectedPids == nil {
-				in.ExpectedPids = []string{}
-			}
-		}
-		e, existed, err := st.Append(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), in)
+		e, existed, err := appendEvent(r.Context(), st, chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), req)
 		if err != nil {
 			return err
 		}
@@ -58,6 +45,25 @@ func handleAppend(st *store.Store) httperr.HandlerFunc {
 		w.Header().Set("Location", eventPath(e))
 		return encode(w, status, e)
 	}
+}
+
+// appendEvent appends what an append request (REST or gateway) asks for.
+func appendEvent(ctx context.Context, st *store.Store, ct, cid string, req appendRequest) (*eventstore.Event, bool, error) {
+	if req.T == "" {
+		return nil, false, eventstore.Errorf(eventstore.EINVALID, "t (the event type) is required")
+	}
+	o, err := parseData(req.O)
+	if err != nil {
+		return nil, false, err
+	}
+	in := store.NewEvent{T: req.T, O: o, Clid: req.Clid}
+	if req.Pids != nil {
+		in.ExpectedPids = *req.Pids
+		if in.ExpectedPids == nil {
+			in.ExpectedPids = []string{}
+		}
+	}
+	return st.Append(ctx, ct, cid, in)
 }
 
 // parseData turns the raw JSON of o into event data under the hashing
@@ -144,19 +150,28 @@ type updateRequest struct {
 	Unset []string                  `json:"unset"`
 }
 
+// editOf is the edit an update request (REST or gateway) asks for.
+func editOf(req updateRequest) (store.Edit, error) {
+	ed := store.Edit{Unset: req.Unset}
+	for path, raw := range req.Set {
+		v, err := hashing.Parse(raw)
+		if err != nil {
+			return store.Edit{}, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("set %q: %w", path, err))
+		}
+		ed.Set = append(ed.Set, store.SetOp{Path: path, Value: v})
+	}
+	return ed, nil
+}
+
 func handleUpdate(st *store.Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req updateRequest
 		if err := decode(w, r, &req); err != nil {
 			return err
 		}
-		ed := store.Edit{Unset: req.Unset}
-		for path, raw := range req.Set {
-			v, err := hashing.Parse(raw)
-			if err != nil {
-				return eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("set %q: %w", path, err))
-			}
-			ed.Set = append(ed.Set, store.SetOp{Path: path, Value: v})
+		ed, err := editOf(req)
+		if err != nil {
+			return err
 		}
 		e, err := st.Update(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"), ed)
 		if err != nil {

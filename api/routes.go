@@ -26,6 +26,7 @@ func addRoutes(r chi.Router, s *server) {
 	streams := r.With(tokenFromQuery, s.require(ScopeRead))
 	streams.Get(context+"/stream", s.errs.Handle(handleContextStream(s.hub)))
 	streams.Get("/api/v1/stream", s.errs.Handle(handleServerStream(s.hub)))
+	r.Get("/api/v1/gateway", s.handleGateway) // authenticated by its identify packet
 	admin.Post(context+"/servers", s.errs.Handle(handleShare(s.share)))
 	admin.Get("/api/v1/federation/status", s.errs.Handle(handleFederationStatus(s.fedStat)))
 

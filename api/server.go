@@ -27,6 +27,8 @@ type Config struct {
 	// ClientTokens, when set, verifies the client tokens that chat clients
 	// hold (package clienttoken): each reads and writes only what it names.
 	ClientTokens *clienttoken.Keys
+	// Gateway sets the WebSocket gateway's timing (zero: the defaults).
+	Gateway GatewayConfig
 	// Ready reports whether the database answers and is migrated (/readyz).
 	Ready func(ctx context.Context) error
 	// Verify checks one context's integrity (GET …/verify); its report is
@@ -59,12 +61,14 @@ type server struct {
 	fedStat func() any
 	gather  prometheus.Gatherer
 	hub     *stream.Hub
+	gateway GatewayConfig
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
-		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub}
+		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub,
+		gateway: cfg.Gateway}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

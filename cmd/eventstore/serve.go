@@ -35,6 +35,7 @@ const (
 	flagStreamHeartbeat = "stream-heartbeat"
 	flagStreamPoll      = "stream-poll"
 	flagMaxSkew         = "federation-max-skew"
+	flagGatewayBeat     = "gateway-heartbeat"
 	flagPendingPerPeer  = "federation-pending-per-peer"
 	flagPendingPerRoom  = "federation-pending-per-room"
 )
@@ -50,7 +51,8 @@ func serveCommand(env environment) *cli.Command {
 		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
 	}
-	flags = append(flags, clientTokenFlag(env))
+	flags = append(flags, clientTokenFlag(env), &cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
+		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"})
 	flags = append(flags, identityFlags(env)...)
 	flags = append(flags, &cli.DurationFlag{Name: flagMaxSkew, Value: federation.DefaultMaxSkew, Sources: env.fromEnv("EVENTSTORE_FEDERATION_MAX_SKEW"),
 		Usage: "how far ahead of this server's clock a peer's event may be dated; later ones are refused"},
@@ -183,6 +185,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}()
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
+		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat)},
 		Ready: func(ctx context.Context) error {
 			if err := conn.Ping(ctx); err != nil {
 				return err

@@ -1,0 +1,411 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/httperr"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/stream"
+)
+
+// The WebSocket gateway for chat clients (GET /api/v1/gateway): the
+// contract is shared/spec/api.md, "Gateway (WebSocket) for chat clients".
+// One connection is a reader (this goroutine), a writer fed by a bounded
+// queue, and a stream.Follow per subscription. A subscription that falls
+// behind, or a queue that overflows, closes the connection with
+// slow_consumer and the cursors to resume from: never a gap, never a
+// blocked writer.
+
+// Gateway opcodes.
+const (
+	opHello        = 0
+	opIdentify     = 1
+	opReady        = 2
+	opInvalid      = 3
+	opDispatch     = 4
+	opHeartbeat    = 5
+	opHeartbeatAck = 6
+	opAck          = 7
+	opError        = 8
+)
+
+// Gateway limits and timings (GatewayConfig overrides them).
+const (
+	defaultHeartbeat       = 30 * time.Second
+	identifyTimeout        = 10 * time.Second
+	gatewayQueue           = 1024    // packets waiting to be written to one connection
+	gatewayMaxPacket       = 1 << 20 // bytes of one client packet
+	gatewayMaxSubscription = 100     // subscriptions of one connection
+	gatewayWriteTimeout    = 10 * time.Second
+)
+
+// GatewayConfig sets the gateway's timing; zero values take the defaults.
+type GatewayConfig struct {
+	Heartbeat time.Duration // the interval announced in hello; two missed close the connection
+}
+
+// packet is one gateway frame.
+type packet struct {
+	Op int             `json:"op"`
+	D  json.RawMessage `json:"d,omitempty"`
+	TS int64           `json:"ts,omitempty"`
+	T  string          `json:"t,omitempty"`
+	S  string          `json:"s,omitempty"`
+}
+
+type subscription struct {
+	Ct   string `json:"ct"`
+	Cid  string `json:"cid"`
+	From string `json:"from,omitempty"`
+}
+
+type identify struct {
+	ClientID  string         `json:"client_id"`
+	AppName   string         `json:"application_name"`
+	Token     string         `json:"token"`
+	Subscribe []subscription `json:"subscribe"`
+	T         string         `json:"t"`
+}
+
+// gatewayFailure closes a connection with an invalid packet.
+type gatewayFailure struct{ code, reason string }
+
+func (f *gatewayFailure) Error() string { return f.code + ": " + f.reason }
+
+func invalid(code, reason string) error { return &gatewayFailure{code: code, reason: reason} }
+
+// handleGateway upgrades the request and serves the connection.
+func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
+	if s.hub == nil {
+		s.errs.Fail(w, r, eventstore.Errorf(eventstore.EUNAVAILABLE, "the gateway needs live streams, which are not enabled on this server"))
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept answered the request
+	}
+	c.SetReadLimit(gatewayMaxPacket)
+	g := &gatewayConn{s: s, c: c, r: r, out: make(chan packet, gatewayQueue), cursors: map[string]string{}}
+	g.serve(r.Context())
+}
+
+// gatewayConn is one client connection.
+type gatewayConn struct {
+	s   *server
+	c   *websocket.Conn
+	r   *http.Request
+	out chan packet
+	p   principal
+
+	mu      sync.Mutex
+	cursors map[string]string // subscription → the cursor after its last dispatch
+	failed  error             // the first reason to close
+	cancel  context.CancelFunc
+}
+
+func (g *gatewayConn) heartbeat() time.Duration {
+	if h := g.s.gateway.Heartbeat; h > 0 {
+		return h
+	}
+	return defaultHeartbeat
+}
+
+// serve runs the connection until it fails, the client goes, or ctx ends.
+func (g *gatewayConn) serve(ctx context.Context) {
+	ctx, g.cancel = context.WithCancel(ctx)
+	defer g.cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); g.write(ctx) }()
+	g.send(opHello, map[string]int64{"heartbeat_interval": g.heartbeat().Milliseconds()})
+	err := g.run(ctx, &wg)
+	g.fail(err)
+	g.cancel()
+}
+
+// run reads identify, starts the subscriptions, and then reads until the
+// connection ends.
+func (g *gatewayConn) run(ctx context.Context, wg *sync.WaitGroup) error {
+	first, err := g.read(ctx, identifyTimeout, "invalid_request")
+	if err != nil {
+		return err
+	}
+	if first.Op != opIdentify {
+		return invalid("invalid_request", "the first packet must be identify (op 1)")
+	}
+	var id identify
+	if err := json.Unmarshal(first.D, &id); err != nil || id.ClientID == "" {
+		return invalid("invalid_request", "identify needs d with client_id (and subscribe, token)")
+	}
+	if err := g.authenticate(id.Token); err != nil {
+		return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
+	}
+	if len(id.Subscribe) > gatewayMaxSubscription {
+		return invalid("invalid_request", "too many subscriptions")
+	}
+	filter, err := store.ParseTypeFilter(id.T)
+	if err != nil {
+		return invalid("invalid_request", eventstore.ErrorMessage(err))
+	}
+	for _, sub := range id.Subscribe {
+		if err := g.subscribe(ctx, wg, sub, filter); err != nil {
+			return err
+		}
+	}
+	g.send(opReady, map[string]string{"client_id": id.ClientID, "session_id": sessionID()})
+	if g.p.client != nil {
+		expiry := time.AfterFunc(time.Until(g.p.client.ExpiresAt.Time), func() {
+			g.fail(invalid("token_expired", "the client token has expired; connect again with a fresh one"))
+		})
+		defer expiry.Stop()
+	}
+	for {
+		p, err := g.read(ctx, 2*g.heartbeat(), "heartbeat_timeout")
+		if err != nil {
+			return err
+		}
+		switch p.Op {
+		case opHeartbeat:
+			g.send(opHeartbeatAck, map[string]string{"client_id": id.ClientID})
+		case opDispatch:
+			g.dispatch(ctx, p)
+		default:
+			g.sendError("", eventstore.Errorf(eventstore.EINVALID, "op %d is not one a client sends after identify", p.Op))
+		}
+	}
+}
+
+// read reads one packet within timeout, else fails the connection with
+// code. (Not by Read's context: the
+// library closes a connection whose read is cancelled, and the client is
+// owed an invalid packet first; so a timer fails the connection.)
+func (g *gatewayConn) read(ctx context.Context, timeout time.Duration, code string) (packet, error) {
+	timer := time.AfterFunc(timeout, func() { g.fail(invalid(code, "nothing from the client within "+timeout.String())) })
+	defer timer.Stop()
+	typ, raw, err := g.c.Read(ctx)
+	switch {
+	case err != nil:
+		return packet{}, err
+	case typ != websocket.MessageText:
+		return packet{}, invalid("invalid_request", "packets are JSON text frames")
+	}
+	var p packet
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return packet{Op: -1}, nil // answered as a bad packet by the caller
+	}
+	return p, nil
+}
+
+// authenticate takes the token from identify, or else from the upgrade's
+// Authorization header.
+func (g *gatewayConn) authenticate(token string) error {
+	r := g.r
+	if token != "" {
+		r = g.r.Clone(g.r.Context())
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	p, err := g.s.auth.principalOf(r)
+	g.p = p
+	return err
+}
+
+// subscribe starts following one context.
+func (g *gatewayConn) subscribe(ctx context.Context, wg *sync.WaitGroup, sub subscription, filter store.TypeFilter) error {
+	if err := eventstore.ValidateContext(sub.Ct, sub.Cid); err != nil {
+		return invalid("invalid_request", eventstore.ErrorMessage(err))
+	}
+	if !g.p.mayRead(sub.Ct, sub.Cid) {
+		return invalid("forbidden", "the token does not let you read "+sub.Ct+"/"+sub.Cid)
+	}
+	key := sub.Ct + "/" + sub.Cid
+	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: filter, Transport: "gateway"}
+	started := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		first := true
+		err := g.s.hub.Follow(ctx, req, func(m stream.Message) error {
+			if first {
+				first = false
+				started <- nil
+			}
+			switch m.Kind {
+			case stream.KindEvent:
+				data := m.Data
+				if data == nil {
+					var err error
+					if data, err = json.Marshal(m.Event); err != nil {
+						return err
+					}
+				}
+				g.mu.Lock()
+				g.cursors[key] = m.Cursor
+				g.mu.Unlock()
+				if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
+					return invalid("slow_consumer", "the connection fell behind")
+				}
+			case stream.KindCaughtUp, stream.KindReset:
+				g.mu.Lock()
+				g.cursors[key] = m.Cursor
+				g.mu.Unlock()
+				if m.Kind == stream.KindReset {
+					return invalid("slow_consumer", "the subscription to "+key+" fell behind")
+				}
+			}
+			return nil
+		})
+		if first {
+			started <- err
+		}
+		if err != nil && ctx.Err() == nil {
+			var f *gatewayFailure
+			if !errors.As(err, &f) {
+				err = invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
+			}
+			g.fail(err)
+		}
+	}()
+	return <-started // a refused cursor is refused before ready
+}
+
+// dispatch runs a client's append, update or delete and answers it.
+func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
+	var d struct {
+		Nonce string `json:"nonce"`
+		Ct    string `json:"ct"`
+		Cid   string `json:"cid"`
+		ID    string `json:"id"`
+		appendRequest
+		updateRequest
+	}
+	if err := json.Unmarshal(p.D, &d); err != nil {
+		g.sendError("", eventstore.Errorf(eventstore.EINVALID, "dispatch d: %v", err))
+		return
+	}
+	if err := eventstore.ValidateContext(d.Ct, d.Cid); err != nil {
+		g.sendError(d.Nonce, err)
+		return
+	}
+	if !g.p.mayWrite(d.Ct, d.Cid) {
+		g.sendError(d.Nonce, eventstore.Errorf(eventstore.EFORBIDDEN, "the token does not let you write to %s/%s", d.Ct, d.Cid))
+		return
+	}
+	var e *eventstore.Event
+	var err error
+	switch p.T {
+	case "append":
+		e, _, err = appendEvent(ctx, g.s.store, d.Ct, d.Cid, d.appendRequest)
+	case "delete":
+		e, err = g.s.store.Delete(ctx, d.Ct, d.Cid, d.ID)
+	case "update":
+		var ed store.Edit
+		if ed, err = editOf(d.updateRequest); err == nil {
+			e, err = g.s.store.Update(ctx, d.Ct, d.Cid, d.ID, ed)
+		}
+	default:
+		err = eventstore.Errorf(eventstore.EINVALID, "dispatch t %q: want append, update or delete", p.T)
+	}
+	if err != nil {
+		g.sendError(d.Nonce, err)
+		return
+	}
+	event, _ := json.Marshal(e)
+	g.send(opAck, map[string]any{"nonce": d.Nonce, "event": json.RawMessage(event)})
+}
+
+func (g *gatewayConn) sendError(nonce string, err error) {
+	code := eventstore.ErrorCode(err)
+	g.send(opError, map[string]any{"nonce": nonce, "code": string(code), "status": httperr.Status(code),
+		"detail": eventstore.ErrorMessage(err)})
+}
+
+// send queues a packet; one that does not fit closes the connection.
+func (g *gatewayConn) send(op int, d any) {
+	raw, _ := json.Marshal(d)
+	if !g.enqueue(packet{Op: op, D: raw}) {
+		g.fail(invalid("slow_consumer", "the connection fell behind"))
+	}
+}
+
+func (g *gatewayConn) enqueue(p packet) bool {
+	p.TS = time.Now().UnixMilli()
+	select {
+	case g.out <- p:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail closes the connection for err (the first reason wins): an invalid
+// packet with its code, then a close frame.
+func (g *gatewayConn) fail(err error) {
+	g.mu.Lock()
+	if g.failed != nil || err == nil {
+		g.mu.Unlock()
+		return
+	}
+	g.failed = err
+	cursors := make(map[string]string, len(g.cursors))
+	for k, v := range g.cursors {
+		cursors[k] = v
+	}
+	g.mu.Unlock()
+	var f *gatewayFailure
+	var ee *eventstore.Error
+	if !errors.As(err, &f) && errors.As(err, &ee) { // refused by the store: say why
+		f = &gatewayFailure{code: string(ee.Code), reason: ee.Message}
+	}
+	if f != nil {
+		d := map[string]any{"code": f.code, "reason": f.reason}
+		if f.code == "slow_consumer" {
+			d["cursors"] = cursors
+		}
+		raw, _ := json.Marshal(d)
+		ctx, cancel := context.WithTimeout(context.Background(), gatewayWriteTimeout)
+		msg, _ := json.Marshal(packet{Op: opInvalid, D: raw, TS: time.Now().UnixMilli()})
+		_ = g.c.Write(ctx, websocket.MessageText, msg)
+		cancel()
+		_ = g.c.Close(websocket.StatusPolicyViolation, f.code)
+	}
+	g.cancel()
+}
+
+// write sends queued packets until ctx ends.
+func (g *gatewayConn) write(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-g.out:
+			raw, err := json.Marshal(p)
+			if err != nil {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, gatewayWriteTimeout)
+			err = g.c.Write(wctx, websocket.MessageText, raw)
+			cancel()
+			if err != nil {
+				g.cancel()
+				return
+			}
+		}
+	}
+}
+
+func sessionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsClient is a test client of the gateway.
+type wsClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+type wsPacket struct {
+	Op int             `json:"op"`
+	D  json.RawMessage `json:"d"`
+	T  string          `json:"t"`
+	S  string          `json:"s"`
+}
+
+func dialGateway(t *testing.T, srv *testServer) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http", "ws", 1)+"/api/v1/gateway", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c}
+}
+
+func (w *wsClient) send(raw string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.c.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// next reads the next packet.
+func (w *wsClient) next() wsPacket {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, raw, err := w.c.Read(ctx)
+	if err != nil {
+		w.t.Fatalf("reading a packet: %v", err)
+	}
+	var p wsPacket
+	if err := json.Unmarshal(raw, &p); err != nil {
+		w.t.Fatalf("packet %s: %v", raw, err)
+	}
+	return p
+}
+
+// until reads packets until one with op, and returns it and those before.
+func (w *wsClient) until(op int) (wsPacket, []wsPacket) {
+	w.t.Helper()
+	var before []wsPacket
+	for {
+		p := w.next()
+		if p.Op == op {
+			return p, before
+		}
+		before = append(before, p)
+	}
+}
+
+// TestGateway: hello, identify with a subscription from the start, the
+// room's events dispatched in order, an append dispatch acknowledged with
+// the stored event and dispatched to a second client, heartbeats, bad
+// packets answered with error (the connection stays open), and the
+// refusals that close it.
+func TestGateway(t *testing.T) {
+	srv := startServer(t, nil, "--gateway-heartbeat", "500ms")
+	srv.do("POST", "/api/v1/contexts/room/r1", `{}`).must(t, http.StatusCreated)
+	srv.do("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg","o":{"msg":"before"}}`).must(t, http.StatusCreated)
+	before := runtime.NumGoroutine()
+
+	a, b := dialGateway(t, srv), dialGateway(t, srv)
+	for i, w := range []*wsClient{a, b} {
+		hello := w.next()
+		var h struct {
+			Interval int64 `json:"heartbeat_interval"`
+		}
+		if json.Unmarshal(hello.D, &h); hello.Op != 0 || h.Interval != 500 {
+			t.Fatalf("hello: %+v", hello)
+		}
+		w.send(`{"op":1,"d":{"client_id":"c` + string(rune('a'+i)) + `","subscribe":[{"ct":"room","cid":"r1","from":"start"}]}}`)
+	}
+	for _, w := range []*wsClient{a, b} {
+		var events []wsPacket
+		for len(events) < 2 {
+			p := w.next()
+			switch p.Op {
+			case 2: // ready
+			case 4:
+				events = append(events, p)
+			default:
+				t.Fatalf("before the backlog: %+v", p)
+			}
+		}
+		if events[0].T != "room" || events[1].T != "msg" || events[1].S == "" {
+			t.Errorf("the backlog: %+v", events)
+		}
+	}
+	a.send(`{"op":4,"t":"append","d":{"nonce":"n1","ct":"room","cid":"r1","t":"msg","o":{"msg":"from a"}}}`)
+	ack, _ := a.until(7)
+	var acked struct {
+		Nonce string `json:"nonce"`
+		Event struct {
+			ID string `json:"_id"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(ack.D, &acked); acked.Nonce != "n1" || acked.Event.ID == "" {
+		t.Fatalf("ack: %s", ack.D)
+	}
+	got, _ := b.until(4)
+	if !strings.Contains(string(got.D), acked.Event.ID) {
+		t.Errorf("b got %s, want the event a appended", got.D)
+	}
+	// Heartbeat, and bad packets that leave the connection open.
+	a.send(`{"op":5,"d":{"client_id":"ca"}}`)
+	if p, _ := a.until(6); p.Op != 6 {
+		t.Errorf("heartbeat: %+v", p)
+	}
+	a.send(`not json`)
+	a.send(`{"op":9}`)
+	a.send(`{"op":4,"t":"append","d":{"nonce":"n2","ct":"room","cid":"nope","t":"msg"}}`)
+	a.send(`{"op":4,"t":"explode","d":{"nonce":"n3","ct":"room","cid":"r1"}}`)
+	var errs []string
+	for len(errs) < 4 {
+		p, _ := a.until(8)
+		var e struct {
+			Nonce  string `json:"nonce"`
+			Code   string `json:"code"`
+			Status int    `json:"status"`
+		}
+		json.Unmarshal(p.D, &e)
+		errs = append(errs, e.Nonce+":"+e.Code)
+	}
+	if strings.Join(errs, ",") != ":invalid_request,:invalid_request,n2:not_found,n3:invalid_request" {
+		t.Errorf("errors: %v", errs)
+	}
+	a.send(`{"op":5,"d":{"client_id":"ca"}}`)
+	if p, _ := a.until(6); p.Op != 6 {
+		t.Error("the connection did not stay open after bad packets")
+	}
+	// b stops heartbeating: closed with heartbeat_timeout.
+	inv, _ := b.until(3)
+	if !strings.Contains(string(inv.D), "heartbeat_timeout") {
+		t.Errorf("b without heartbeats: %s", inv.D)
+	}
+
+	// Refused at identify: a wrong first packet, a bad cursor.
+	for name, first := range map[string]string{
+		"heartbeat first": `{"op":5,"d":{}}`,
+		"no client_id":    `{"op":1,"d":{}}`,
+		"bad cursor":      `{"op":1,"d":{"client_id":"x","subscribe":[{"ct":"room","cid":"r1","from":"garbage"}]}}`,
+		"bad context":     `{"op":1,"d":{"client_id":"x","subscribe":[{"ct":"Room","cid":"r1"}]}}`,
+	} {
+		w := dialGateway(t, srv)
+		w.next() // hello
+		w.send(first)
+		if p, _ := w.until(3); p.Op != 3 {
+			t.Errorf("%s: %+v", name, p)
+		}
+	}
+	a.c.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines before the gateway connections, %d after they closed", before, n)
+	}
+}
