@@ -52,6 +52,65 @@ const (
 // GatewayConfig sets the gateway's timing; zero values take the defaults.
 type GatewayConfig struct {
 	Heartbeat time.Duration // the interval announced in hello; two missed close the connection
+	// Closing, when it is closed, has every connection closed with a close
+	// frame ("going away"): the server is shutting down.
+	Closing <-chan struct{}
+}
+
+// gatewayClients are the identified connections, by who they are and
+// their client_id: a second connection of a healthy one is refused.
+type gatewayClients struct {
+	mu    sync.Mutex
+	conns map[string]*gatewayConn
+	all   map[*gatewayConn]bool
+}
+
+func newGatewayClients(closing <-chan struct{}) *gatewayClients {
+	cs := &gatewayClients{conns: map[string]*gatewayConn{}, all: map[*gatewayConn]bool{}}
+	if closing != nil {
+		go func() {
+			<-closing
+			cs.mu.Lock()
+			conns := make([]*gatewayConn, 0, len(cs.all))
+			for g := range cs.all {
+				conns = append(conns, g)
+			}
+			cs.mu.Unlock()
+			for _, g := range conns {
+				g.goAway()
+			}
+		}()
+	}
+	return cs
+}
+
+// open and close track every connection, for the shutdown.
+func (cs *gatewayClients) open(g *gatewayConn) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.all[g] = true
+}
+
+func (cs *gatewayClients) close(g *gatewayConn) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	delete(cs.all, g)
+	for k, c := range cs.conns {
+		if c == g {
+			delete(cs.conns, k)
+		}
+	}
+}
+
+// claim registers g as client key, unless a connection has it.
+func (cs *gatewayClients) claim(key string, g *gatewayConn) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if other := cs.conns[key]; other != nil && other != g {
+		return false
+	}
+	cs.conns[key] = g
+	return true
 }
 
 // packet is one gateway frame.
@@ -124,6 +183,8 @@ func (g *gatewayConn) heartbeat() time.Duration {
 func (g *gatewayConn) serve(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(ctx)
 	defer g.cancel()
+	g.s.clients.open(g)
+	defer g.s.clients.close(g)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
@@ -150,6 +211,13 @@ func (g *gatewayConn) run(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	if err := g.authenticate(id.Token); err != nil {
 		return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
+	}
+	who := "service"
+	if g.p.client != nil {
+		who = "client:" + g.p.client.Subject
+	}
+	if !g.s.clients.claim(who+"\x00"+id.ClientID, g) {
+		return invalid("duplicate_client", "another connection is open with client_id "+id.ClientID)
 	}
 	if len(id.Subscribe) > gatewayMaxSubscription {
 		return invalid("invalid_request", "too many subscriptions")
@@ -379,6 +447,19 @@ func (g *gatewayConn) fail(err error) {
 		cancel()
 		_ = g.c.Close(websocket.StatusPolicyViolation, f.code)
 	}
+	g.cancel()
+}
+
+// goAway closes the connection because the server is shutting down.
+func (g *gatewayConn) goAway() {
+	g.mu.Lock()
+	if g.failed != nil {
+		g.mu.Unlock()
+		return
+	}
+	g.failed = errors.New("shutting down")
+	g.mu.Unlock()
+	_ = g.c.Close(websocket.StatusGoingAway, "the server is shutting down")
 	g.cancel()
 }
 

@@ -62,13 +62,14 @@ type server struct {
 	gather  prometheus.Gatherer
 	hub     *stream.Hub
 	gateway GatewayConfig
+	clients *gatewayClients
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
 		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub,
-		gateway: cfg.Gateway}
+		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

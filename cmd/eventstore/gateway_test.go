@@ -184,3 +184,96 @@ func TestGateway(t *testing.T) {
 		t.Errorf("%d goroutines before the gateway connections, %d after they closed", before, n)
 	}
 }
+
+// identified is a client that said hello back and got ready.
+func identified(t *testing.T, srv *testServer, identify string) *wsClient {
+	t.Helper()
+	w := dialGateway(t, srv)
+	w.next() // hello
+	w.send(identify)
+	if p, before := w.until(2); p.Op != 2 || len(before) != 0 {
+		t.Fatalf("not ready: %+v after %+v", p, before)
+	}
+	return w
+}
+
+// TestGatewayClientTokens: a client token subscribes and writes only
+// where it may (forbidden otherwise, nothing stored), the connection is
+// closed with token_expired when it expires, a second connection with a
+// healthy one's client_id is refused, and shutdown closes every connection
+// with a close frame.
+func TestGatewayClientTokens(t *testing.T) {
+	const admin, secret = "admin0123456789abcdef", "client-secret-of-at-least-32-bytes!"
+	srv := startServer(t, nil, "--token", "admin:"+admin, "--client-token-key", "hmac:"+secret)
+	srv.Token = admin
+	for _, room := range []string{"general", "secret"} {
+		srv.do("POST", "/api/v1/contexts/room/"+room, `{}`).must(t, http.StatusCreated)
+	}
+	mint := func(ttl string, rights ...string) string {
+		t.Helper()
+		out, stderr, status := runCommand(t, "", append([]string{"token", "--client-token-key", "hmac:" + secret, "--sub", "alice", "--ttl", ttl}, rights...)...)
+		if status != 0 {
+			t.Fatalf("eventstore token: %s", stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	reader := mint("1h", "--read", "room/general")
+
+	// Subscribing to a room the token does not name: invalid forbidden.
+	w := dialGateway(t, srv)
+	w.next()
+	w.send(`{"op":1,"d":{"client_id":"x","token":"` + reader + `","subscribe":[{"ct":"room","cid":"secret"}]}}`)
+	if p, _ := w.until(3); !strings.Contains(string(p.D), `"forbidden"`) {
+		t.Errorf("subscribing to room/secret: %s", p.D)
+	}
+	// No token at all: unauthorized.
+	w = dialGateway(t, srv)
+	w.next()
+	w.send(`{"op":1,"d":{"client_id":"x","subscribe":[]}}`)
+	if p, _ := w.until(3); !strings.Contains(string(p.D), `"unauthorized"`) {
+		t.Errorf("no token: %s", p.D)
+	}
+	// Writing where it may only read: error forbidden, nothing stored.
+	a := identified(t, srv, `{"op":1,"d":{"client_id":"tab-1","token":"`+reader+`","subscribe":[{"ct":"room","cid":"general"}]}}`)
+	a.send(`{"op":4,"t":"append","d":{"nonce":"w1","ct":"room","cid":"general","t":"msg","o":{"msg":"no"}}}`)
+	if p, _ := a.until(8); !strings.Contains(string(p.D), `"forbidden"`) || !strings.Contains(string(p.D), `"w1"`) {
+		t.Errorf("a read-only token appending: %s", p.D)
+	}
+	var sum struct{ Count int }
+	srv.do("GET", "/api/v1/contexts/room/general", nil).must(t, http.StatusOK).decode(t, &sum)
+	if sum.Count != 1 {
+		t.Errorf("room/general has %d events, want 1", sum.Count)
+	}
+	// The same client_id again while tab-1 is healthy.
+	w = dialGateway(t, srv)
+	w.next()
+	w.send(`{"op":1,"d":{"client_id":"tab-1","token":"` + reader + `","subscribe":[]}}`)
+	if p, _ := w.until(3); !strings.Contains(string(p.D), "duplicate_client") {
+		t.Errorf("a second tab-1: %s", p.D)
+	}
+	// A token that expires while connected.
+	short := identified(t, srv, `{"op":1,"d":{"client_id":"tab-2","token":"`+mint("1s", "--read", "room/general")+`","subscribe":[]}}`)
+	go func() { // keep it alive until then
+		for range 6 {
+			time.Sleep(300 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = short.c.Write(ctx, websocket.MessageText, []byte(`{"op":5,"d":{"client_id":"tab-2"}}`))
+			cancel()
+		}
+	}()
+	if p, _ := short.until(3); !strings.Contains(string(p.D), "token_expired") {
+		t.Errorf("expiry: %s", p.D)
+	}
+	// Shutdown: a close frame, "going away".
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := a.c.Read(ctx); err != nil {
+			if status := websocket.CloseStatus(err); status != websocket.StatusGoingAway {
+				t.Errorf("at shutdown: %v (close status %d), want going away", err, status)
+			}
+			break
+		}
+	}
+}

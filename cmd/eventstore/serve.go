@@ -185,7 +185,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}()
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
-		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat)},
+		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done()},
 		Ready: func(ctx context.Context) error {
 			if err := conn.Ping(ctx); err != nil {
 				return err
