@@ -185,6 +185,8 @@ func (g *gatewayConn) serve(ctx context.Context) {
 	defer g.cancel()
 	g.s.clients.open(g)
 	defer g.s.clients.close(g)
+	g.s.metrics.gatewayOpen(1)
+	defer g.s.metrics.gatewayOpen(-1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
@@ -270,8 +272,9 @@ func (g *gatewayConn) read(ctx context.Context, timeout time.Duration, code stri
 	}
 	var p packet
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return packet{Op: -1}, nil // answered as a bad packet by the caller
+		p.Op = -1 // answered as a bad packet by the caller
 	}
+	g.s.metrics.gatewayPacket("in", p.Op)
 	return p, nil
 }
 
@@ -389,11 +392,13 @@ func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
 		return
 	}
 	event, _ := json.Marshal(e)
+	g.s.metrics.gatewayAnswer("ack")
 	g.send(opAck, map[string]any{"nonce": d.Nonce, "event": json.RawMessage(event)})
 }
 
 func (g *gatewayConn) sendError(nonce string, err error) {
 	code := eventstore.ErrorCode(err)
+	g.s.metrics.gatewayAnswer(string(code))
 	g.send(opError, map[string]any{"nonce": nonce, "code": string(code), "status": httperr.Status(code),
 		"detail": eventstore.ErrorMessage(err)})
 }
@@ -436,6 +441,7 @@ func (g *gatewayConn) fail(err error) {
 		f = &gatewayFailure{code: string(ee.Code), reason: ee.Message}
 	}
 	if f != nil {
+		g.s.metrics.gatewayClosed(f.code)
 		d := map[string]any{"code": f.code, "reason": f.reason}
 		if f.code == "slow_consumer" {
 			d["cursors"] = cursors
@@ -459,6 +465,7 @@ func (g *gatewayConn) goAway() {
 	}
 	g.failed = errors.New("shutting down")
 	g.mu.Unlock()
+	g.s.metrics.gatewayClosed("going_away")
 	_ = g.c.Close(websocket.StatusGoingAway, "the server is shutting down")
 	g.cancel()
 }
@@ -477,6 +484,7 @@ func (g *gatewayConn) write(ctx context.Context) {
 			wctx, cancel := context.WithTimeout(ctx, gatewayWriteTimeout)
 			err = g.c.Write(wctx, websocket.MessageText, raw)
 			cancel()
+			g.s.metrics.gatewayPacket("out", p.Op)
 			if err != nil {
 				g.cancel()
 				return

@@ -28,6 +28,8 @@ type Metrics struct {
 	auditVerified prometheus.Counter
 	auditProblems *prometheus.GaugeVec
 
+	gateway *gatewayMetrics
+
 	cts, types labelGuard
 }
 
@@ -73,6 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.durations, m.stored, m.storeOps, m.errors, m.auditLastRun, m.auditVerified, m.auditProblems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.gateway = newGatewayMetrics(reg)
 	return m
 }
 

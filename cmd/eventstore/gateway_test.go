@@ -84,7 +84,6 @@ func TestGateway(t *testing.T) {
 	srv := startServer(t, nil, "--gateway-heartbeat", "500ms")
 	srv.do("POST", "/api/v1/contexts/room/r1", `{}`).must(t, http.StatusCreated)
 	srv.do("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg","o":{"msg":"before"}}`).must(t, http.StatusCreated)
-	before := runtime.NumGoroutine()
 
 	a, b := dialGateway(t, srv), dialGateway(t, srv)
 	for i, w := range []*wsClient{a, b} {
@@ -176,12 +175,35 @@ func TestGateway(t *testing.T) {
 		}
 	}
 	a.c.Close(websocket.StatusNormalClosure, "")
+	// No goroutine of the server's gateway is left (the test's own client
+	// connections live in this process too, so they are told apart by
+	// their stacks).
 	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "api.(*gatewayConn)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway goroutines left after every connection closed:\n%s", stacks)
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := runtime.NumGoroutine(); n > before+2 {
-		t.Errorf("%d goroutines before the gateway connections, %d after they closed", before, n)
+	metrics := string(srv.do("GET", "/metrics", nil).must(t, http.StatusOK).Body)
+	for _, want := range []string{`eventstore_gateway_answers_total{result="ack"} 1`, `eventstore_gateway_answers_total{result="not_found"} 1`,
+		`eventstore_gateway_closed_total{code="heartbeat_timeout"} `, // b's, and a's if the refusals took over a second
+		`eventstore_gateway_connections 0`,
+		`eventstore_gateway_packets_total{direction="in",op="5"} 3`} {
+		if !strings.Contains(metrics, want) {
+			var got []string
+			for _, l := range strings.Split(metrics, "\n") {
+				if strings.HasPrefix(l, "eventstore_gateway") {
+					got = append(got, l)
+				}
+			}
+			t.Errorf("metrics lack %s; the gateway's are:\n%s", want, strings.Join(got, "\n"))
+		}
 	}
 }
 
