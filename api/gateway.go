@@ -154,7 +154,8 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 		return // Accept answered the request
 	}
 	c.SetReadLimit(gatewayMaxPacket)
-	g := &gatewayConn{s: s, c: c, r: r, out: make(chan packet, gatewayQueue), cursors: map[string]string{}}
+	g := &gatewayConn{s: s, c: c, r: r, out: make(chan packet, gatewayQueue), cursors: map[string]string{},
+		subs: map[string]context.CancelFunc{}}
 	g.serve(r.Context())
 }
 
@@ -166,9 +167,13 @@ type gatewayConn struct {
 	out chan packet
 	p   principal
 
+	wg     sync.WaitGroup // the writer and the subscriptions
+	filter store.TypeFilter
+
 	mu      sync.Mutex
-	cursors map[string]string // subscription → the cursor after its last dispatch
-	failed  error             // the first reason to close
+	cursors map[string]string             // subscription → the cursor after its last dispatch
+	subs    map[string]context.CancelFunc // subscription → its end
+	failed  error                         // the first reason to close
 	cancel  context.CancelFunc
 }
 
@@ -187,19 +192,18 @@ func (g *gatewayConn) serve(ctx context.Context) {
 	defer g.s.clients.close(g)
 	g.s.metrics.gatewayOpen(1)
 	defer g.s.metrics.gatewayOpen(-1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(1)
-	go func() { defer wg.Done(); g.write(ctx) }()
+	defer g.wg.Wait()
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); g.write(ctx) }()
 	g.send(opHello, map[string]int64{"heartbeat_interval": g.heartbeat().Milliseconds()})
-	err := g.run(ctx, &wg)
+	err := g.run(ctx)
 	g.fail(err)
 	g.cancel()
 }
 
 // run reads identify, starts the subscriptions, and then reads until the
 // connection ends.
-func (g *gatewayConn) run(ctx context.Context, wg *sync.WaitGroup) error {
+func (g *gatewayConn) run(ctx context.Context) error {
 	first, err := g.read(ctx, identifyTimeout, "invalid_request")
 	if err != nil {
 		return err
@@ -224,16 +228,28 @@ func (g *gatewayConn) run(ctx context.Context, wg *sync.WaitGroup) error {
 	if len(id.Subscribe) > gatewayMaxSubscription {
 		return invalid("invalid_request", "too many subscriptions")
 	}
-	filter, err := store.ParseTypeFilter(id.T)
-	if err != nil {
+	if g.filter, err = store.ParseTypeFilter(id.T); err != nil {
 		return invalid("invalid_request", eventstore.ErrorMessage(err))
 	}
+	ready := make(chan struct{})
+	defer func() {
+		select {
+		case <-ready:
+		default:
+			close(ready) // refused: let the started subscriptions end
+		}
+	}()
 	for _, sub := range id.Subscribe {
-		if err := g.subscribe(ctx, wg, sub, filter); err != nil {
-			return err
+		if err := g.subscribe(ctx, sub, ready); err != nil {
+			var f *gatewayFailure
+			if errors.As(err, &f) {
+				return err
+			}
+			return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 		}
 	}
 	g.send(opReady, map[string]string{"client_id": id.ClientID, "session_id": sessionID()})
+	close(ready)
 	if g.p.client != nil {
 		expiry := time.AfterFunc(time.Until(g.p.client.ExpiresAt.Time), func() {
 			g.fail(invalid("token_expired", "the client token has expired; connect again with a fresh one"))
@@ -291,55 +307,54 @@ func (g *gatewayConn) authenticate(token string) error {
 	return err
 }
 
-// subscribe starts following one context.
-func (g *gatewayConn) subscribe(ctx context.Context, wg *sync.WaitGroup, sub subscription, filter store.TypeFilter) error {
+// subscribe starts following one context. Its error (a refused cursor,
+// say) comes before anything of it is sent; its events are held until gate
+// is closed (once ready, or the subscribe's ack, has been queued).
+func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-chan struct{}) error {
 	if err := eventstore.ValidateContext(sub.Ct, sub.Cid); err != nil {
-		return invalid("invalid_request", eventstore.ErrorMessage(err))
+		return err
 	}
 	if !g.p.mayRead(sub.Ct, sub.Cid) {
 		return invalid("forbidden", "the token does not let you read "+sub.Ct+"/"+sub.Cid)
 	}
 	key := sub.Ct + "/" + sub.Cid
-	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: filter, Transport: "gateway"}
+	g.mu.Lock()
+	_, dup := g.subs[key]
+	n := len(g.subs)
+	g.mu.Unlock()
+	switch {
+	case dup:
+		return eventstore.Errorf(eventstore.ECONFLICT, "already subscribed to %s", key)
+	case n >= gatewayMaxSubscription:
+		return eventstore.Errorf(eventstore.EINVALID, "at most %d subscriptions on one connection", gatewayMaxSubscription)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
+	g.subs[key] = cancel
+	g.mu.Unlock()
+	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway"}
 	started := make(chan error, 1)
-	wg.Add(1)
+	g.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer g.wg.Done()
+		defer cancel()
 		first := true
-		err := g.s.hub.Follow(ctx, req, func(m stream.Message) error {
+		err := g.s.hub.Follow(sctx, req, func(m stream.Message) error {
 			if first {
 				first = false
 				started <- nil
-			}
-			switch m.Kind {
-			case stream.KindEvent:
-				data := m.Data
-				if data == nil {
-					var err error
-					if data, err = json.Marshal(m.Event); err != nil {
-						return err
-					}
-				}
-				g.mu.Lock()
-				g.cursors[key] = m.Cursor
-				g.mu.Unlock()
-				if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
-					return invalid("slow_consumer", "the connection fell behind")
-				}
-			case stream.KindCaughtUp, stream.KindReset:
-				g.mu.Lock()
-				g.cursors[key] = m.Cursor
-				g.mu.Unlock()
-				if m.Kind == stream.KindReset {
-					return invalid("slow_consumer", "the subscription to "+key+" fell behind")
+				select {
+				case <-gate:
+				case <-sctx.Done():
+					return sctx.Err()
 				}
 			}
-			return nil
+			return g.deliver(key, m)
 		})
 		if first {
 			started <- err
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && sctx.Err() == nil && !first {
 			var f *gatewayFailure
 			if !errors.As(err, &f) {
 				err = invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
@@ -347,7 +362,52 @@ func (g *gatewayConn) subscribe(ctx context.Context, wg *sync.WaitGroup, sub sub
 			g.fail(err)
 		}
 	}()
-	return <-started // a refused cursor is refused before ready
+	if err := <-started; err != nil {
+		g.unsubscribe(key)
+		return err
+	}
+	return nil
+}
+
+// deliver queues what a subscription's stream says.
+func (g *gatewayConn) deliver(key string, m stream.Message) error {
+	switch m.Kind {
+	case stream.KindEvent:
+		data := m.Data
+		if data == nil {
+			var err error
+			if data, err = json.Marshal(m.Event); err != nil {
+				return err
+			}
+		}
+		g.mu.Lock()
+		g.cursors[key] = m.Cursor
+		g.mu.Unlock()
+		if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
+			return invalid("slow_consumer", "the connection fell behind")
+		}
+	case stream.KindCaughtUp, stream.KindReset:
+		g.mu.Lock()
+		g.cursors[key] = m.Cursor
+		g.mu.Unlock()
+		if m.Kind == stream.KindReset {
+			return invalid("slow_consumer", "the subscription to "+key+" fell behind")
+		}
+	}
+	return nil
+}
+
+// unsubscribe ends a subscription; it reports whether there was one.
+func (g *gatewayConn) unsubscribe(key string) bool {
+	g.mu.Lock()
+	cancel, ok := g.subs[key]
+	delete(g.subs, key)
+	delete(g.cursors, key)
+	g.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return ok
 }
 
 // dispatch runs a client's append, update or delete and answers it.
@@ -357,6 +417,7 @@ func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
 		Ct    string `json:"ct"`
 		Cid   string `json:"cid"`
 		ID    string `json:"id"`
+		From  string `json:"from"`
 		appendRequest
 		updateRequest
 	}
@@ -366,6 +427,28 @@ func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
 	}
 	if err := eventstore.ValidateContext(d.Ct, d.Cid); err != nil {
 		g.sendError(d.Nonce, err)
+		return
+	}
+	switch p.T {
+	case "subscribe":
+		acked := make(chan struct{})
+		defer close(acked)
+		if err := g.subscribe(ctx, subscription{Ct: d.Ct, Cid: d.Cid, From: d.From}, acked); err != nil {
+			var f *gatewayFailure
+			if errors.As(err, &f) { // forbidden: an error answer here, the connection stays
+				err = eventstore.Errorf(eventstore.Code(f.code), "%s", f.reason)
+			}
+			g.sendError(d.Nonce, err)
+			return
+		}
+		g.send(opAck, map[string]any{"nonce": d.Nonce})
+		return
+	case "unsubscribe":
+		if !g.unsubscribe(d.Ct + "/" + d.Cid) {
+			g.sendError(d.Nonce, eventstore.Errorf(eventstore.ENOTFOUND, "not subscribed to %s/%s", d.Ct, d.Cid))
+			return
+		}
+		g.send(opAck, map[string]any{"nonce": d.Nonce})
 		return
 	}
 	if !g.p.mayWrite(d.Ct, d.Cid) {
@@ -385,7 +468,7 @@ func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
 			e, err = g.s.store.Update(ctx, d.Ct, d.Cid, d.ID, ed)
 		}
 	default:
-		err = eventstore.Errorf(eventstore.EINVALID, "dispatch t %q: want append, update or delete", p.T)
+		err = eventstore.Errorf(eventstore.EINVALID, "dispatch t %q: want append, update, delete, subscribe or unsubscribe", p.T)
 	}
 	if err != nil {
 		g.sendError(d.Nonce, err)

@@ -299,3 +299,79 @@ func TestGatewayClientTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayResume: a client subscribes after identify, drops its
+// connection halfway through a room, and resumes from the last cursor it
+// had: it gets every later event once, none missing, none twice. After
+// unsubscribe nothing more comes.
+func TestGatewayResume(t *testing.T) {
+	srv := startServer(t, nil)
+	srv.do("POST", "/api/v1/contexts/room/r1", `{}`).must(t, http.StatusCreated)
+	for i := range 3 {
+		srv.do("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg","o":{"n":`+string(rune('0'+i))+`}}`).must(t, http.StatusCreated)
+	}
+	eventID := func(p wsPacket) string {
+		var e struct {
+			ID string `json:"_id"`
+		}
+		json.Unmarshal(p.D, &e)
+		return e.ID
+	}
+	a := identified(t, srv, `{"op":1,"d":{"client_id":"r","subscribe":[]}}`)
+	a.send(`{"op":4,"t":"subscribe","d":{"nonce":"s1","ct":"room","cid":"r1","from":"start"}}`)
+	a.send(`{"op":4,"t":"subscribe","d":{"nonce":"s2","ct":"room","cid":"nope"}}`)
+	var got []string
+	var cursor string
+	answers := map[string]int{}
+	for len(got) < 2 || len(answers) < 2 {
+		p := a.next()
+		switch p.Op {
+		case 4:
+			if len(got) < 2 {
+				got, cursor = append(got, eventID(p)), p.S
+			}
+		case 7, 8:
+			var d struct{ Nonce string }
+			json.Unmarshal(p.D, &d)
+			answers[d.Nonce] = p.Op
+		}
+	}
+	if answers["s1"] != 7 || answers["s2"] != 8 {
+		t.Errorf("subscribe answers %v: want s1 acked, s2 an error (no such room)", answers)
+	}
+	a.c.CloseNow() // dropped halfway
+	for i := range 2 {
+		srv.do("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg","o":{"late":`+string(rune('0'+i))+`}}`).must(t, http.StatusCreated)
+	}
+	b := identified(t, srv, `{"op":1,"d":{"client_id":"r","subscribe":[{"ct":"room","cid":"r1","from":"`+cursor+`"}]}}`)
+	for len(got) < 6 {
+		if p := b.next(); p.Op == 4 {
+			got = append(got, eventID(p))
+		}
+	}
+	var page struct {
+		Events []struct {
+			ID string `json:"_id"`
+		} `json:"events"`
+	}
+	srv.do("GET", "/api/v1/contexts/room/r1/events?limit=100", nil).must(t, http.StatusOK).decode(t, &page)
+	var want []string
+	for _, e := range page.Events {
+		want = append(want, e.ID)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("across the drop the client got\n%v\nthe room is\n%v", got, want)
+	}
+	b.send(`{"op":4,"t":"unsubscribe","d":{"nonce":"u1","ct":"room","cid":"r1"}}`)
+	if p, _ := b.until(7); !strings.Contains(string(p.D), "u1") {
+		t.Errorf("unsubscribe: %s", p.D)
+	}
+	srv.do("POST", "/api/v1/contexts/room/r1/events", `{"t":"msg"}`).must(t, http.StatusCreated)
+	time.Sleep(300 * time.Millisecond)
+	b.send(`{"op":5,"d":{"client_id":"r"}}`)
+	if p, before := b.until(6); len(before) != 0 {
+		t.Errorf("after unsubscribe the client got %+v", before)
+	} else if p.Op != 6 {
+		t.Errorf("heartbeat: %+v", p)
+	}
+}
