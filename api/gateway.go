@@ -3,19 +3,21 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
-	"github.com/eventstore-go/eventstore/stream"
 )
 
 // The WebSocket gateway for chat clients (GET /api/v1/gateway): the
@@ -41,76 +43,28 @@ const (
 
 // Gateway limits and timings (GatewayConfig overrides them).
 const (
-	defaultHeartbeat       = 30 * time.Second
-	identifyTimeout        = 10 * time.Second
-	gatewayQueue           = 1024    // packets waiting to be written to one connection
-	gatewayMaxPacket       = 1 << 20 // bytes of one client packet
-	gatewayMaxSubscription = 100     // subscriptions of one connection
-	gatewayWriteTimeout    = 10 * time.Second
+	defaultHeartbeat    = 30 * time.Second
+	identifyTimeout     = 10 * time.Second
+	gatewayQueue        = 1024 // packets waiting to be written to one connection
+	gatewayWriteTimeout = 10 * time.Second
 )
 
-// GatewayConfig sets the gateway's timing; zero values take the defaults.
+// GatewayConfig sets the gateway's timing and limits; zero values take
+// the defaults (DefaultGateway).
 type GatewayConfig struct {
 	Heartbeat time.Duration // the interval announced in hello; two missed close the connection
+	// MaxPacket bounds a client packet (bytes), MaxSubscriptions the
+	// subscriptions of one connection, MaxConnections the connections one
+	// token (one client token's subject, or one service token) may hold,
+	// and DispatchRate the client dispatches per second of a connection
+	// (bursts of twice that; beyond, error rate_limited).
+	MaxPacket        int64
+	MaxSubscriptions int
+	MaxConnections   int
+	DispatchRate     float64
 	// Closing, when it is closed, has every connection closed with a close
 	// frame ("going away"): the server is shutting down.
 	Closing <-chan struct{}
-}
-
-// gatewayClients are the identified connections, by who they are and
-// their client_id: a second connection of a healthy one is refused.
-type gatewayClients struct {
-	mu    sync.Mutex
-	conns map[string]*gatewayConn
-	all   map[*gatewayConn]bool
-}
-
-func newGatewayClients(closing <-chan struct{}) *gatewayClients {
-	cs := &gatewayClients{conns: map[string]*gatewayConn{}, all: map[*gatewayConn]bool{}}
-	if closing != nil {
-		go func() {
-			<-closing
-			cs.mu.Lock()
-			conns := make([]*gatewayConn, 0, len(cs.all))
-			for g := range cs.all {
-				conns = append(conns, g)
-			}
-			cs.mu.Unlock()
-			for _, g := range conns {
-				g.goAway()
-			}
-		}()
-	}
-	return cs
-}
-
-// open and close track every connection, for the shutdown.
-func (cs *gatewayClients) open(g *gatewayConn) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	cs.all[g] = true
-}
-
-func (cs *gatewayClients) close(g *gatewayConn) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	delete(cs.all, g)
-	for k, c := range cs.conns {
-		if c == g {
-			delete(cs.conns, k)
-		}
-	}
-}
-
-// claim registers g as client key, unless a connection has it.
-func (cs *gatewayClients) claim(key string, g *gatewayConn) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if other := cs.conns[key]; other != nil && other != g {
-		return false
-	}
-	cs.conns[key] = g
-	return true
 }
 
 // packet is one gateway frame.
@@ -153,19 +107,24 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept answered the request
 	}
-	c.SetReadLimit(gatewayMaxPacket)
-	g := &gatewayConn{s: s, c: c, r: r, out: make(chan packet, gatewayQueue), cursors: map[string]string{},
+	cfg := s.gateway.withDefaults()
+	c.SetReadLimit(cfg.MaxPacket)
+	g := &gatewayConn{s: s, c: c, r: r, cfg: cfg, rate: rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
+		out: make(chan packet, gatewayQueue), cursors: map[string]string{},
 		subs: map[string]context.CancelFunc{}}
 	g.serve(r.Context())
 }
 
 // gatewayConn is one client connection.
 type gatewayConn struct {
-	s   *server
-	c   *websocket.Conn
-	r   *http.Request
-	out chan packet
-	p   principal
+	s     *server
+	c     *websocket.Conn
+	r     *http.Request
+	out   chan packet
+	p     principal
+	cfg   GatewayConfig
+	token string        // what counts its connections (set once identified)
+	rate  *rate.Limiter // the client's dispatches
 
 	wg     sync.WaitGroup // the writer and the subscriptions
 	filter store.TypeFilter
@@ -177,12 +136,7 @@ type gatewayConn struct {
 	cancel  context.CancelFunc
 }
 
-func (g *gatewayConn) heartbeat() time.Duration {
-	if h := g.s.gateway.Heartbeat; h > 0 {
-		return h
-	}
-	return defaultHeartbeat
-}
+func (g *gatewayConn) heartbeat() time.Duration { return g.cfg.Heartbeat }
 
 // serve runs the connection until it fails, the client goes, or ctx ends.
 func (g *gatewayConn) serve(ctx context.Context) {
@@ -218,15 +172,15 @@ func (g *gatewayConn) run(ctx context.Context) error {
 	if err := g.authenticate(id.Token); err != nil {
 		return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 	}
-	who := "service"
+	who := "service:" + g.serviceToken(id.Token)
 	if g.p.client != nil {
 		who = "client:" + g.p.client.Subject
 	}
-	if !g.s.clients.claim(who+"\x00"+id.ClientID, g) {
-		return invalid("duplicate_client", "another connection is open with client_id "+id.ClientID)
+	if err := g.s.clients.claim(who+"\x00"+id.ClientID, who, g.cfg.MaxConnections, g); err != nil {
+		return err
 	}
-	if len(id.Subscribe) > gatewayMaxSubscription {
-		return invalid("invalid_request", "too many subscriptions")
+	if len(id.Subscribe) > g.cfg.MaxSubscriptions {
+		return invalid("invalid_request", fmt.Sprintf("at most %d subscriptions on one connection", g.cfg.MaxSubscriptions))
 	}
 	if g.filter, err = store.ParseTypeFilter(id.T); err != nil {
 		return invalid("invalid_request", eventstore.ErrorMessage(err))
@@ -265,6 +219,10 @@ func (g *gatewayConn) run(ctx context.Context) error {
 		case opHeartbeat:
 			g.send(opHeartbeatAck, map[string]string{"client_id": id.ClientID})
 		case opDispatch:
+			if !g.rate.Allow() {
+				g.sendError(nonceOf(p), eventstore.Errorf(eventstore.ERATELIMITED, "more than %g dispatches a second; slow down", g.cfg.DispatchRate))
+				continue
+			}
 			g.dispatch(ctx, p)
 		default:
 			g.sendError("", eventstore.Errorf(eventstore.EINVALID, "op %d is not one a client sends after identify", p.Op))
@@ -305,109 +263,6 @@ func (g *gatewayConn) authenticate(token string) error {
 	p, err := g.s.auth.principalOf(r)
 	g.p = p
 	return err
-}
-
-// subscribe starts following one context. Its error (a refused cursor,
-// say) comes before anything of it is sent; its events are held until gate
-// is closed (once ready, or the subscribe's ack, has been queued).
-func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-chan struct{}) error {
-	if err := eventstore.ValidateContext(sub.Ct, sub.Cid); err != nil {
-		return err
-	}
-	if !g.p.mayRead(sub.Ct, sub.Cid) {
-		return invalid("forbidden", "the token does not let you read "+sub.Ct+"/"+sub.Cid)
-	}
-	key := sub.Ct + "/" + sub.Cid
-	g.mu.Lock()
-	_, dup := g.subs[key]
-	n := len(g.subs)
-	g.mu.Unlock()
-	switch {
-	case dup:
-		return eventstore.Errorf(eventstore.ECONFLICT, "already subscribed to %s", key)
-	case n >= gatewayMaxSubscription:
-		return eventstore.Errorf(eventstore.EINVALID, "at most %d subscriptions on one connection", gatewayMaxSubscription)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	g.mu.Lock()
-	g.subs[key] = cancel
-	g.mu.Unlock()
-	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway"}
-	started := make(chan error, 1)
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		defer cancel()
-		first := true
-		err := g.s.hub.Follow(sctx, req, func(m stream.Message) error {
-			if first {
-				first = false
-				started <- nil
-				select {
-				case <-gate:
-				case <-sctx.Done():
-					return sctx.Err()
-				}
-			}
-			return g.deliver(key, m)
-		})
-		if first {
-			started <- err
-		}
-		if err != nil && sctx.Err() == nil && !first {
-			var f *gatewayFailure
-			if !errors.As(err, &f) {
-				err = invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
-			}
-			g.fail(err)
-		}
-	}()
-	if err := <-started; err != nil {
-		g.unsubscribe(key)
-		return err
-	}
-	return nil
-}
-
-// deliver queues what a subscription's stream says.
-func (g *gatewayConn) deliver(key string, m stream.Message) error {
-	switch m.Kind {
-	case stream.KindEvent:
-		data := m.Data
-		if data == nil {
-			var err error
-			if data, err = json.Marshal(m.Event); err != nil {
-				return err
-			}
-		}
-		g.mu.Lock()
-		g.cursors[key] = m.Cursor
-		g.mu.Unlock()
-		if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
-			return invalid("slow_consumer", "the connection fell behind")
-		}
-	case stream.KindCaughtUp, stream.KindReset:
-		g.mu.Lock()
-		g.cursors[key] = m.Cursor
-		g.mu.Unlock()
-		if m.Kind == stream.KindReset {
-			return invalid("slow_consumer", "the subscription to "+key+" fell behind")
-		}
-	}
-	return nil
-}
-
-// unsubscribe ends a subscription; it reports whether there was one.
-func (g *gatewayConn) unsubscribe(key string) bool {
-	g.mu.Lock()
-	cancel, ok := g.subs[key]
-	delete(g.subs, key)
-	delete(g.cursors, key)
-	g.mu.Unlock()
-	if ok {
-		cancel()
-	}
-	return ok
 }
 
 // dispatch runs a client's append, update or delete and answers it.
@@ -574,6 +429,25 @@ func (g *gatewayConn) write(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// nonceOf is the nonce of a dispatch, if it has one.
+func nonceOf(p packet) string {
+	var d struct {
+		Nonce string `json:"nonce"`
+	}
+	_ = json.Unmarshal(p.D, &d)
+	return d.Nonce
+}
+
+// serviceToken names the service token a connection used (a digest, not
+// the secret), for counting its connections.
+func (g *gatewayConn) serviceToken(token string) string {
+	if token == "" {
+		token = g.r.Header.Get("Authorization")
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
 }
 
 func sessionID() string {

@@ -375,3 +375,55 @@ func TestGatewayResume(t *testing.T) {
 		t.Errorf("heartbeat: %+v", p)
 	}
 }
+
+// TestGatewayLimits: dispatches beyond the rate get error rate_limited
+// (the connection stays), a connection beyond a token's limit is refused,
+// subscriptions beyond the limit are refused, and an oversized packet
+// closes the connection.
+func TestGatewayLimits(t *testing.T) {
+	srv := startServer(t, nil, "--gateway-dispatch-rate", "2", "--gateway-max-connections", "2",
+		"--gateway-max-subscriptions", "1", "--gateway-max-packet", "4096")
+	srv.do("POST", "/api/v1/contexts/room/r1", `{}`).must(t, http.StatusCreated)
+	srv.do("POST", "/api/v1/contexts/room/r2", `{}`).must(t, http.StatusCreated)
+	a := identified(t, srv, `{"op":1,"d":{"client_id":"l1","subscribe":[{"ct":"room","cid":"r1"}]}}`)
+	for i := range 8 {
+		a.send(`{"op":4,"t":"append","d":{"nonce":"n` + string(rune('0'+i)) + `","ct":"room","cid":"r1","t":"msg"}}`)
+	}
+	codes := map[string]int{}
+	for codes["ack"]+codes["rate_limited"] < 8 {
+		p := a.next()
+		switch p.Op {
+		case 7:
+			codes["ack"]++
+		case 8:
+			var e struct{ Code string }
+			json.Unmarshal(p.D, &e)
+			codes[e.Code]++
+		}
+	}
+	if codes["ack"] < 1 || codes["ack"] > 5 || codes["rate_limited"] < 3 {
+		t.Errorf("8 dispatches at once against 2 a second (burst 4): %v", codes)
+	}
+	a.send(`{"op":4,"t":"subscribe","d":{"nonce":"s1","ct":"room","cid":"r2"}}`)
+	if p, _ := a.until(8); !strings.Contains(string(p.D), "s1") {
+		t.Errorf("a second subscription with a limit of 1: %s", p.D)
+	}
+	identified(t, srv, `{"op":1,"d":{"client_id":"l2","subscribe":[]}}`)
+	w := dialGateway(t, srv)
+	w.next()
+	w.send(`{"op":1,"d":{"client_id":"l3","subscribe":[]}}`)
+	if p, _ := w.until(3); !strings.Contains(string(p.D), "rate_limited") {
+		t.Errorf("a third connection with a limit of 2: %s", p.D)
+	}
+	a.send(`{"op":5,"d":{"client_id":"` + strings.Repeat("x", 5000) + `"}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := a.c.Read(ctx); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+				t.Errorf("an oversized packet: %v", err)
+			}
+			break
+		}
+	}
+}

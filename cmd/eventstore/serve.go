@@ -36,6 +36,10 @@ const (
 	flagStreamPoll      = "stream-poll"
 	flagMaxSkew         = "federation-max-skew"
 	flagGatewayBeat     = "gateway-heartbeat"
+	flagGatewayPacket   = "gateway-max-packet"
+	flagGatewaySubs     = "gateway-max-subscriptions"
+	flagGatewayConns    = "gateway-max-connections"
+	flagGatewayRate     = "gateway-dispatch-rate"
 	flagPendingPerPeer  = "federation-pending-per-peer"
 	flagPendingPerRoom  = "federation-pending-per-room"
 )
@@ -52,7 +56,15 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
 	}
 	flags = append(flags, clientTokenFlag(env), &cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
-		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"})
+		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"},
+		&cli.IntFlag{Name: flagGatewayPacket, Value: int(api.DefaultGateway.MaxPacket), Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_PACKET"),
+			Usage: "bytes of one packet a gateway client may send"},
+		&cli.IntFlag{Name: flagGatewaySubs, Value: api.DefaultGateway.MaxSubscriptions, Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_SUBSCRIPTIONS"),
+			Usage: "rooms one gateway connection may subscribe to"},
+		&cli.IntFlag{Name: flagGatewayConns, Value: api.DefaultGateway.MaxConnections, Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_CONNECTIONS"),
+			Usage: "gateway connections one token (a client token's subject) may hold open"},
+		&cli.IntFlag{Name: flagGatewayRate, Value: int(api.DefaultGateway.DispatchRate), Sources: env.fromEnv("EVENTSTORE_GATEWAY_DISPATCH_RATE"),
+			Usage: "dispatches a second one gateway connection may send (bursts of twice that); beyond, error rate_limited"})
 	flags = append(flags, identityFlags(env)...)
 	flags = append(flags, &cli.DurationFlag{Name: flagMaxSkew, Value: federation.DefaultMaxSkew, Sources: env.fromEnv("EVENTSTORE_FEDERATION_MAX_SKEW"),
 		Usage: "how far ahead of this server's clock a peer's event may be dated; later ones are refused"},
@@ -185,7 +197,9 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}()
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
-		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done()},
+		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done(),
+			MaxPacket: int64(cmd.Int(flagGatewayPacket)), MaxSubscriptions: int(cmd.Int(flagGatewaySubs)),
+			MaxConnections: int(cmd.Int(flagGatewayConns)), DispatchRate: float64(cmd.Int(flagGatewayRate))},
 		Ready: func(ctx context.Context) error {
 			if err := conn.Ping(ctx); err != nil {
 				return err
