@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -368,10 +369,7 @@ func (g *gatewayConn) fail(err error) {
 		return
 	}
 	g.failed = err
-	cursors := make(map[string]string, len(g.cursors))
-	for k, v := range g.cursors {
-		cursors[k] = v
-	}
+	cursors := maps.Clone(g.cursors)
 	g.mu.Unlock()
 	var f *gatewayFailure
 	var ee *eventstore.Error

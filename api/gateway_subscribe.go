@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/eventstore-go/eventstore"
@@ -75,28 +74,29 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 func (g *gatewayConn) deliver(key string, m stream.Message) error {
 	switch m.Kind {
 	case stream.KindEvent:
-		data := m.Data
-		if data == nil {
-			var err error
-			if data, err = json.Marshal(m.Event); err != nil {
-				return err
-			}
+		data, err := eventData(m)
+		if err != nil {
+			return err
 		}
-		g.mu.Lock()
-		g.cursors[key] = m.Cursor
-		g.mu.Unlock()
+		g.setCursor(key, m.Cursor)
 		if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
 			return invalid("slow_consumer", "the connection fell behind")
 		}
-	case stream.KindCaughtUp, stream.KindReset:
-		g.mu.Lock()
-		g.cursors[key] = m.Cursor
-		g.mu.Unlock()
-		if m.Kind == stream.KindReset {
-			return invalid("slow_consumer", "the subscription to "+key+" fell behind")
-		}
+	case stream.KindCaughtUp:
+		g.setCursor(key, m.Cursor)
+	case stream.KindReset:
+		g.setCursor(key, m.Cursor)
+		return invalid("slow_consumer", "the subscription to "+key+" fell behind")
 	}
 	return nil
+}
+
+// setCursor records where subscription key is: what a slow_consumer
+// close tells the client to resume from.
+func (g *gatewayConn) setCursor(key, cursor string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cursors[key] = cursor
 }
 
 // unsubscribe ends a subscription; it reports whether there was one.

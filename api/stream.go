@@ -118,17 +118,27 @@ func serveStream(w http.ResponseWriter, r *http.Request, hub *stream.Hub, req st
 	return nil
 }
 
+// eventData is the JSON of a stream message's event: the encoding the hub
+// shares between the streams of a commit, or made here.
+func eventData(m stream.Message) ([]byte, error) {
+	if m.Data != nil {
+		return m.Data, nil
+	}
+	data, err := json.Marshal(m.Event)
+	if err != nil {
+		return nil, fmt.Errorf("encoding an event: %w", err)
+	}
+	return data, nil
+}
+
 // writeMessage writes one SSE message: an event with its cursor as id, a
 // marker (caught-up, reset) whose data is the cursor, or a comment.
 func writeMessage(buf *bytes.Buffer, m stream.Message) error {
 	switch m.Kind {
 	case stream.KindEvent:
-		data := m.Data
-		if data == nil {
-			var err error
-			if data, err = json.Marshal(m.Event); err != nil {
-				return fmt.Errorf("encoding an event: %w", err)
-			}
+		data, err := eventData(m)
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(buf, "id: %s\ndata: %s\n\n", m.Cursor, data)
 	case stream.KindCaughtUp:
