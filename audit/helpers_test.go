@@ -63,19 +63,11 @@ func signedConfig(conn *store.Conn) audit.Config {
 	if err != nil {
 		panic(err)
 	}
-	history, err := federation.LoadKeyHistory(ctx, conn.DB, server, []federation.Peer{{Name: peer, URL: "http://127.0.0.1:1", Pinned: []*federation.Key{peerKey}}})
+	k, err := federation.LoadAuditKeys(ctx, conn.DB, server, keys, []federation.Peer{{Name: peer, URL: "http://127.0.0.1:1", Pinned: []*federation.Key{peerKey}}})
 	if err != nil {
 		panic(err)
 	}
-	signer, err := federation.NoteSigner(server, keys.Current)
-	if err != nil {
-		panic(err)
-	}
-	verifiers, err := keys.NoteVerifiers(server)
-	if err != nil {
-		panic(err)
-	}
-	return audit.Config{Signatures: history, Signer: signer, Verifiers: verifiers}
+	return audit.Config{Signatures: k.History, Signer: k.Signer, Verifiers: k.Verifiers}
 }
 
 // data parses JSON into event data, failing the test on error.

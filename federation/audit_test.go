@@ -16,19 +16,11 @@ import (
 // auditConfig is the audit as serve configures it on node n: signatures
 // checked against the keys n knows, checkpoints signed with its key.
 func (n *node) auditConfig(ctx context.Context) (audit.Config, error) {
-	history, err := federation.LoadKeyHistory(ctx, n.conn.DB, n.name, n.peers)
+	k, err := federation.LoadAuditKeys(ctx, n.conn.DB, n.name, n.keys, n.peers)
 	if err != nil {
 		return audit.Config{}, err
 	}
-	signer, err := federation.NoteSigner(n.name, n.keys.Current)
-	if err != nil {
-		return audit.Config{}, err
-	}
-	verifiers, err := n.keys.NoteVerifiers(n.name)
-	if err != nil {
-		return audit.Config{}, err
-	}
-	return audit.Config{Signatures: history, Signer: signer, Verifiers: verifiers}, nil
+	return audit.Config{Signatures: k.History, Signer: k.Signer, Verifiers: k.Verifiers}, nil
 }
 
 func (n *node) auditor() *audit.Auditor {

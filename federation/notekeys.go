@@ -1,9 +1,12 @@
 package federation
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -67,4 +70,30 @@ func noteVerifier(name string, k *Key) (note.Verifier, error) {
 		return nil, fmt.Errorf("note verifier of %s for key %s: %w", name, k.ID, err)
 	}
 	return v, nil
+}
+
+// AuditKeys are what an audit of server self needs from its keys: the key
+// history that verifies every event's signature, and the signer and
+// verifiers of its checkpoints (ring's current key, and all of them).
+type AuditKeys struct {
+	History   *KeyHistory
+	Signer    note.Signer
+	Verifiers note.Verifiers
+}
+
+// LoadAuditKeys reads the key history and makes the checkpoint keys.
+func LoadAuditKeys(ctx context.Context, db *mongo.Database, self string, ring *Keyring, peers []Peer) (*AuditKeys, error) {
+	history, err := LoadKeyHistory(ctx, db, self, peers)
+	if err != nil {
+		return nil, fmt.Errorf("reading the key history: %w", err)
+	}
+	signer, err := NoteSigner(self, ring.Current)
+	if err != nil {
+		return nil, err
+	}
+	verifiers, err := ring.NoteVerifiers(self)
+	if err != nil {
+		return nil, err
+	}
+	return &AuditKeys{History: history, Signer: signer, Verifiers: verifiers}, nil
 }

@@ -55,17 +55,9 @@ func readIdentity(cmd *cli.Command) (*identity, error) {
 // keys this server knows (its own, past ones included, and its peers'),
 // and sign its checkpoints with the server's current key.
 func (id *identity) auditConfig(ctx context.Context, db *mongo.Database, keys *federation.Keyring, logger *slog.Logger) (audit.Config, error) {
-	history, err := federation.LoadKeyHistory(ctx, db, id.server, id.peers)
-	if err != nil {
-		return audit.Config{}, fmt.Errorf("reading the key history: %w", err)
-	}
-	signer, err := federation.NoteSigner(id.server, keys.Current)
+	k, err := federation.LoadAuditKeys(ctx, db, id.server, keys, id.peers)
 	if err != nil {
 		return audit.Config{}, err
 	}
-	verifiers, err := keys.NoteVerifiers(id.server)
-	if err != nil {
-		return audit.Config{}, err
-	}
-	return audit.Config{Logger: logger, Signatures: history, Signer: signer, Verifiers: verifiers}, nil
+	return audit.Config{Logger: logger, Signatures: k.History, Signer: k.Signer, Verifiers: k.Verifiers}, nil
 }
