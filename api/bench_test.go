@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +18,12 @@ import (
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) {
+	if code, ok := benchClientsMain(); ok { // the gateway benchmarks' client process
+		os.Exit(code)
+	}
+	storetest.Main(m)
+}
 
 const benchMessage = `{"msg":"Are we still on for the release review at 3pm? I pushed the last fixes","u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"mentions":[],"groupable":false}`
 

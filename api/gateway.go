@@ -23,11 +23,12 @@ import (
 
 // The WebSocket gateway for chat clients (GET /api/v1/gateway): the
 // contract is shared/spec/api.md, "Gateway (WebSocket) for chat clients".
-// One connection is a reader (this goroutine), a writer fed by a bounded
-// queue, and a stream.Follow per subscription. A subscription that falls
-// behind, or a queue that overflows, closes the connection with
-// slow_consumer and the cursors to resume from: never a gap, never a
-// blocked writer.
+// One connection is a reader (the request's goroutine), which also writes
+// the answers, and a stream.Follow per subscription, which writes its
+// dispatches; the hub queues what a subscription has yet to write and
+// never waits for it. A subscription that falls behind by the hub's
+// buffer closes the connection with slow_consumer and the cursors to
+// resume from: never a gap, never a blocked writer.
 
 // Gateway opcodes.
 const (
@@ -46,8 +47,7 @@ const (
 const (
 	defaultHeartbeat    = 30 * time.Second
 	identifyTimeout     = 10 * time.Second
-	gatewayQueue        = 1024 // packets waiting to be written to one connection
-	gatewayWriteTimeout = 10 * time.Second
+	gatewayWriteTimeout = 10 * time.Second // for one write to the socket
 )
 
 // GatewayConfig sets the gateway's timing and limits; zero values take
@@ -104,15 +104,15 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 		s.errs.Fail(w, r, eventstore.Errorf(eventstore.EUNAVAILABLE, "the gateway needs live streams, which are not enabled on this server"))
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
+	hw := &holdingWriter{ResponseWriter: w}
+	c, err := websocket.Accept(hw, r, nil)
 	if err != nil {
 		return // Accept answered the request
 	}
 	cfg := s.gateway.withDefaults()
 	c.SetReadLimit(cfg.MaxPacket)
-	g := &gatewayConn{s: s, c: c, r: r, cfg: cfg, rate: rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
-		out: make(chan packet, gatewayQueue), cursors: map[string]string{},
-		subs: map[string]context.CancelFunc{}}
+	g := &gatewayConn{s: s, c: c, conn: hw.conn, r: r, cfg: cfg, rate: rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
+		cursors: map[string]string{}, subs: map[string]context.CancelFunc{}}
 	g.serve(r.Context())
 }
 
@@ -120,14 +120,14 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 type gatewayConn struct {
 	s     *server
 	c     *websocket.Conn
+	conn  *heldConn // under c
 	r     *http.Request
-	out   chan packet
 	p     principal
 	cfg   GatewayConfig
 	token string        // what counts its connections (set once identified)
 	rate  *rate.Limiter // the client's dispatches
 
-	wg     sync.WaitGroup // the writer and the subscriptions
+	wg     sync.WaitGroup // the subscriptions
 	filter store.TypeFilter
 
 	mu      sync.Mutex
@@ -148,8 +148,6 @@ func (g *gatewayConn) serve(ctx context.Context) {
 	g.s.metrics.gatewayOpen(1)
 	defer g.s.metrics.gatewayOpen(-1)
 	defer g.wg.Wait()
-	g.wg.Add(1)
-	go func() { defer g.wg.Done(); g.write(ctx) }()
 	g.send(opHello, map[string]int64{"heartbeat_interval": g.heartbeat().Milliseconds()})
 	err := g.run(ctx)
 	g.fail(err)
@@ -249,7 +247,7 @@ func (g *gatewayConn) read(ctx context.Context, timeout time.Duration, code stri
 	if err := json.Unmarshal(raw, &p); err != nil {
 		p.Op = -1 // answered as a bad packet by the caller
 	}
-	g.s.metrics.gatewayPacket("in", p.Op)
+	g.s.metrics.gatewayPackets("in", p.Op, 1)
 	return p, nil
 }
 
@@ -342,22 +340,20 @@ func (g *gatewayConn) sendError(nonce string, err error) {
 		"detail": eventstore.ErrorMessage(err)})
 }
 
-// send queues a packet; one that does not fit closes the connection.
+// send writes a packet; a connection that cannot take it is ended.
 func (g *gatewayConn) send(op int, d any) {
 	raw, _ := json.Marshal(d)
-	if !g.enqueue(packet{Op: op, D: raw}) {
-		g.fail(invalid("slow_consumer", "the connection fell behind"))
+	frame, _ := json.Marshal(packet{Op: op, D: raw, TS: time.Now().UnixMilli()})
+	g.conn.hold()
+	err := g.c.Write(context.Background(), websocket.MessageText, frame) // bounded by the socket's write deadline
+	if rerr := g.conn.release(); err == nil {
+		err = rerr
 	}
-}
-
-func (g *gatewayConn) enqueue(p packet) bool {
-	p.TS = time.Now().UnixMilli()
-	select {
-	case g.out <- p:
-		return true
-	default:
-		return false
+	if err != nil {
+		g.cancel()
+		return
 	}
+	g.s.metrics.gatewayPackets("out", op, 1)
 }
 
 // fail closes the connection for err (the first reason wins): an invalid
@@ -404,29 +400,6 @@ func (g *gatewayConn) goAway() {
 	g.s.metrics.gatewayClosed("going_away")
 	_ = g.c.Close(websocket.StatusGoingAway, "the server is shutting down")
 	g.cancel()
-}
-
-// write sends queued packets until ctx ends.
-func (g *gatewayConn) write(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-g.out:
-			raw, err := json.Marshal(p)
-			if err != nil {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, gatewayWriteTimeout)
-			err = g.c.Write(wctx, websocket.MessageText, raw)
-			cancel()
-			g.s.metrics.gatewayPacket("out", p.Op)
-			if err != nil {
-				g.cancel()
-				return
-			}
-		}
-	}
 }
 
 // nonceOf is the nonce of a dispatch, if it has one.

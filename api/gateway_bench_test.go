@@ -2,17 +2,12 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http/httptest"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
@@ -51,57 +46,6 @@ func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 	return &gatewayBench{st: st, url: strings.Replace(srv.URL, "http", "ws", 1) + "/api/v1/gateway"}
 }
 
-// clients connects n identified clients subscribed to room/fan from now;
-// each calls got with every event id dispatched to it.
-func (g *gatewayBench) clients(b *testing.B, n int, got func(id string)) {
-	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	b.Cleanup(func() { cancel(); wg.Wait() })
-	var ready sync.WaitGroup
-	for i := range n {
-		c, _, err := websocket.Dial(ctx, g.url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.SetReadLimit(1 << 20)
-		identify, _ := json.Marshal(map[string]any{"op": 1, "d": map[string]any{"client_id": "c" + strconv.Itoa(i),
-			"subscribe": []map[string]string{{"ct": "room", "cid": "fan"}}}})
-		if err := c.Write(ctx, websocket.MessageText, identify); err != nil {
-			b.Fatal(err)
-		}
-		ready.Add(1)
-		wg.Go(func() {
-			defer c.CloseNow()
-			isReady := false
-			for {
-				_, raw, err := c.Read(ctx)
-				if err != nil {
-					if !isReady {
-						ready.Done()
-					}
-					return
-				}
-				var p struct {
-					Op int `json:"op"`
-					D  struct {
-						ID string `json:"_id"`
-					} `json:"d"`
-				}
-				_ = json.Unmarshal(raw, &p)
-				switch {
-				case p.Op == 2 && !isReady:
-					isReady = true
-					ready.Done()
-				case p.Op == 4 && got != nil:
-					got(p.D.ID)
-				}
-			}
-		})
-	}
-	ready.Wait()
-}
-
 // BenchmarkGatewayFanOut: one append, fanned out to 1,000 connected
 // clients: the time until the last has it (target < 100 ms).
 func BenchmarkGatewayFanOut(b *testing.B) {
@@ -109,34 +53,17 @@ func BenchmarkGatewayFanOut(b *testing.B) {
 		b.Run(backend.Name, func(b *testing.B) {
 			g := newGatewayBench(b, backend)
 			const n = 1000
-			var mu sync.Mutex
-			want, have := "", 0
-			all := make(chan struct{}, 1)
-			g.clients(b, n, func(id string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if id == want {
-					if have++; have == n {
-						all <- struct{}{}
-					}
-				}
-			})
+			clients := startBenchClients(b, g.url, n)
 			var total, worst time.Duration
 			b.ResetTimer()
 			for range b.N {
 				start := time.Now()
-				mu.Lock()
 				e, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"})
 				if err != nil {
-					mu.Unlock()
 					b.Fatal(err)
 				}
-				want, have = e.ID, 0
-				mu.Unlock()
-				select {
-				case <-all:
-				case <-time.After(time.Minute):
-					b.Fatalf("%d of %d clients got the event", have, n)
+				if line := clients.next(b, time.Minute); line != "all "+e.ID {
+					b.Fatalf("client process: %q, want all %s", line, e.ID)
 				}
 				d := time.Since(start)
 				total, worst = total+d, max(worst, d)
@@ -149,23 +76,37 @@ func BenchmarkGatewayFanOut(b *testing.B) {
 
 // BenchmarkGatewayAppendWithSubscribers: append throughput with 1,000
 // connected gateway subscribers of the room, against none, in one run
-// (target: at least 0.8).
+// (target: at least 0.8). The clients are another process, on the same
+// cores.
 func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			rate := func(subscribers int) float64 {
 				g := newGatewayBench(b, backend)
+				var clients *benchClients
 				if subscribers > 0 {
-					g.clients(b, subscribers, nil)
+					clients = startBenchClients(b, g.url, subscribers)
 				}
 				const appends = 300
 				start := time.Now()
+				var last *eventstore.Event
 				for range appends {
-					if _, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"}); err != nil {
+					e, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"})
+					if err != nil {
 						b.Fatal(err)
 					}
+					last = e
 				}
-				return appends / time.Since(start).Seconds()
+				appended := time.Since(start)
+				if clients != nil { // and every client had every event
+					for {
+						if line := clients.next(b, time.Minute); line == "all "+last.ID {
+							break
+						}
+					}
+					b.ReportMetric(float64(time.Since(start).Milliseconds())/appends, "ms/event-delivered-to-all")
+				}
+				return appends / appended.Seconds()
 			}
 			var alone, with float64
 			for range b.N {
@@ -179,26 +120,30 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 	}
 }
 
-// BenchmarkGatewayIdleMemory: heap per idle, identified, subscribed
-// connection (target < 20 KiB). The clients live in the same process, so
-// this counts both ends: an upper bound for the server's share.
+// BenchmarkGatewayIdleMemory: the server's memory (heap and goroutine
+// stacks) per idle, identified, subscribed connection (target < 20 KiB);
+// the clients are another process.
 func BenchmarkGatewayIdleMemory(b *testing.B) {
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			const n = 1000
-			var per float64
+			var per, goroutines float64
 			for range b.N {
 				g := newGatewayBench(b, backend)
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				g.clients(b, n, nil)
+				g0 := runtime.NumGoroutine()
+				clients := startBenchClients(b, g.url, n)
 				time.Sleep(200 * time.Millisecond)
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				per += float64(after.HeapInuse-before.HeapInuse) / n / 1024
+				per += float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse) / n / 1024
+				goroutines += float64(runtime.NumGoroutine()-g0) / n
+				clients.stop()
 			}
-			b.ReportMetric(per/float64(b.N), "KiB/conn-both-ends")
+			b.ReportMetric(per/float64(b.N), "KiB/conn")
+			b.ReportMetric(goroutines/float64(b.N), "goroutines/conn")
 		})
 	}
 }

@@ -12,6 +12,7 @@ type gatewayMetrics struct {
 	open    prometheus.Gauge
 	closed  *prometheus.CounterVec
 	packets *prometheus.CounterVec
+	out     [opError + 1]prometheus.Counter // packets out, by op
 	answers *prometheus.CounterVec
 }
 
@@ -35,6 +36,9 @@ func newGatewayMetrics(reg prometheus.Registerer) *gatewayMetrics {
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.open, m.closed, m.packets, m.answers)
+	for _, op := range []int{opHello, opReady, opInvalid, opDispatch, opHeartbeatAck, opAck, opError} { // what a server sends
+		m.out[op] = m.packets.WithLabelValues("out", strconv.Itoa(op))
+	}
 	return m
 }
 
@@ -52,10 +56,18 @@ func (m *Metrics) gatewayClosed(code string) {
 	}
 }
 
-func (m *Metrics) gatewayPacket(direction string, op int) {
-	if m != nil {
-		m.gateway.packets.WithLabelValues(direction, strconv.Itoa(op)).Inc()
+// gatewayPackets counts n packets of op (their counters are looked up
+// once: a dispatch to a thousand connections counts a thousand times).
+func (m *Metrics) gatewayPackets(direction string, op, n int) {
+	if m == nil {
+		return
 	}
+	g := m.gateway
+	if direction == "out" && op >= 0 && op < len(g.out) && g.out[op] != nil {
+		g.out[op].Add(float64(n))
+		return
+	}
+	g.packets.WithLabelValues(direction, strconv.Itoa(op)).Add(float64(n))
 }
 
 func (m *Metrics) gatewayAnswer(result string) {

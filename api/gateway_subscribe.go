@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/stream"
@@ -33,7 +37,9 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 	g.mu.Lock()
 	g.subs[key] = cancel
 	g.mu.Unlock()
-	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway"}
+	d := &dispatcher{g: g, key: key}
+	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway",
+		Flush: d.flush, NoHeartbeat: true}
 	started := make(chan error, 1)
 	g.wg.Add(1)
 	go func() {
@@ -50,12 +56,16 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 					return sctx.Err()
 				}
 			}
-			return g.deliver(key, m)
+			return d.deliver(m)
 		})
+		_ = d.flush()
 		if first {
 			started <- err
 		}
-		if err != nil && sctx.Err() == nil && !first {
+		switch {
+		case errors.Is(err, errConnLost):
+			g.cancel()
+		case err != nil && sctx.Err() == nil && !first:
 			var f *gatewayFailure
 			if !errors.As(err, &f) {
 				err = invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
@@ -70,25 +80,67 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 	return nil
 }
 
-// deliver queues what a subscription's stream says.
-func (g *gatewayConn) deliver(key string, m stream.Message) error {
+// errConnLost ends a subscription whose connection could not be written.
+var errConnLost = errors.New("the gateway connection could not be written")
+
+// dispatcher writes one subscription's stream to its connection. It holds
+// the socket from its first write until its stream has nothing more for
+// now, so that what a busy room brings goes out in few system calls.
+type dispatcher struct {
+	g    *gatewayConn
+	key  string // the subscription: ct/cid
+	held bool
+	sent int // dispatches written since the last flush
+}
+
+// deliver writes what the stream says.
+func (d *dispatcher) deliver(m stream.Message) error {
+	g := d.g
 	switch m.Kind {
 	case stream.KindEvent:
-		data, err := eventData(m)
+		frame, err := m.Shared("gateway", dispatchFrame)
 		if err != nil {
 			return err
 		}
-		g.setCursor(key, m.Cursor)
-		if !g.enqueue(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor}) {
-			return invalid("slow_consumer", "the connection fell behind")
+		if !d.held {
+			g.conn.hold()
+			d.held = true
 		}
+		if err := g.c.Write(context.Background(), websocket.MessageText, frame); err != nil { // bounded by the socket's write deadline
+			return errConnLost
+		}
+		d.sent++
+		g.setCursor(d.key, m.Cursor) // what the client has been sent
 	case stream.KindCaughtUp:
-		g.setCursor(key, m.Cursor)
+		g.setCursor(d.key, m.Cursor)
 	case stream.KindReset:
-		g.setCursor(key, m.Cursor)
-		return invalid("slow_consumer", "the subscription to "+key+" fell behind")
+		g.setCursor(d.key, m.Cursor)
+		return invalid("slow_consumer", "the subscription to "+d.key+" fell behind")
 	}
 	return nil
+}
+
+// flush writes out what the subscription holds: the stream waits.
+func (d *dispatcher) flush() error {
+	if !d.held {
+		return nil
+	}
+	d.held = false
+	d.g.s.metrics.gatewayPackets("out", opDispatch, d.sent)
+	d.sent = 0
+	if err := d.g.conn.release(); err != nil {
+		return errConnLost
+	}
+	return nil
+}
+
+// dispatchFrame is the dispatch packet of a stream's event.
+func dispatchFrame(m stream.Message) ([]byte, error) {
+	data, err := eventData(m)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor, TS: time.Now().UnixMilli()})
 }
 
 // setCursor records where subscription key is: what a slow_consumer

@@ -81,7 +81,8 @@ func serveStream(w http.ResponseWriter, r *http.Request, hub *stream.Hub, req st
 	var buf bytes.Buffer
 	send := func(m stream.Message) error {
 		buf.Reset()
-		if !started {
+		first := !started
+		if first {
 			started = true
 			h := w.Header()
 			h.Set("Content-Type", "text/event-stream")
@@ -99,10 +100,20 @@ func serveStream(w http.ResponseWriter, r *http.Request, hub *stream.Hub, req st
 		if _, err := w.Write(buf.Bytes()); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if first {
+			return rc.Flush()
+		}
+		return nil
 	}
 	// The first message goes out at once, so that a client knows the
-	// stream is open even before anything happens.
+	// stream is open even before anything happens; the others when the
+	// stream has sent what it has (several at once when a room is busy).
+	req.Flush = func() error {
+		if !started {
+			return nil
+		}
+		return rc.Flush()
+	}
 	ctx := r.Context()
 	if p, ok := principalFrom(ctx); ok && p.client != nil {
 		// A client token's stream ends when the token does: the client
@@ -131,16 +142,25 @@ func eventData(m stream.Message) ([]byte, error) {
 	return data, nil
 }
 
+// sseEvent is the SSE message of an event.
+func sseEvent(m stream.Message) ([]byte, error) {
+	data, err := eventData(m)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, "id: %s\ndata: %s\n\n", m.Cursor, data), nil
+}
+
 // writeMessage writes one SSE message: an event with its cursor as id, a
 // marker (caught-up, reset) whose data is the cursor, or a comment.
 func writeMessage(buf *bytes.Buffer, m stream.Message) error {
 	switch m.Kind {
 	case stream.KindEvent:
-		data, err := eventData(m)
+		frame, err := m.Shared("sse", sseEvent)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(buf, "id: %s\ndata: %s\n\n", m.Cursor, data)
+		buf.Write(frame)
 	case stream.KindCaughtUp:
 		fmt.Fprintf(buf, "event: caught-up\nid: %s\ndata: %s\n\n", m.Cursor, m.Cursor)
 	case stream.KindReset:

@@ -90,7 +90,7 @@ func (f *contextStream) live(ctx context.Context, it Item, send func(Message) er
 		}
 		f.at = at
 		if f.t.Match(e.T) {
-			if err := send(Message{Kind: KindEvent, Event: e, Data: v.data[i], Cursor: v.cursors[i]}); err != nil {
+			if err := send(Message{Kind: KindEvent, Event: e, Data: v.data[i], Cursor: v.cursors[i], view: v, index: i}); err != nil {
 				return err
 			}
 		}

@@ -26,6 +26,9 @@ type Message struct {
 	Event  *eventstore.Event // KindEvent; it carries no isLeaf (a stream's events do not stay leaves)
 	Data   []byte            // Event as JSON, when it was encoded once for every stream (else nil)
 	Cursor string
+
+	view  *view // the shared view of a live event's commit, and its index
+	index int
 }
 
 // Request says what to follow: one context (Ct and Cid), every context of
@@ -39,6 +42,13 @@ type Request struct {
 	T    store.TypeFilter
 	// Transport labels the metrics ("sse", "gateway").
 	Transport string
+	// Flush, if set, is called whenever the stream has sent what it has
+	// and waits for more: a transport that buffers what send gives it
+	// writes it out then, several messages at once when traffic is heavy.
+	Flush func() error
+	// NoHeartbeat leaves out the heartbeat messages: the transport keeps
+	// its own (the gateway's clients send theirs).
+	NoHeartbeat bool
 }
 
 // Start is Request.From for the whole history.
@@ -98,6 +108,15 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	if err := out(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
 		return err
 	}
+	flush := func() error {
+		if req.Flush == nil {
+			return nil
+		}
+		return req.Flush()
+	}
+	if err := flush(); err != nil {
+		return err
+	}
 	// The loop waits on the subscription alone, not in a select: with a
 	// thousand streams on a room, waking each from a three-way select
 	// cost more than its send. The context's end closes the subscription,
@@ -106,33 +125,31 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	// never exceeds it (a filter may drop every event of a busy context).
 	stop := context.AfterFunc(ctx, sub.Close)
 	defer stop()
-	var beat *time.Timer
-	var ended atomic.Bool // a tick already running when the stream ends must not re-arm the timer
-	armed := make(chan struct{})
-	beat = time.AfterFunc(h.cfg.Heartbeat/3, func() {
-		<-armed // beat is set
-		if ended.Load() {
-			return
+	if !req.NoHeartbeat {
+		stopBeat := h.beat(sub)
+		defer stopBeat()
+	}
+	var items []Item
+	for {
+		var ok bool
+		if items, ok = sub.take(items); !ok {
+			break
 		}
-		sub.tick()
-		beat.Reset(h.cfg.Heartbeat / 3)
-	})
-	close(armed)
-	defer func() {
-		ended.Store(true)
-		beat.Stop()
-	}()
-	for it := range sub.C {
-		if it.Commit == nil { // a tick
-			if time.Since(lastSent) < h.cfg.Heartbeat*2/3 {
+		for _, it := range items {
+			if it.Commit == nil { // a tick
+				if time.Since(lastSent) < h.cfg.Heartbeat*2/3 {
+					continue
+				}
+				if err := out(Message{Kind: KindHeartbeat}); err != nil {
+					return err
+				}
 				continue
 			}
-			if err := out(Message{Kind: KindHeartbeat}); err != nil {
+			if err := f.live(ctx, it, out); err != nil {
 				return err
 			}
-			continue
 		}
-		if err := f.live(ctx, it, out); err != nil {
+		if err := flush(); err != nil {
 			return err
 		}
 	}
@@ -146,7 +163,31 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 	if err := out(Message{Kind: KindReset, Cursor: f.cursor()}); err != nil {
 		return err
 	}
+	if err := flush(); err != nil {
+		return err
+	}
 	return ErrReset
+}
+
+// beat starts sub's heartbeat clock: a tick every third of the interval.
+// It returns the clock's stop.
+func (h *Hub) beat(sub *Subscription) (stop func()) {
+	var beat *time.Timer
+	var ended atomic.Bool // a tick already running when the stream ends must not re-arm the timer
+	armed := make(chan struct{})
+	beat = time.AfterFunc(h.cfg.Heartbeat/3, func() {
+		<-armed // beat is set
+		if ended.Load() {
+			return
+		}
+		sub.tick()
+		beat.Reset(h.cfg.Heartbeat / 3)
+	})
+	close(armed)
+	return func() {
+		ended.Store(true)
+		beat.Stop()
+	}
 }
 
 // follower is the state of one stream: where it is, and how it reads.

@@ -74,17 +74,20 @@ type Scope struct{ Ct, Cid string }
 
 type scopeKey Scope
 
-// Subscription receives the commits of its scope on C until it is closed
-// by Close, by the hub's end, or because it fell Buffer commits behind
-// (then Overflowed is true). An Item without a Commit is a tick of
-// Follow's heartbeat clock.
+// Subscription receives the commits of its scope (take) until it is
+// closed by Close, by the hub's end, or because it fell Buffer commits
+// behind (then Overflowed is true). An Item without a Commit is a tick of
+// Follow's heartbeat clock. What waits in it is a slice that grows with
+// what is queued: an idle subscription holds next to nothing.
 type Subscription struct {
-	C     <-chan Item
-	c     chan Item
 	scope Scope
 	hub   *Hub
-	over  bool // set by the hub, under hub.mu, before closing c
-	done  bool
+	wake  chan struct{} // a token when items arrive or the subscription ends
+
+	mu    sync.Mutex
+	items []Item
+	over  bool // it fell behind
+	done  bool // closed: nothing more is put in
 }
 
 // New returns a hub; it starts following with Run.
@@ -275,13 +278,7 @@ func (h *Hub) dispatch(it Item) {
 		subs = subs[len(bunch):]
 		h.mu.Lock()
 		for _, s := range bunch {
-			if s.done {
-				continue
-			}
-			select {
-			case s.c <- it:
-			default:
-				s.over = true
+			if !s.push(it, h.cfg.Buffer) {
 				h.cfg.Metrics.overflows.Inc()
 				h.drop(s)
 			}
@@ -301,13 +298,11 @@ func (h *Hub) Subscribe(scope Scope) *Subscription {
 	if scope.Ct != "" {
 		h.follow(scope.Ct, 0) // unless followed already: a type that appeared since the last look, from its start
 	}
-	c := make(chan Item, h.cfg.Buffer)
-	s := &Subscription{C: c, c: c, scope: scope, hub: h}
+	s := &Subscription{scope: scope, hub: h, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		s.done = true
-		close(c)
 		return s
 	}
 	key := scopeKey(scope)
@@ -318,36 +313,91 @@ func (h *Hub) Subscribe(scope Scope) *Subscription {
 	return s
 }
 
-// Close ends the subscription; C is closed.
+// Close ends the subscription.
 func (s *Subscription) Close() {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
 	s.hub.drop(s)
 }
 
-// tick puts an empty Item (no Commit) in the subscription, unless it is
-// closed or full: Follow's heartbeat clock.
-func (s *Subscription) tick() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	if !s.done {
-		select {
-		case s.c <- Item{}:
-		default: // full: there is traffic
+// push queues it, unless s is closed; it reports false when s already
+// holds limit items (it fell behind, and is marked so).
+func (s *Subscription) push(it Item, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.done:
+		return true
+	case len(s.items) >= limit:
+		s.over = true
+		return false
+	}
+	s.items = append(s.items, it)
+	if len(s.items) == 1 {
+		s.signal()
+	}
+	return true
+}
+
+// signal (s.mu held) leaves a wake token, unless one is waiting already.
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take waits until s holds items and returns them all, oldest first;
+// false once s is closed and empty. spare is what an earlier take
+// returned, done with: its array is reused unless it grew large.
+func (s *Subscription) take(spare []Item) ([]Item, bool) {
+	clear(spare) // no commits kept alive by it
+	if cap(spare) > keepItems {
+		spare = nil
+	}
+	for {
+		s.mu.Lock()
+		if items := s.items; len(items) > 0 {
+			s.items = spare[:0]
+			s.mu.Unlock()
+			return items, true
 		}
+		done := s.done
+		s.mu.Unlock()
+		if done {
+			return nil, false
+		}
+		<-s.wake
+	}
+}
+
+// keepItems is the largest queue array a subscription keeps for reuse.
+const keepItems = 16
+
+// tick queues an empty Item (no Commit), unless s is closed or holds
+// items already (then there is traffic): Follow's heartbeat clock.
+func (s *Subscription) tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.done && len(s.items) == 0 {
+		s.items = append(s.items, Item{})
+		s.signal()
 	}
 }
 
 // Overflowed reports whether the hub cut the subscription off because it
-// fell behind. Read it once C is closed.
+// fell behind. Read it once take reports the end.
 func (s *Subscription) Overflowed() bool {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.over
 }
 
-// drop (h.mu held) removes s and closes its channel, once.
+// drop (h.mu held) removes s and ends it, once; take returns what it
+// holds first.
 func (h *Hub) drop(s *Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.done {
 		return
 	}
@@ -357,7 +407,7 @@ func (h *Hub) drop(s *Subscription) {
 	if len(h.subs[key]) == 0 {
 		delete(h.subs, key)
 	}
-	close(s.c)
+	s.signal()
 }
 
 // close ends every subscription when the hub stops.

@@ -123,7 +123,7 @@ func (f *serverStream) deliver(c *store.Commit, v *view, send func(Message) erro
 		if e := c.Events[i]; f.t.Match(e.T) {
 			m := Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}
 			if v != nil {
-				m.Event, m.Data = v.events[i], v.data[i]
+				m.Event, m.Data, m.view, m.index = v.events[i], v.data[i], v, i
 			}
 			if err := send(m); err != nil {
 				return err

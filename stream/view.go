@@ -17,6 +17,14 @@ type view struct {
 	events  []*eventstore.Event // as streams send them
 	data    [][]byte            // their JSON
 	cursors []string            // their cursors in the context's stream
+
+	mu     sync.Mutex
+	shared map[sharedKey][]byte // Message.Shared's encodings
+}
+
+type sharedKey struct {
+	index       int
+	key, cursor string
 }
 
 func newView(c *store.Commit) *view { return &view{commit: c} }
@@ -35,4 +43,30 @@ func (v *view) get(st *store.Store) *view {
 		}
 	})
 	return v
+}
+
+// Shared is build(m), made once for every stream that sends m under the
+// same key: a live event goes alike to every subscriber of its commit (its
+// cursor is part of the key too), so a transport encodes its frame once
+// rather than once per connection. Other messages are built each time.
+func (m Message) Shared(key string, build func(Message) ([]byte, error)) ([]byte, error) {
+	v := m.view
+	if v == nil {
+		return build(m)
+	}
+	k := sharedKey{index: m.index, key: key, cursor: m.Cursor}
+	v.mu.Lock()
+	defer v.mu.Unlock() // the others wait for the first to build it, rather than build it too
+	if b, ok := v.shared[k]; ok {
+		return b, nil
+	}
+	b, err := build(m)
+	if err != nil {
+		return nil, err
+	}
+	if v.shared == nil {
+		v.shared = map[sharedKey][]byte{}
+	}
+	v.shared[k] = b
+	return b, nil
 }

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// heldConn is the TCP connection under a gateway connection. Writes made
+// while it is held are gathered and go to the socket together at release:
+// a subscription with several dispatches to send writes them in one
+// system call rather than one each (coder/websocket flushes every message
+// and has no way to write several at once, hence this by hand). Every
+// write to the socket has a deadline: a client that stops reading is let
+// go, and nothing waits on it for longer.
+type heldConn struct {
+	net.Conn
+	mu    sync.Mutex
+	holds int
+	buf   []byte
+}
+
+// Bounds of what a heldConn gathers.
+const (
+	heldMax  = 64 << 10 // written out at once beyond this
+	heldKeep = 4 << 10  // a larger buffer is let go once written: idle connections stay small
+)
+
+// hold starts gathering writes, until the matching release.
+func (c *heldConn) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holds++
+}
+
+// release ends a hold; the last one writes out what was gathered.
+func (c *heldConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.holds--; c.holds > 0 || len(c.buf) == 0 {
+		return nil
+	}
+	return c.flush()
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.holds == 0 {
+		return c.write(p)
+	}
+	c.buf = append(c.buf, p...)
+	if len(c.buf) >= heldMax {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// flush (c.mu held) writes out what was gathered.
+func (c *heldConn) flush() error {
+	_, err := c.write(c.buf)
+	if cap(c.buf) > heldKeep {
+		c.buf = nil
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
+
+// write (c.mu held) writes p to the socket within gatewayWriteTimeout.
+func (c *heldConn) write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(gatewayWriteTimeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// holdingWriter is what websocket.Accept is given: its Hijack hands the
+// connection over as a heldConn, with a small write buffer (a hold
+// gathers the writes; the library's own frames are small).
+type holdingWriter struct {
+	http.ResponseWriter
+	conn *heldConn // set by Hijack
+}
+
+func (w *holdingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil { // empty after the upgrade's answer, but should it not be
+		conn.Close()
+		return nil, nil, err
+	}
+	w.conn = &heldConn{Conn: conn}
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 512)), nil
+}
