@@ -102,10 +102,14 @@ type principal struct {
 // secrets; a token that matches none and looks like a JWT is checked as a
 // client token.
 func (a *authenticator) principalOf(r *http.Request) (principal, error) {
+	return a.principalOfHeader(r.Header.Get("Authorization"))
+}
+
+// principalOfHeader is principalOf for an Authorization header's value.
+func (a *authenticator) principalOfHeader(h string) (principal, error) {
 	if len(a.digests) == 0 && a.clients == nil {
 		return principal{scope: ScopeAdmin}, nil
 	}
-	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" {
 		return principal{}, eventstore.Errorf(eventstore.EUNAUTHORIZED, "this server needs a bearer token: Authorization: Bearer <token>")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,9 +112,15 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg := s.gateway.withDefaults()
 	c.SetReadLimit(cfg.MaxPacket)
-	g := &gatewayConn{s: s, c: c, conn: hw.conn, r: r, cfg: cfg, rate: rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
+	g := &gatewayConn{s: s, c: c, conn: hw.conn, authorization: r.Header.Get("Authorization"), cfg: cfg,
+		rate:    rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
 		cursors: map[string]string{}, subs: map[string]context.CancelFunc{}}
-	g.serve(r.Context())
+	// The connection goes on in a goroutine of its own, and the request's
+	// ends here: what net/http keeps for a request (its buffers, its
+	// goroutine's deep stack, the request itself) is let go, which is most
+	// of what an idle connection would hold. The request's context ends
+	// with it, so the connection's does not derive from it.
+	go g.serve(context.Background())
 }
 
 // gatewayConn is one client connection.
@@ -121,11 +128,12 @@ type gatewayConn struct {
 	s     *server
 	c     *websocket.Conn
 	conn  *heldConn // under c
-	r     *http.Request
 	p     principal
 	cfg   GatewayConfig
-	token string        // what counts its connections (set once identified)
-	rate  *rate.Limiter // the client's dispatches
+	token string // what counts its connections (set once identified)
+	// authorization is the upgrade request's Authorization header.
+	authorization string
+	rate          *rate.Limiter // the client's dispatches
 
 	wg     sync.WaitGroup // the subscriptions
 	filter store.TypeFilter
@@ -142,47 +150,64 @@ func (g *gatewayConn) heartbeat() time.Duration { return g.cfg.Heartbeat }
 // serve runs the connection until it fails, the client goes, or ctx ends.
 func (g *gatewayConn) serve(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(ctx)
-	defer g.cancel()
+	// The connection's end closes the socket, which ends a read: one hook
+	// for the connection rather than one per read (a read given ctx).
+	stop := context.AfterFunc(ctx, func() { _ = g.c.CloseNow() })
 	g.s.clients.open(g)
-	defer g.s.clients.close(g)
 	g.s.metrics.gatewayOpen(1)
-	defer g.s.metrics.gatewayOpen(-1)
-	defer g.wg.Wait()
+	end := func(err error) {
+		g.fail(err)
+		g.cancel()
+		g.wg.Wait()
+		g.s.metrics.gatewayOpen(-1)
+		g.s.clients.close(g)
+		stop()
+	}
 	g.send(opHello, map[string]int64{"heartbeat_interval": g.heartbeat().Milliseconds()})
-	err := g.run(ctx)
-	g.fail(err)
-	g.cancel()
+	clientID, stopExpiry, err := g.identify(ctx)
+	if err != nil {
+		end(err)
+		return
+	}
+	// The reading goes on in a goroutine of its own, started small: an
+	// idle connection's stack is what waiting for a packet needs, not what
+	// identify needed.
+	go func() {
+		defer stopExpiry()
+		end(g.readLoop(ctx, clientID))
+	}()
 }
 
-// run reads identify, starts the subscriptions, and then reads until the
-// connection ends.
-func (g *gatewayConn) run(ctx context.Context) error {
-	first, err := g.read(ctx, identifyTimeout, "invalid_request")
+// identify reads identify and starts the subscriptions. stop ends the
+// client token's expiry timer.
+func (g *gatewayConn) identify(ctx context.Context) (clientID string, stop func() bool, err error) {
+	stop = func() bool { return false }
+	first, err := g.read(identifyTimeout, "invalid_request")
 	if err != nil {
-		return err
+		return "", stop, err
 	}
 	if first.Op != opIdentify {
-		return invalid("invalid_request", "the first packet must be identify (op 1)")
+		return "", stop, invalid("invalid_request", "the first packet must be identify (op 1)")
 	}
 	var id identify
 	if err := json.Unmarshal(first.D, &id); err != nil || id.ClientID == "" {
-		return invalid("invalid_request", "identify needs d with client_id (and subscribe, token)")
+		return "", stop, invalid("invalid_request", "identify needs d with client_id (and subscribe, token)")
 	}
 	if err := g.authenticate(id.Token); err != nil {
-		return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
+		return "", stop, invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 	}
 	who := "service:" + g.serviceToken(id.Token)
 	if g.p.client != nil {
 		who = "client:" + g.p.client.Subject
 	}
 	if err := g.s.clients.claim(who+"\x00"+id.ClientID, who, g.cfg.MaxConnections, g); err != nil {
-		return err
+		return "", stop, err
 	}
 	if len(id.Subscribe) > g.cfg.MaxSubscriptions {
-		return invalid("invalid_request", fmt.Sprintf("at most %d subscriptions on one connection", g.cfg.MaxSubscriptions))
+		return "", stop, invalid("invalid_request", fmt.Sprintf("at most %d subscriptions on one connection", g.cfg.MaxSubscriptions))
 	}
 	if g.filter, err = store.ParseTypeFilter(id.T); err != nil {
-		return invalid("invalid_request", eventstore.ErrorMessage(err))
+		return "", stop, invalid("invalid_request", eventstore.ErrorMessage(err))
 	}
 	ready := make(chan struct{})
 	defer func() {
@@ -196,9 +221,9 @@ func (g *gatewayConn) run(ctx context.Context) error {
 		if err := g.subscribe(ctx, sub, ready); err != nil {
 			var f *gatewayFailure
 			if errors.As(err, &f) {
-				return err
+				return "", stop, err
 			}
-			return invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
+			return "", stop, invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 		}
 	}
 	g.send(opReady, map[string]string{"client_id": id.ClientID, "session_id": sessionID()})
@@ -207,16 +232,21 @@ func (g *gatewayConn) run(ctx context.Context) error {
 		expiry := time.AfterFunc(time.Until(g.p.client.ExpiresAt.Time), func() {
 			g.fail(invalid("token_expired", "the client token has expired; connect again with a fresh one"))
 		})
-		defer expiry.Stop()
+		stop = expiry.Stop
 	}
+	return id.ClientID, stop, nil
+}
+
+// readLoop reads the client's packets until the connection ends.
+func (g *gatewayConn) readLoop(ctx context.Context, clientID string) error {
 	for {
-		p, err := g.read(ctx, 2*g.heartbeat(), "heartbeat_timeout")
+		p, err := g.read(2*g.heartbeat(), "heartbeat_timeout")
 		if err != nil {
 			return err
 		}
 		switch p.Op {
 		case opHeartbeat:
-			g.send(opHeartbeatAck, map[string]string{"client_id": id.ClientID})
+			g.send(opHeartbeatAck, map[string]string{"client_id": clientID})
 		case opDispatch:
 			if !g.rate.Allow() {
 				g.sendError(nonceOf(p), eventstore.Errorf(eventstore.ERATELIMITED, "more than %g dispatches a second; slow down", g.cfg.DispatchRate))
@@ -230,13 +260,13 @@ func (g *gatewayConn) run(ctx context.Context) error {
 }
 
 // read reads one packet within timeout, else fails the connection with
-// code. (Not by Read's context: the
-// library closes a connection whose read is cancelled, and the client is
-// owed an invalid packet first; so a timer fails the connection.)
-func (g *gatewayConn) read(ctx context.Context, timeout time.Duration, code string) (packet, error) {
+// code. (Not by Read's context: the library closes a connection whose read
+// is cancelled, and the client is owed an invalid packet first; so a timer
+// fails the connection.)
+func (g *gatewayConn) read(timeout time.Duration, code string) (packet, error) {
 	timer := time.AfterFunc(timeout, func() { g.fail(invalid(code, "nothing from the client within "+timeout.String())) })
 	defer timer.Stop()
-	typ, raw, err := g.c.Read(ctx)
+	typ, raw, err := g.c.Read(context.Background()) // ended by the connection's end, which closes it
 	switch {
 	case err != nil:
 		return packet{}, err
@@ -254,12 +284,11 @@ func (g *gatewayConn) read(ctx context.Context, timeout time.Duration, code stri
 // authenticate takes the token from identify, or else from the upgrade's
 // Authorization header.
 func (g *gatewayConn) authenticate(token string) error {
-	r := g.r
+	h := g.authorization
 	if token != "" {
-		r = g.r.Clone(g.r.Context())
-		r.Header.Set("Authorization", "Bearer "+token)
+		h = "Bearer " + token
 	}
-	p, err := g.s.auth.principalOf(r)
+	p, err := g.s.auth.principalOfHeader(h)
 	g.p = p
 	return err
 }
@@ -415,7 +444,7 @@ func nonceOf(p packet) string {
 // the secret), for counting its connections.
 func (g *gatewayConn) serviceToken(token string) string {
 	if token == "" {
-		token = g.r.Header.Get("Authorization")
+		_, token, _ = strings.Cut(g.authorization, " ")
 	}
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:8])

@@ -2,6 +2,8 @@ package api
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -24,8 +26,9 @@ type heldConn struct {
 
 // Bounds of what a heldConn gathers.
 const (
-	heldMax  = 64 << 10 // written out at once beyond this
-	heldKeep = 4 << 10  // a larger buffer is let go once written: idle connections stay small
+	heldMax = 64 << 10 // written out at once beyond this
+
+	gatewayReadBuffer = 512
 )
 
 // hold starts gathering writes, until the matching release.
@@ -63,11 +66,7 @@ func (c *heldConn) Write(p []byte) (int, error) {
 // flush (c.mu held) writes out what was gathered.
 func (c *heldConn) flush() error {
 	_, err := c.write(c.buf)
-	if cap(c.buf) > heldKeep {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
-	}
+	c.buf = nil // an idle connection holds no buffer
 	return err
 }
 
@@ -80,8 +79,9 @@ func (c *heldConn) write(p []byte) (int, error) {
 }
 
 // holdingWriter is what websocket.Accept is given: its Hijack hands the
-// connection over as a heldConn, with a small write buffer (a hold
-// gathers the writes; the library's own frames are small).
+// connection over as a heldConn, with buffers of its own, small ones (a
+// hold gathers the writes, the library's own frames are small, and so are
+// a client's packets), rather than net/http's 4 KiB each.
 type holdingWriter struct {
 	http.ResponseWriter
 	conn *heldConn // set by Hijack
@@ -97,5 +97,15 @@ func (w *holdingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &heldConn{Conn: conn}
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 512)), nil
+	// What the client sent already after its upgrade request (its
+	// identify, say) stays buffered in the new reader, where Accept looks
+	// for it.
+	n := brw.Reader.Buffered()
+	early, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), w.conn), max(gatewayReadBuffer, n))
+	if _, err := br.Peek(n); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, 512)), nil
 }

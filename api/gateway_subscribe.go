@@ -40,37 +40,47 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 	d := &dispatcher{g: g, key: key}
 	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway",
 		Flush: d.flush, NoHeartbeat: true}
-	started := make(chan error, 1)
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		defer cancel()
-		first := true
-		err := g.s.hub.Follow(sctx, req, func(m stream.Message) error {
-			if first {
-				first = false
-				started <- nil
-				select {
-				case <-gate:
-				case <-sctx.Done():
-					return sctx.Err()
-				}
-			}
-			return d.deliver(m)
-		})
-		_ = d.flush()
+	started := make(chan error, 1) // its first message, or its refusal
+	first := true
+	send := func(m stream.Message) error {
 		if first {
-			started <- err
+			first = false
+			started <- nil
+			select {
+			case <-gate:
+			case <-sctx.Done():
+				return sctx.Err()
+			}
 		}
+		return d.deliver(m)
+	}
+	ended := func(err error) {
+		_ = d.flush()
 		switch {
 		case errors.Is(err, errConnLost):
 			g.cancel()
-		case err != nil && sctx.Err() == nil && !first:
+		case errors.Is(err, stream.ErrClosed):
+			g.goAway()
+		case err != nil && sctx.Err() == nil:
 			var f *gatewayFailure
 			if !errors.As(err, &f) {
 				err = invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 			}
 			g.fail(err)
+		}
+		cancel()
+		g.wg.Done()
+	}
+	// The backlog is sent from a goroutine that ends with it; the live
+	// part from goroutines that run while there is something to send.
+	g.wg.Add(1)
+	go func() {
+		if err := g.s.hub.FollowDetached(sctx, req, send, ended); err != nil {
+			if first {
+				started <- err
+				err = nil // answered by subscribe
+			}
+			ended(err)
 		}
 	}()
 	if err := <-started; err != nil {

@@ -69,104 +69,86 @@ var ErrClosed = errors.New("stream: the server is shutting down")
 // can slip between backlog and live; anything the subscription lacks is
 // read from the store.
 func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error) error {
+	l, err := h.start(ctx, req, send)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	// The loop waits on the subscription alone, not in a select: with a
+	// thousand streams on a room, waking each from a three-way select
+	// cost more than its send.
+	var items []Item
+	for {
+		var ok bool
+		if items, ok = l.sub.take(items); !ok {
+			return l.ended()
+		}
+		if err := l.process(items); err != nil {
+			return err
+		}
+	}
+}
+
+// FollowDetached is Follow for a transport that holds many streams (the
+// gateway's subscriptions): it sends the backlog and returns (Follow's
+// errors, and then done is not called), and sends the live part from a
+// goroutine started when commits arrive and ended once they are sent, so
+// that an idle stream holds no goroutine and no stack. done is called
+// once, when the stream ends, with what Follow would have returned.
+func (h *Hub) FollowDetached(ctx context.Context, req Request, send func(Message) error, done func(error)) error {
+	l, err := h.start(ctx, req, send)
+	if err != nil {
+		return err
+	}
+	l.sub.detach(func() { l.drain(done) })
+	return nil
+}
+
+// start checks req, sends the backlog and subscribes: all of a stream up
+// to its live part.
+func (h *Hub) start(ctx context.Context, req Request, send func(Message) error) (_ *liveStream, err error) {
 	var f follower
-	var err error
 	if req.Server {
 		f, err = h.serverFollower(ctx, req)
 	} else {
 		f, err = h.contextFollower(ctx, req)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	l := &liveStream{h: h, ctx: ctx, req: req, f: f, send: send, lastSent: time.Now()}
 	m := h.cfg.Metrics
 	m.open.WithLabelValues(req.Transport).Inc()
-	defer m.open.WithLabelValues(req.Transport).Dec()
-	lastSent := time.Now()
-	sent, unsent := m.sent.WithLabelValues(req.Transport), 0 // counted in bunches: a shared counter is contended
-	defer func() { sent.Add(float64(unsent)) }()
-	out := func(msg Message) error {
-		if msg.Kind == KindEvent {
-			if unsent++; unsent == 64 {
-				sent.Add(64)
-				unsent = 0
-			}
+	l.sent = m.sent.WithLabelValues(req.Transport)
+	defer func() {
+		if err != nil {
+			l.close()
 		}
-		lastSent = time.Now()
-		return send(msg)
-	}
+	}()
 	// Far behind, read from the store alone; then subscribe, and read
 	// again up to what the subscription will bring.
-	if err := f.catchUp(ctx, out); err != nil {
-		return err
+	if err := f.catchUp(ctx, l.out); err != nil {
+		return nil, err
 	}
-	sub := h.Subscribe(f.scope())
-	defer sub.Close()
-	if err := f.catchUp(ctx, out); err != nil {
-		return err
+	l.sub = h.Subscribe(f.scope())
+	if err := f.catchUp(ctx, l.out); err != nil {
+		return nil, err
 	}
-	if err := out(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
-		return err
+	if err := l.out(Message{Kind: KindCaughtUp, Cursor: f.cursor()}); err != nil {
+		return nil, err
 	}
-	flush := func() error {
-		if req.Flush == nil {
-			return nil
-		}
-		return req.Flush()
+	if err := l.flush(); err != nil {
+		return nil, err
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	// The loop waits on the subscription alone, not in a select: with a
-	// thousand streams on a room, waking each from a three-way select
-	// cost more than its send. The context's end closes the subscription,
-	// and a timer puts a tick in it; a heartbeat goes out on a tick when
-	// nothing else did for two thirds of the interval, so that the gap
-	// never exceeds it (a filter may drop every event of a busy context).
-	stop := context.AfterFunc(ctx, sub.Close)
-	defer stop()
+	// The context's end closes the subscription, and a timer puts a tick
+	// in it; a heartbeat goes out on a tick when nothing else did for two
+	// thirds of the interval, so that the gap never exceeds it (a filter
+	// may drop every event of a busy context).
+	l.stopCtx = context.AfterFunc(ctx, l.sub.Close)
 	if !req.NoHeartbeat {
-		stopBeat := h.beat(sub)
-		defer stopBeat()
+		l.stopBeat = h.beat(l.sub)
 	}
-	var items []Item
-	for {
-		var ok bool
-		if items, ok = sub.take(items); !ok {
-			break
-		}
-		for _, it := range items {
-			if it.Commit == nil { // a tick
-				if time.Since(lastSent) < h.cfg.Heartbeat*2/3 {
-					continue
-				}
-				if err := out(Message{Kind: KindHeartbeat}); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := f.live(ctx, it, out); err != nil {
-				return err
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		return nil
-	case !sub.Overflowed():
-		return ErrClosed
-	}
-	m.resets.WithLabelValues(req.Transport).Inc()
-	if err := out(Message{Kind: KindReset, Cursor: f.cursor()}); err != nil {
-		return err
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	return ErrReset
+	return l, nil
 }
 
 // beat starts sub's heartbeat clock: a tick every third of the interval.

@@ -84,10 +84,12 @@ type Subscription struct {
 	hub   *Hub
 	wake  chan struct{} // a token when items arrive or the subscription ends
 
-	mu    sync.Mutex
-	items []Item
-	over  bool // it fell behind
-	done  bool // closed: nothing more is put in
+	mu       sync.Mutex
+	items    []Item
+	over     bool   // it fell behind
+	done     bool   // closed: nothing more is put in
+	notify   func() // a detached subscription's drain, started when items arrive and none runs
+	draining bool
 }
 
 // New returns a hub; it starts following with Run.
@@ -339,8 +341,16 @@ func (s *Subscription) push(it Item, limit int) bool {
 	return true
 }
 
-// signal (s.mu held) leaves a wake token, unless one is waiting already.
+// signal (s.mu held) leaves a wake token, unless one is waiting already;
+// a detached subscription starts its drain, unless one runs.
 func (s *Subscription) signal() {
+	if s.notify != nil {
+		if !s.draining {
+			s.draining = true
+			go s.notify()
+		}
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -369,6 +379,41 @@ func (s *Subscription) take(spare []Item) ([]Item, bool) {
 		}
 		<-s.wake
 	}
+}
+
+// detach has drain called on a goroutine of its own whenever items arrive
+// (or s ends) and no drain runs, in place of take: drain calls poll until
+// it reports nothing.
+func (s *Subscription) detach(drain func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notify = drain
+	if len(s.items) > 0 || s.done {
+		s.draining = true
+		go drain()
+	}
+}
+
+// poll is take for a detached subscription, without waiting: what s
+// holds, or nothing, which ends the drain that called it. open reports
+// whether s may bring more (then a drain is started for it); once it is
+// false, no drain is started again.
+func (s *Subscription) poll(spare []Item) (items []Item, open bool) {
+	clear(spare)
+	if cap(spare) > keepItems {
+		spare = nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if items := s.items; len(items) > 0 {
+		s.items = spare[:0]
+		return items, true
+	}
+	if s.done {
+		return nil, false
+	}
+	s.draining = false
+	return nil, true
 }
 
 // keepItems is the largest queue array a subscription keeps for reuse.
