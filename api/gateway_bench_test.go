@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -88,7 +89,11 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 					clients = startBenchClients(b, g.url, subscribers)
 				}
 				const appends = 300
-				start := time.Now()
+				start, serverCPU := time.Now(), processCPU(os.Getpid())
+				var clientCPU time.Duration
+				if clients != nil {
+					clientCPU = clients.cpu()
+				}
 				var last *eventstore.Event
 				for range appends {
 					e, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"})
@@ -105,6 +110,9 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 						}
 					}
 					b.ReportMetric(float64(time.Since(start).Milliseconds())/appends, "ms/event-delivered-to-all")
+					deliveries := float64(appends * subscribers)
+					b.ReportMetric(float64((processCPU(os.Getpid())-serverCPU).Microseconds())/deliveries, "server-cpu-µs/delivery")
+					b.ReportMetric(float64((clients.cpu()-clientCPU).Microseconds())/deliveries, "client-cpu-µs/delivery")
 				}
 				return appends / appended.Seconds()
 			}

@@ -177,6 +177,11 @@ func (bc *benchClients) next(b *testing.B, within time.Duration) string {
 	return ""
 }
 
+// cpu is the CPU time the client process has used so far.
+func (bc *benchClients) cpu() time.Duration {
+	return processCPU(bc.cmd.Process.Pid)
+}
+
 // stop ends the client process.
 func (bc *benchClients) stop() {
 	_ = bc.stdin.Close()

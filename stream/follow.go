@@ -91,10 +91,12 @@ func (h *Hub) Follow(ctx context.Context, req Request, send func(Message) error)
 
 // FollowDetached is Follow for a transport that holds many streams (the
 // gateway's subscriptions): it sends the backlog and returns (Follow's
-// errors, and then done is not called), and sends the live part from a
-// goroutine started when commits arrive and ended once they are sent, so
-// that an idle stream holds no goroutine and no stack. done is called
-// once, when the stream ends, with what Follow would have returned.
+// errors, and then done is not called), and the live part is sent by the
+// hub's senders when commits arrive (see senders), so that an idle stream
+// holds no goroutine and no stack. send may block, but a long block
+// costs the others a sender for a while. done is called once, on a
+// goroutine of its own, when the stream ends, with what Follow would have
+// returned.
 func (h *Hub) FollowDetached(ctx context.Context, req Request, send func(Message) error, done func(error)) error {
 	l, err := h.start(ctx, req, send)
 	if err != nil {

@@ -26,7 +26,11 @@ type Config struct {
 	// Heartbeat is how often an idle stream sends a heartbeat
 	// (DefaultHeartbeat when zero).
 	Heartbeat time.Duration
-	Metrics   *Metrics // optional
+	// Senders is how many goroutines send what detached streams
+	// (FollowDetached) have to send (DefaultSenders when zero); more
+	// start for a while when one stalls.
+	Senders int
+	Metrics *Metrics // optional
 }
 
 // Defaults of Config.
@@ -43,12 +47,13 @@ type Hub struct {
 	st  *store.Store
 	log *slog.Logger
 
-	mu     sync.Mutex
-	tails  map[string]*tail                    // by context type
-	subs   map[scopeKey]map[*Subscription]bool // by scope
-	run    context.Context                     // set by Run; nil before
-	wg     sync.WaitGroup
-	closed bool
+	mu      sync.Mutex
+	tails   map[string]*tail                    // by context type
+	subs    map[scopeKey]map[*Subscription]bool // by scope
+	run     context.Context                     // set by Run; nil before
+	senders *senders
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 // tail is the hub's reader of one context type's commit log.
@@ -103,6 +108,9 @@ func New(cfg Config) *Hub {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = DefaultSenders()
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -110,7 +118,8 @@ func New(cfg Config) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, st: cfg.Store, log: log, tails: map[string]*tail{}, subs: map[scopeKey]map[*Subscription]bool{}}
+	return &Hub{cfg: cfg, st: cfg.Store, log: log, tails: map[string]*tail{}, subs: map[scopeKey]map[*Subscription]bool{},
+		senders: newSenders(cfg.Senders)}
 }
 
 // tailMargin is how many entries before the end of a log a hub starts
@@ -151,6 +160,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			h.wg.Wait()
 			h.close()
+			h.senders.stop()
 			return nil
 		case <-discover.C:
 			types, err := h.st.LogTypes(ctx)
@@ -347,7 +357,7 @@ func (s *Subscription) signal() {
 	if s.notify != nil {
 		if !s.draining {
 			s.draining = true
-			go s.notify()
+			s.hub.senders.ready(s)
 		}
 		return
 	}
@@ -390,7 +400,7 @@ func (s *Subscription) detach(drain func()) {
 	s.notify = drain
 	if len(s.items) > 0 || s.done {
 		s.draining = true
-		go drain()
+		s.hub.senders.ready(s)
 	}
 }
 

@@ -84,8 +84,10 @@ func (l *liveStream) ended() error {
 	return ErrReset
 }
 
-// drain is a detached stream's goroutine: it sends what the subscription
-// holds and returns when it holds nothing more; done gets the stream's end.
+// drain sends what a detached stream's subscription holds, on one of the
+// hub's senders, and returns when it holds nothing more; done gets the
+// stream's end, on a goroutine of its own (a transport may take its time
+// to close a connection, and the sender has others to serve).
 func (l *liveStream) drain(done func(error)) {
 	var items []Item // this goroutine's: the next drain may start as soon as poll has said there is nothing
 	for {
@@ -94,13 +96,13 @@ func (l *liveStream) drain(done func(error)) {
 			if !open {
 				err := l.ended()
 				l.close()
-				done(err)
+				go done(err)
 			}
 			return
 		}
 		if err := l.process(items); err != nil {
 			l.close()
-			done(err)
+			go done(err)
 			return
 		}
 	}
