@@ -18,7 +18,7 @@ import (
 )
 
 // gatewayBench is a server with the gateway on a real store and hub, and
-// its room room/fan.
+// its rooms room/fan and room/quiet.
 type gatewayBench struct {
 	st  *store.Store
 	url string
@@ -41,8 +41,10 @@ func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 	srv := httptest.NewServer(api.New(api.Config{Store: st, Hub: h,
 		Gateway: api.GatewayConfig{MaxConnections: 1 << 20, DispatchRate: 1 << 20}}))
 	b.Cleanup(func() { srv.Close(); cancel(); <-done })
-	if _, err := st.CreateContext(ctx, "room", "fan", "", nil); err != nil {
-		b.Fatal(err)
+	for _, cid := range []string{"fan", "quiet"} {
+		if _, err := st.CreateContext(ctx, "room", cid, "", nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return &gatewayBench{st: st, url: strings.Replace(srv.URL, "http", "ws", 1) + "/api/v1/gateway"}
 }
@@ -54,7 +56,7 @@ func BenchmarkGatewayFanOut(b *testing.B) {
 		b.Run(backend.Name, func(b *testing.B) {
 			g := newGatewayBench(b, backend)
 			const n = 1000
-			clients := startBenchClients(b, g.url, n)
+			clients := startBenchClients(b, g.url, n, "fan")
 			var total, worst time.Duration
 			b.ResetTimer()
 			for range b.N {
@@ -75,18 +77,22 @@ func BenchmarkGatewayFanOut(b *testing.B) {
 	}
 }
 
-// BenchmarkGatewayAppendWithSubscribers: append throughput with 1,000
-// connected gateway subscribers of the room, against none, in one run
-// (target: at least 0.8). The clients are another process, on the same
-// cores.
+// BenchmarkGatewayAppendWithSubscribers: append throughput to room/fan
+// with 1,000 connected gateway clients, against none, in one run (target:
+// at least 0.8): ratio-same-room when the clients are subscribed to the
+// room appended to (every append is a thousand deliveries, which take
+// their share of the cores), ratio-other-room when they follow another
+// room (what open connections cost appends). The clients are another
+// process, on the same two cores.
 func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
-			rate := func(subscribers int) float64 {
+			const subscribers = 1000
+			rate := func(clientsOf string) float64 { // "" for no clients
 				g := newGatewayBench(b, backend)
 				var clients *benchClients
-				if subscribers > 0 {
-					clients = startBenchClients(b, g.url, subscribers)
+				if clientsOf != "" {
+					clients = startBenchClients(b, g.url, subscribers, clientsOf)
 				}
 				const appends = 300
 				start, serverCPU := time.Now(), processCPU(os.Getpid())
@@ -103,7 +109,7 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 					last = e
 				}
 				appended := time.Since(start)
-				if clients != nil { // and every client had every event
+				if clientsOf == "fan" { // and every client had every event
 					for {
 						if line := clients.next(b, time.Minute); line == "all "+last.ID {
 							break
@@ -116,14 +122,16 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 				}
 				return appends / appended.Seconds()
 			}
-			var alone, with float64
+			var alone, same, other float64
 			for range b.N {
-				alone += rate(0)
-				with += rate(1000)
+				alone += rate("")
+				same += rate("fan")
+				other += rate("quiet")
 			}
 			b.ReportMetric(alone/float64(b.N), "appends/s-alone")
-			b.ReportMetric(with/float64(b.N), "appends/s-1000-subscribers")
-			b.ReportMetric(with/alone, "ratio")
+			b.ReportMetric(same/float64(b.N), "appends/s-1000-subscribers")
+			b.ReportMetric(same/alone, "ratio-same-room")
+			b.ReportMetric(other/alone, "ratio-other-room")
 		})
 	}
 }
@@ -143,7 +151,7 @@ func BenchmarkGatewayIdleMemory(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				g0 := runtime.NumGoroutine()
-				clients := startBenchClients(b, g.url, n)
+				clients := startBenchClients(b, g.url, n, "fan")
 				time.Sleep(200 * time.Millisecond)
 				for range 3 { // idle: stacks that grew while subscribing shrink at each collection
 					runtime.GC()

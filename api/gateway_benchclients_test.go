@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,10 +22,10 @@ import (
 // CPU are measured apart from its clients' (which, on a real deployment,
 // are on other machines; here they still share the cores).
 
-const benchClientsEnv = "EVENTSTORE_GATEWAY_BENCH_CLIENTS" // "url n"
+const benchClientsEnv = "EVENTSTORE_GATEWAY_BENCH_CLIENTS" // "url n cid"
 
 // benchClientsMain is the client process, when benchClientsEnv is set (ok):
-// n identified clients subscribed to room/fan; it prints "ready" once all
+// n identified clients subscribed to room/cid; it prints "ready" once all
 // are, and "all <id>" whenever every client has had the dispatch of event
 // id. It ends when its stdin closes, or after ten minutes.
 func benchClientsMain() (exitCode int, ok bool) {
@@ -34,23 +33,23 @@ func benchClientsMain() (exitCode int, ok bool) {
 	if arg == "" {
 		return 0, false
 	}
-	url, count, _ := strings.Cut(arg, " ")
-	n, err := strconv.Atoi(count)
-	if err != nil {
+	var url, cid string
+	var n int
+	if _, err := fmt.Sscan(arg, &url, &n, &cid); err != nil {
 		fmt.Fprintln(os.Stderr, "bench clients:", err)
 		return 2, true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
-	if err := runBenchClients(ctx, url, n); err != nil && ctx.Err() == nil {
+	if err := runBenchClients(ctx, url, n, cid); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "bench clients:", err)
 		return 1, true
 	}
 	return 0, true
 }
 
-func runBenchClients(ctx context.Context, url string, n int) error {
+func runBenchClients(ctx context.Context, url string, n int, cid string) error {
 	var (
 		mu    sync.Mutex
 		have  = map[string]int{}
@@ -72,7 +71,7 @@ func runBenchClients(ctx context.Context, url string, n int) error {
 		}
 		c.SetReadLimit(1 << 20)
 		identify, _ := json.Marshal(map[string]any{"op": 1, "d": map[string]any{"client_id": "c" + strconv.Itoa(i),
-			"subscribe": []map[string]string{{"ct": "room", "cid": "fan"}}}})
+			"subscribe": []map[string]string{{"ct": "room", "cid": cid}}}})
 		if err := c.Write(ctx, websocket.MessageText, identify); err != nil {
 			return err
 		}
@@ -129,12 +128,12 @@ type benchClients struct {
 	lines chan string
 }
 
-// startBenchClients starts n clients of the gateway at url in a second
-// process and waits until every one is ready.
-func startBenchClients(b *testing.B, url string, n int) *benchClients {
+// startBenchClients starts n clients of the gateway at url, subscribed to
+// room/cid, in a second process and waits until every one is ready.
+func startBenchClients(b *testing.B, url string, n int, cid string) *benchClients {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchClientsEnv+"="+url+" "+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", benchClientsEnv, url, n, cid))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -33,6 +33,7 @@ const (
 	flagKeyFile         = "key-file"
 	flagStreamBuffer    = "stream-buffer"
 	flagStreamHeartbeat = "stream-heartbeat"
+	flagStreamSenders   = "stream-senders"
 	flagStreamPoll      = "stream-poll"
 	flagMaxSkew         = "federation-max-skew"
 	flagGatewayBeat     = "gateway-heartbeat"
@@ -79,6 +80,8 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "how often an idle live stream sends a heartbeat comment"},
 		&cli.DurationFlag{Name: flagStreamPoll, Value: stream.DefaultPoll, Sources: env.fromEnv("EVENTSTORE_STREAM_POLL"),
 			Usage: "how often live streams look for events that other processes sharing the database wrote"},
+		&cli.IntFlag{Name: flagStreamSenders, Value: 0, Sources: env.fromEnv("EVENTSTORE_STREAM_SENDERS"),
+			Usage: "goroutines that write the gateway's dispatches (0: half the cores); more start while all are held up by slow clients"},
 	)
 	flags = append(flags, storeFlags(env)...)
 	flags = append(flags, logFlags(env)...)
@@ -183,8 +186,12 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	if cmd.Int(flagStreamBuffer) < 1 {
 		return fmt.Errorf("--%s must be at least 1", flagStreamBuffer)
 	}
+	if cmd.Int(flagStreamSenders) < 0 {
+		return fmt.Errorf("--%s must be 0 (half the cores) or more", flagStreamSenders)
+	}
 	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry),
-		Buffer: int(cmd.Int(flagStreamBuffer)), Heartbeat: cmd.Duration(flagStreamHeartbeat), Poll: cmd.Duration(flagStreamPoll)})
+		Buffer: int(cmd.Int(flagStreamBuffer)), Heartbeat: cmd.Duration(flagStreamHeartbeat), Poll: cmd.Duration(flagStreamPoll),
+		Senders: int(cmd.Int(flagStreamSenders))})
 	hub.Store(streams)
 	hubCtx, stopHub := context.WithCancel(ctx) // ctx's end ends the streams, so that shutdown is not held up by them
 	hubDone := make(chan error, 1)
