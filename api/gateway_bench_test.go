@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"runtime"
@@ -49,32 +50,38 @@ func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 	return &gatewayBench{st: st, url: strings.Replace(srv.URL, "http", "ws", 1) + "/api/v1/gateway"}
 }
 
-// BenchmarkGatewayFanOut: one append, fanned out to 1,000 connected
-// clients: the time until the last has it (target < 100 ms).
+// BenchmarkGatewayFanOut: one append, fanned out to 100, 1,000 and 4,000
+// connected clients: the time until the last has it (target < 100 ms at
+// 1,000).
 func BenchmarkGatewayFanOut(b *testing.B) {
 	for _, backend := range storetest.Backends() {
-		b.Run(backend.Name, func(b *testing.B) {
-			g := newGatewayBench(b, backend)
-			const n = 1000
-			clients := startBenchClients(b, g.url, n, "fan")
-			var total, worst time.Duration
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				e, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if line := clients.next(b, time.Minute); line != "all "+e.ID {
-					b.Fatalf("client process: %q, want all %s", line, e.ID)
-				}
-				d := time.Since(start)
-				total, worst = total+d, max(worst, d)
-			}
-			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-last")
-			b.ReportMetric(float64(worst.Microseconds())/1000, "max-ms")
-		})
+		for _, n := range []int{100, 1000, 4000} {
+			b.Run(fmt.Sprintf("%s/clients=%d", backend.Name, n), func(b *testing.B) {
+				fanOut(b, backend, n)
+			})
+		}
 	}
+}
+
+func fanOut(b *testing.B, backend storetest.Backend, n int) {
+	g := newGatewayBench(b, backend)
+	clients := startBenchClients(b, g.url, n, "fan")
+	var total, worst time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		e, _, err := g.st.Append(context.Background(), "room", "fan", store.NewEvent{T: "msg"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if line := clients.next(b, time.Minute); line != "all "+e.ID {
+			b.Fatalf("client process: %q, want all %s", line, e.ID)
+		}
+		d := time.Since(start)
+		total, worst = total+d, max(worst, d)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-last")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-ms")
 }
 
 // BenchmarkGatewayAppendWithSubscribers: append throughput to room/fan
@@ -142,31 +149,37 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 // objects and stacks. The clients are another process.
 func BenchmarkGatewayIdleMemory(b *testing.B) {
 	for _, backend := range storetest.Backends() {
-		b.Run(backend.Name, func(b *testing.B) {
-			const n = 1000
-			var per, live, stacks, goroutines float64
-			for range b.N {
-				g := newGatewayBench(b, backend)
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				g0 := runtime.NumGoroutine()
-				clients := startBenchClients(b, g.url, n, "fan")
-				time.Sleep(200 * time.Millisecond)
-				for range 3 { // idle: stacks that grew while subscribing shrink at each collection
-					runtime.GC()
-				}
-				runtime.ReadMemStats(&after)
-				per += float64(after.HeapInuse+after.StackInuse-before.HeapInuse-before.StackInuse) / n / 1024
-				stacks += float64(after.StackInuse-before.StackInuse) / n / 1024
-				live += float64(after.HeapAlloc+after.StackInuse-before.HeapAlloc-before.StackInuse) / n / 1024
-				goroutines += float64(runtime.NumGoroutine()-g0) / n
-				clients.stop()
-			}
-			b.ReportMetric(per/float64(b.N), "KiB/conn")
-			b.ReportMetric(live/float64(b.N), "KiB-live/conn")
-			b.ReportMetric(stacks/float64(b.N), "KiB-stacks/conn")
-			b.ReportMetric(goroutines/float64(b.N), "goroutines/conn")
-		})
+		for _, n := range []int{1000, 4000} {
+			b.Run(fmt.Sprintf("%s/clients=%d", backend.Name, n), func(b *testing.B) {
+				idleMemory(b, backend, n)
+			})
+		}
 	}
+}
+
+func idleMemory(b *testing.B, backend storetest.Backend, n int) {
+	var per, live, stacks, goroutines float64
+	for range b.N {
+		g := newGatewayBench(b, backend)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		clients := startBenchClients(b, g.url, n, "fan")
+		time.Sleep(200 * time.Millisecond)
+		for range 3 { // idle: stacks that grew while subscribing shrink at each collection
+			runtime.GC()
+		}
+		runtime.ReadMemStats(&after)
+		kib := func(after, before uint64) float64 { return float64(after-before) / float64(n) / 1024 }
+		per += kib(after.HeapInuse+after.StackInuse, before.HeapInuse+before.StackInuse)
+		live += kib(after.HeapAlloc+after.StackInuse, before.HeapAlloc+before.StackInuse)
+		stacks += kib(after.StackInuse, before.StackInuse)
+		goroutines += float64(runtime.NumGoroutine()-g0) / float64(n)
+		clients.stop()
+	}
+	b.ReportMetric(per/float64(b.N), "KiB/conn")
+	b.ReportMetric(live/float64(b.N), "KiB-live/conn")
+	b.ReportMetric(stacks/float64(b.N), "KiB-stacks/conn")
+	b.ReportMetric(goroutines/float64(b.N), "goroutines/conn")
 }
