@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -67,6 +68,9 @@ type GatewayConfig struct {
 	// Closing, when it is closed, has every connection closed with a close
 	// frame ("going away"): the server is shutting down.
 	Closing <-chan struct{}
+	// Closed, if set, is called once every connection open when Closing
+	// was closed has been closed.
+	Closed func()
 }
 
 // packet is one gateway frame.
@@ -114,7 +118,7 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(cfg.MaxPacket)
 	g := &gatewayConn{s: s, c: c, conn: hw.conn, authorization: r.Header.Get("Authorization"), cfg: cfg,
 		rate:    rate.NewLimiter(rate.Limit(cfg.DispatchRate), int(2*cfg.DispatchRate)),
-		cursors: map[string]string{}, subs: map[string]context.CancelFunc{}}
+		cursors: map[string]string{}, subs: map[string]*dispatcher{}}
 	// The connection goes on in a goroutine of its own, and the request's
 	// ends here: what net/http keeps for a request (its buffers, its
 	// goroutine's deep stack, the request itself) is let go, which is most
@@ -138,10 +142,16 @@ type gatewayConn struct {
 	wg     sync.WaitGroup // the subscriptions
 	filter store.TypeFilter
 
+	// writing is held (shared) by a dispatch's write and its cursor, and
+	// (alone) by the close, which sets closing: nothing is written after
+	// the invalid packet, whose cursors are those of what came before.
+	writing sync.RWMutex
+	closing atomic.Bool
+
 	mu      sync.Mutex
-	cursors map[string]string             // subscription → the cursor after its last dispatch
-	subs    map[string]context.CancelFunc // subscription → its end
-	failed  error                         // the first reason to close
+	cursors map[string]string      // subscription → the cursor after its last dispatch
+	subs    map[string]*dispatcher // subscription → its stream's writer
+	failed  error                  // the first reason to close
 	cancel  context.CancelFunc
 }
 
@@ -213,8 +223,9 @@ func (g *gatewayConn) identify(ctx context.Context) (clientID string, stop func(
 	defer func() {
 		select {
 		case <-ready:
-		default:
-			close(ready) // refused: let the started subscriptions end
+		default: // refused: the started subscriptions end, unsent
+			g.unsubscribeAll()
+			close(ready)
 		}
 	}()
 	for _, sub := range id.Subscribe {
@@ -388,14 +399,22 @@ func (g *gatewayConn) send(op int, d any) {
 // fail closes the connection for err (the first reason wins): an invalid
 // packet with its code, then a close frame.
 func (g *gatewayConn) fail(err error) {
+	if err == nil {
+		return
+	}
+	g.writing.Lock()
 	g.mu.Lock()
-	if g.failed != nil || err == nil {
+	if g.failed != nil {
 		g.mu.Unlock()
+		g.writing.Unlock()
 		return
 	}
 	g.failed = err
 	cursors := maps.Clone(g.cursors)
 	g.mu.Unlock()
+	g.closing.Store(true)
+	g.conn.unhold() // what is gathered goes out, and the close after it, not held behind a stream
+	defer g.cancel()
 	var f *gatewayFailure
 	var ee *eventstore.Error
 	if !errors.As(err, &f) && errors.As(err, &ee) { // refused by the store: say why
@@ -412,20 +431,27 @@ func (g *gatewayConn) fail(err error) {
 		msg, _ := json.Marshal(packet{Op: opInvalid, D: raw, TS: time.Now().UnixMilli()})
 		_ = g.c.Write(ctx, websocket.MessageText, msg)
 		cancel()
+		g.writing.Unlock()
 		_ = g.c.Close(websocket.StatusPolicyViolation, f.code)
+		return
 	}
-	g.cancel()
+	g.writing.Unlock()
 }
 
 // goAway closes the connection because the server is shutting down.
 func (g *gatewayConn) goAway() {
+	g.writing.Lock()
 	g.mu.Lock()
 	if g.failed != nil {
 		g.mu.Unlock()
+		g.writing.Unlock()
 		return
 	}
 	g.failed = errors.New("shutting down")
 	g.mu.Unlock()
+	g.closing.Store(true)
+	g.conn.unhold()
+	g.writing.Unlock()
 	g.s.metrics.gatewayClosed("going_away")
 	_ = g.c.Close(websocket.StatusGoingAway, "the server is shutting down")
 	g.cancel()

@@ -27,7 +27,7 @@ func (c GatewayConfig) withDefaults() GatewayConfig {
 	if c.DispatchRate > 0 {
 		d.DispatchRate = c.DispatchRate
 	}
-	d.Closing = c.Closing
+	d.Closing, d.Closed = c.Closing, c.Closed
 	return d
 }
 
@@ -38,21 +38,28 @@ type gatewayClients struct {
 	conns   map[string]*gatewayConn
 	all     map[*gatewayConn]bool
 	byToken map[string]int // identified connections per token
+	closing bool           // the server shuts down
 }
 
-func newGatewayClients(closing <-chan struct{}) *gatewayClients {
+func newGatewayClients(closing <-chan struct{}, closed func()) *gatewayClients {
 	cs := &gatewayClients{conns: map[string]*gatewayConn{}, all: map[*gatewayConn]bool{}, byToken: map[string]int{}}
 	if closing != nil {
 		go func() {
 			<-closing
 			cs.mu.Lock()
+			cs.closing = true
 			conns := make([]*gatewayConn, 0, len(cs.all))
 			for g := range cs.all {
 				conns = append(conns, g)
 			}
 			cs.mu.Unlock()
+			var wg sync.WaitGroup
 			for _, g := range conns {
-				g.goAway()
+				wg.Go(g.goAway) // each waits for its client's close frame (5 s at most)
+			}
+			wg.Wait()
+			if closed != nil {
+				closed()
 			}
 		}()
 	}
@@ -64,6 +71,9 @@ func (cs *gatewayClients) open(g *gatewayConn) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.all[g] = true
+	if cs.closing { // upgraded as the server shuts down
+		go g.goAway()
+	}
 }
 
 func (cs *gatewayClients) close(g *gatewayConn) {

@@ -19,9 +19,11 @@ import (
 // go, and nothing waits on it for longer.
 type heldConn struct {
 	net.Conn
-	mu    sync.Mutex
-	holds int
-	buf   []byte
+	mu     sync.Mutex
+	holds  int
+	direct bool // unhold was called: no more gathering
+	buf    []byte
+	err    error // the first failed write: the connection is closed, and every later write fails at once
 }
 
 // Bounds of what a heldConn gathers.
@@ -38,20 +40,35 @@ func (c *heldConn) hold() {
 	c.holds++
 }
 
-// release ends a hold; the last one writes out what was gathered.
+// release ends a hold and writes out what was gathered (the bytes of the
+// connection in their order: another holder's frame may be cut in two,
+// its rest follows).
 func (c *heldConn) release() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.holds--; c.holds > 0 || len(c.buf) == 0 {
-		return nil
+	c.holds--
+	if len(c.buf) == 0 {
+		return c.err
 	}
 	return c.flush()
+}
+
+// unhold writes out what was gathered and stops gathering for good: the
+// connection is closing, and its last packets are not to wait for a
+// stream's release.
+func (c *heldConn) unhold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.direct = true
+	if len(c.buf) > 0 {
+		_ = c.flush()
+	}
 }
 
 func (c *heldConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.holds == 0 {
+	if c.holds == 0 || c.direct {
 		return c.write(p)
 	}
 	c.buf = append(c.buf, p...)
@@ -71,11 +88,22 @@ func (c *heldConn) flush() error {
 }
 
 // write (c.mu held) writes p to the socket within gatewayWriteTimeout.
+// A write that fails closes the connection: one that timed out may have
+// written part of a frame, and nothing after it could be read.
 func (c *heldConn) write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(gatewayWriteTimeout)); err != nil {
-		return 0, err
+	if c.err != nil {
+		return 0, c.err
 	}
-	return c.Conn.Write(p)
+	err := c.Conn.SetWriteDeadline(time.Now().Add(gatewayWriteTimeout))
+	n := 0
+	if err == nil {
+		n, err = c.Conn.Write(p)
+	}
+	if err != nil {
+		c.err = err
+		_ = c.Conn.Close()
+	}
+	return n, err
 }
 
 // holdingWriter is what websocket.Accept is given: its Hijack hands the

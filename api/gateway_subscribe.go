@@ -34,10 +34,10 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 		return eventstore.Errorf(eventstore.EINVALID, "at most %d subscriptions on one connection", g.cfg.MaxSubscriptions)
 	}
 	sctx, cancel := context.WithCancel(ctx)
+	d := &dispatcher{g: g, key: key, ctx: sctx, cancel: cancel}
 	g.mu.Lock()
-	g.subs[key] = cancel
+	g.subs[key] = d
 	g.mu.Unlock()
-	d := &dispatcher{g: g, key: key}
 	req := stream.Request{Ct: sub.Ct, Cid: sub.Cid, From: sub.From, T: g.filter, Transport: "gateway",
 		Flush: d.flush, NoHeartbeat: true}
 	started := make(chan error, 1) // its first message, or its refusal
@@ -49,16 +49,17 @@ func (g *gatewayConn) subscribe(ctx context.Context, sub subscription, gate <-ch
 			select {
 			case <-gate:
 			case <-sctx.Done():
-				return sctx.Err()
 			}
 		}
 		return d.deliver(m)
 	}
 	ended := func(err error) {
+		if errors.Is(err, errConnLost) {
+			g.cancel() // before the flush: it would only wait for the socket again
+		}
 		_ = d.flush()
 		switch {
 		case errors.Is(err, errConnLost):
-			g.cancel()
 		case errors.Is(err, stream.ErrClosed):
 			g.goAway()
 		case err != nil && sctx.Err() == nil:
@@ -97,10 +98,12 @@ var errConnLost = errors.New("the gateway connection could not be written")
 // the socket from its first write until its stream has nothing more for
 // now, so that what a busy room brings goes out in few system calls.
 type dispatcher struct {
-	g    *gatewayConn
-	key  string // the subscription: ct/cid
-	held bool
-	sent int // dispatches written since the last flush
+	g      *gatewayConn
+	key    string          // the subscription: ct/cid
+	ctx    context.Context // ends with the subscription (unsubscribe) or the connection
+	cancel context.CancelFunc
+	held   bool
+	sent   int // dispatches written since the last flush
 }
 
 // deliver writes what the stream says.
@@ -112,6 +115,17 @@ func (d *dispatcher) deliver(m stream.Message) error {
 		if err != nil {
 			return err
 		}
+		// The write and its cursor go together, against the close: the
+		// cursors an invalid packet tells are those of what was written
+		// before it, and nothing is written after it.
+		g.writing.RLock()
+		defer g.writing.RUnlock()
+		switch {
+		case d.ctx.Err() != nil: // unsubscribed, or the connection ends
+			return d.ctx.Err()
+		case g.closing.Load():
+			return errConnLost
+		}
 		if !d.held {
 			g.conn.hold()
 			d.held = true
@@ -120,11 +134,11 @@ func (d *dispatcher) deliver(m stream.Message) error {
 			return errConnLost
 		}
 		d.sent++
-		g.setCursor(d.key, m.Cursor) // what the client has been sent
+		g.setCursor(d, m.Cursor) // what the client has been sent
 	case stream.KindCaughtUp:
-		g.setCursor(d.key, m.Cursor)
+		g.setCursor(d, m.Cursor)
 	case stream.KindReset:
-		g.setCursor(d.key, m.Cursor)
+		g.setCursor(d, m.Cursor)
 		return invalid("slow_consumer", "the subscription to "+d.key+" fell behind")
 	}
 	return nil
@@ -153,23 +167,36 @@ func dispatchFrame(m stream.Message) ([]byte, error) {
 	return json.Marshal(packet{Op: opDispatch, T: m.Event.T, D: data, S: m.Cursor, TS: time.Now().UnixMilli()})
 }
 
-// setCursor records where subscription key is: what a slow_consumer
-// close tells the client to resume from.
-func (g *gatewayConn) setCursor(key, cursor string) {
+// setCursor records where subscription d is, unless it has ended: what a
+// slow_consumer close tells the client to resume from.
+func (g *gatewayConn) setCursor(d *dispatcher, cursor string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.cursors[key] = cursor
+	if g.subs[d.key] == d {
+		g.cursors[d.key] = cursor
+	}
 }
 
 // unsubscribe ends a subscription; it reports whether there was one.
 func (g *gatewayConn) unsubscribe(key string) bool {
 	g.mu.Lock()
-	cancel, ok := g.subs[key]
+	d, ok := g.subs[key]
 	delete(g.subs, key)
 	delete(g.cursors, key)
 	g.mu.Unlock()
 	if ok {
-		cancel()
+		d.cancel()
 	}
 	return ok
+}
+
+// unsubscribeAll ends every subscription (identify was refused).
+func (g *gatewayConn) unsubscribeAll() {
+	g.mu.Lock()
+	subs := g.subs
+	g.subs, g.cursors = map[string]*dispatcher{}, map[string]string{}
+	g.mu.Unlock()
+	for _, d := range subs {
+		d.cancel()
+	}
 }

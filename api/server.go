@@ -69,7 +69,7 @@ type server struct {
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
 		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub,
-		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing)}
+		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing, cfg.Gateway.Closed)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

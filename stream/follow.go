@@ -43,8 +43,9 @@ type Request struct {
 	// Transport labels the metrics ("sse", "gateway").
 	Transport string
 	// Flush, if set, is called whenever the stream has sent what it has
-	// and waits for more: a transport that buffers what send gives it
-	// writes it out then, several messages at once when traffic is heavy.
+	// and waits for more, and every 32 messages: a transport that buffers
+	// what send gives it writes it out then, several messages at once
+	// when traffic is heavy.
 	Flush func() error
 	// NoHeartbeat leaves out the heartbeat messages: the transport keeps
 	// its own (the gateway's clients send theirs).

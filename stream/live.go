@@ -17,9 +17,10 @@ type liveStream struct {
 	sub  *Subscription // nil until subscribed
 	send func(Message) error
 
-	lastSent time.Time
-	sent     prometheus.Counter
-	unsent   int // sent messages not yet counted: a shared counter is contended, so it is added to in bunches
+	lastSent  time.Time
+	sent      prometheus.Counter
+	unsent    int // sent messages not yet counted: a shared counter is contended, so it is added to in bunches
+	unflushed int // messages sent since the last flush
 
 	stopCtx  func() bool
 	stopBeat func()
@@ -34,11 +35,21 @@ func (l *liveStream) out(msg Message) error {
 		}
 	}
 	l.lastSent = time.Now()
-	return l.send(msg)
+	if err := l.send(msg); err != nil {
+		return err
+	}
+	if l.unflushed++; l.unflushed >= flushEvery { // a long backlog, or a long queue, goes out as it is sent
+		return l.flush()
+	}
+	return nil
 }
+
+// flushEvery is how many messages a stream sends at most between flushes.
+const flushEvery = 32
 
 // flush tells the transport that the stream has sent what it has.
 func (l *liveStream) flush() error {
+	l.unflushed = 0
 	if l.req.Flush == nil {
 		return nil
 	}

@@ -202,9 +202,10 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			logger.Error("live streams stopped", "err", err)
 		}
 	}()
+	gatewayClosed := make(chan struct{})
 	handler := api.New(api.Config{
 		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
-		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done(),
+		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done(), Closed: func() { close(gatewayClosed) },
 			MaxPacket: int64(cmd.Int(flagGatewayPacket)), MaxSubscriptions: int(cmd.Int(flagGatewaySubs)),
 			MaxConnections: int(cmd.Int(flagGatewayConns)), DispatchRate: float64(cmd.Int(flagGatewayRate))},
 		Ready: func(ctx context.Context) error {
@@ -251,6 +252,11 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	select { // the gateway's connections, which Shutdown does not wait for, each closed with a close frame
+	case <-gatewayClosed:
+	case <-shutdownCtx.Done():
+		logger.Warn("shutdown: gateway connections still closing at the shutdown timeout")
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
