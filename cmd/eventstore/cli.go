@@ -27,6 +27,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			tokenCommand(env),
 			federationCommand(env),
 			hashCommand(env),
+			appendCommand(env),
+			getCommand(env),
+			listCommand(env),
+			tailCommand(env),
 			versionCommand(env),
 		},
 	}
