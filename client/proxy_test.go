@@ -25,6 +25,7 @@ type proxy struct {
 	ln         net.Listener
 	target     atomic.Value // host:port
 	accepted   atomic.Int64 // connections accepted
+	refused    atomic.Int64 // connections the server did not take (it was away)
 	loseAnswer atomic.Bool
 	mu         sync.Mutex
 	open       map[net.Conn]struct{} // both sides of every connection
@@ -74,6 +75,7 @@ func (p *proxy) serve(down net.Conn, lose bool) {
 	defer p.wg.Done()
 	up, err := net.Dial("tcp", p.target.Load().(string))
 	if err != nil { // the server is away: the client sees its connection closed
+		p.refused.Add(1)
 		_ = down.Close()
 		return
 	}

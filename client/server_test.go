@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 type serverConfig struct {
 	tokens []api.Token
 	buffer int                             // commits a stream may fall behind (stream.Config.Buffer); 0: the default
+	small  bool                            // a small send buffer on the first connection, so that a stream's writes block soon
 	wrap   func(http.Handler) http.Handler // in front of the API, to break it on purpose
 }
 
@@ -68,7 +70,11 @@ func startServer(t testing.TB, conn *store.Conn, cfg serverConfig) *server {
 	if cfg.wrap != nil {
 		handler = cfg.wrap(handler)
 	}
-	srv := httptest.NewServer(handler)
+	srv := httptest.NewUnstartedServer(handler)
+	if cfg.small {
+		srv.Listener = &smallBuffers{Listener: srv.Listener}
+	}
+	srv.Start()
 	var once sync.Once
 	s := &server{URL: srv.URL, st: st, conn: conn, http: srv}
 	s.stop = func() {
@@ -143,4 +149,37 @@ func timeline(t testing.TB, st *store.Store, cid string) []string {
 		}
 		q.From = page.Next
 	}
+}
+
+// Small socket buffers fill soon, but a connection with them is slow
+// (TCP waits on its window), so only the first connection gets them.
+
+// smallBuffers gives the first connection it accepts a small send buffer.
+type smallBuffers struct {
+	net.Listener
+	done atomic.Bool
+}
+
+func (l *smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok && !l.done.Swap(true) {
+		_ = tc.SetWriteBuffer(4 << 10)
+	}
+	return c, err
+}
+
+// smallReceiveBuffer is an HTTP client whose first connection has a small
+// receive buffer; it keeps no connection for another request, so a
+// stream that resumes after the first has a connection of its own.
+func smallReceiveBuffer(t testing.TB) *http.Client {
+	var done atomic.Bool
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && !done.Swap(true) {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
