@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
 )
 
 // lockedBuffer is a bytes.Buffer a running command writes while the test
@@ -140,8 +144,27 @@ func TestTailShowsAppend(t *testing.T) {
 }
 
 // TestEventLine: a terminal line is the time, origin, type and the
-// message, cut to 100 characters.
+// message (d.msg or d.text, else d as JSON), cut to 100 characters.
 func TestEventLine(t *testing.T) {
+	doc := func(v any) []byte {
+		raw, err := bson.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	for _, tc := range []struct {
+		e    eventstore.Event
+		want string
+	}{
+		{eventstore.Event{Src: "a.example", T: "msg", D: doc(map[string]any{"msg": "hello", "u": "alice"})}, "  a.example  msg  hello"},
+		{eventstore.Event{Src: "b.example", T: "topic", D: doc(map[string]any{"topic": "release"})}, `  b.example  topic  {"topic":"release"}`},
+		{eventstore.Event{Src: "a.example", T: "msg", Deleted: true}, "  a.example  msg  (deleted)"},
+	} {
+		if got := eventLine(&tc.e); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("eventLine = %q, want it to end %q", got, tc.want)
+		}
+	}
 	long := strings.Repeat("é", 150)
 	if got := cut(long, 100); len([]rune(got)) != 100 || !strings.HasSuffix(got, "…") {
 		t.Errorf("cut to %d runes: %q", len([]rune(got)), got)

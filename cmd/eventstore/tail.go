@@ -79,17 +79,13 @@ func shortText(e *eventstore.Event) string {
 	if e.Deleted {
 		return "(deleted)"
 	}
-	raw, err := json.Marshal(e)
-	if err != nil {
+	var d json.RawMessage
+	if err := client.DecodeData(e.D, &d); err != nil {
 		return "?"
 	}
-	var ev struct {
-		D json.RawMessage `json:"d"`
-	}
-	_ = json.Unmarshal(raw, &ev)
 	var fields map[string]any
-	_ = json.Unmarshal(ev.D, &fields)
-	text := string(ev.D)
+	_ = json.Unmarshal(d, &fields)
+	text := string(d)
 	for _, name := range []string{"msg", "text"} {
 		if s, ok := fields[name].(string); ok {
 			text = s
