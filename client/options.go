@@ -61,20 +61,21 @@ func WithUserAgent(ua string) Option {
 	return func(o *options) { o.userAgent = ua }
 }
 
-// WithRetry sets how often a request that may be retried is tried in all
-// (attempts; 1 means never again) and the backoff: before retry n the
-// client waits a random time between 0 and base·2ⁿ (at most 5 s), "full
-// jitter", so that many clients do not come back at once; a 429 or 503
-// with Retry-After waits what it asks, at most 10 s. Defaults:
-// DefaultAttempts, DefaultRetryBase.
+// WithRetry sets how many times in all a request that may be retried is
+// tried (attempts; 1: never again) and its backoff: a random wait up to
+// base before the first retry, up to 2·base before the second, doubling
+// up to 5 s ("full jitter", so that many clients do not come back at
+// once). A 429 or 503 with Retry-After waits what it asks, at most 10 s.
+// Defaults: DefaultAttempts, DefaultRetryBase.
 //
-// What is retried, on network errors, 5xx and 429: GET requests, and
-// Append with a Clid. Never retried: Append without a Clid (the server
-// cannot tell a retry from a new message, so a retry after a lost answer
-// would store it twice), CreateContext (a retry after a lost answer gets
-// 409 context_exists), Update (a retry would apply the edit twice, as two
-// update events) and Delete (a retry after a lost answer gets 410 gone
-// though the delete worked). Streams reconnect without a bound (Follow).
+// Retried, on network errors, 5xx and 429: GET requests, and Append with a
+// Clid. Never retried: Append without a Clid (the server cannot tell a
+// retry from a new message, so a retry after a lost answer would store it
+// twice), CreateContext (a retry after a lost answer gets 409
+// context_exists for the context this call created), Update (a retry
+// would apply the edit again, as a second update event) and Delete (a
+// retry after a lost answer gets 410 gone though the delete was done).
+// Streams reconnect with the same backoff but without a limit (Follow).
 func WithRetry(attempts int, base time.Duration) Option {
 	return func(o *options) {
 		o.attempts = max(attempts, 1)
