@@ -44,6 +44,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Is makes errors.Is(err, code) true for an *Error of that code, whether it
+// was made here or, through package client, read from a server's answer:
+// errors.Is(err, eventstore.ENOTFOUND).
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && e.Code == c
+}
+
+// Error makes a Code an error, for errors.Is (see Error.Is).
+func (c Code) Error() string { return string(c) }
+
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -9,8 +9,8 @@
 //
 // Errors travel the wire unchanged: a problem+json answer becomes an
 // *eventstore.Error with the problem's code and detail, so
-// eventstore.ErrorCode(err) (or errors.As) says what went wrong exactly as
-// it would inside the server; an answer without a problem body gets the
+// errors.Is(err, eventstore.ENOTFOUND), eventstore.ErrorCode(err) or
+// errors.As say what went wrong exactly as they would inside the server; an answer without a problem body gets the
 // code of its HTTP status, and a server that cannot be reached gives
 // eventstore.EUNAVAILABLE.
 //

@@ -100,7 +100,7 @@ func TestErrorCodes(t *testing.T) {
 		for _, tt := range tests {
 			err := tt.call()
 			var e *eventstore.Error
-			if !errors.As(err, &e) || e.Code != tt.want || eventstore.ErrorCode(err) != tt.want {
+			if !errors.As(err, &e) || e.Code != tt.want || eventstore.ErrorCode(err) != tt.want || !errors.Is(err, tt.want) {
 				t.Errorf("%s: %v (%T), want an *eventstore.Error with code %s", tt.name, err, err, tt.want)
 				continue
 			}
