@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,9 +13,84 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/client"
+	"github.com/eventstore-go/eventstore/hashing"
 )
 
-// event is an event as the API returns it.
+// apiClient calls a test server through package client, verifying every
+// event it receives (WithVerify), and keeps the status of the last answer:
+// the client takes every 2xx for success and every refusal for its code,
+// and the tests still check the exact status the server chose.
+type apiClient struct {
+	*client.Client
+	mu   sync.Mutex
+	last int // the status of the last answer
+}
+
+// newClient is an apiClient of the server at url with token ("": none).
+// Nothing is retried, so that a test sees every failure; a stream
+// reconnects after 20 ms at first.
+func newClient(t *testing.T, url, token string) *apiClient {
+	t.Helper()
+	a := &apiClient{}
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil {
+			a.mu.Lock()
+			a.last = resp.StatusCode
+			a.mu.Unlock()
+		}
+		return resp, err
+	})}
+	c, err := client.New(url, client.WithToken(token), client.WithVerify(), client.WithHTTPClient(hc),
+		client.WithRetry(1, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Client = c
+	return a
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// status fails the test unless the last answer had the status. Only for
+// calls made one at a time.
+func (a *apiClient) status(t *testing.T, want int) {
+	t.Helper()
+	a.mu.Lock()
+	got := a.last
+	a.mu.Unlock()
+	if got != want {
+		t.Fatalf("the last answer had status %d, want %d", got, want)
+	}
+}
+
+// refused fails the test unless err carries code and the answer had the
+// status.
+func (a *apiClient) refused(t *testing.T, err error, code eventstore.Code, status int) {
+	t.Helper()
+	if !errors.Is(err, code) {
+		t.Fatalf("got %v, want %s", err, code)
+	}
+	a.status(t, status)
+}
+
+// canonical is event data (o or d) as the canonical JSON the API writes.
+func canonical(t *testing.T, data any) string {
+	t.Helper()
+	js, err := hashing.CanonicalObject(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(js)
+}
+
+// event is an event as the API writes it, for the checks on the wire
+// itself.
 type event struct {
 	ID        string          `json:"_id"`
 	Clid      string          `json:"clid"`
@@ -40,15 +115,21 @@ func checkHash(t *testing.T, raw []byte) {
 	}
 }
 
-// TestChatRoom drives a real server through a chat room's life.
+// TestChatRoom drives a real server through a chat room's life, through
+// package client.
 func TestChatRoom(t *testing.T) {
 	srv := startServer(t, nil)
+	ctx := t.Context()
+	c := newClient(t, srv.URL, srv.Token)
+	const ct, cid = "room", "general"
 	room := "/api/v1/contexts/room/general"
-	r := srv.do("POST", room, `{"t":"room","o":{"name":"general","topic":"all things"}}`).must(t, http.StatusCreated)
-	var genesis event
-	r.decode(t, &genesis)
-	checkHash(t, r.Body)
-	srv.do("POST", room, `{}`).must(t, http.StatusConflict)
+	genesis, err := c.CreateContext(ctx, ct, cid, client.NewContext{T: "room", O: map[string]string{"name": "general", "topic": "all things"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusCreated)
+	_, err = c.CreateContext(ctx, ct, cid, client.NewContext{})
+	c.refused(t, err, eventstore.EEXISTS, http.StatusConflict)
 
 	// Three writers append concurrently, each retrying one message by clid.
 	const writers, perWriter = 3, 40
@@ -60,22 +141,31 @@ func TestChatRoom(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perWriter {
-				body := fmt.Sprintf(`{"t":"msg","o":{"msg":"message %d from writer %d","u":{"_id":"u%d"}},"clid":"w%d-%d"}`, i, w, w, w, i)
-				res := srv.do("POST", room+"/events", body)
-				if res.Status != http.StatusCreated {
-					t.Errorf("append: %d %s", res.Status, res.Body)
+				msg := client.NewEvent{T: "msg", Clid: fmt.Sprintf("w%d-%d", w, i), O: map[string]any{
+					"msg": fmt.Sprintf("message %d from writer %d", i, w), "u": map[string]string{"_id": fmt.Sprintf("u%d", w)}}}
+				e, created, err := c.Append(ctx, ct, cid, msg)
+				if err != nil || !created { // created: the answer was 201
+					t.Errorf("append: created %v, %v", created, err)
 					return
 				}
-				if i == 0 { // a retry gets the same event back with 200
-					again := srv.do("POST", room+"/events", body)
-					if again.Status != http.StatusOK || !bytes.Equal(stripLeaf(again.Body), stripLeaf(res.Body)) {
-						t.Errorf("retry: %d %s", again.Status, again.Body)
+				if i == 0 { // a retry gets the same event back
+					again, created, err := c.Append(ctx, ct, cid, msg)
+					if err != nil || created || again.ID != e.ID {
+						t.Errorf("retry: created %v, %v, event %v, want %s", created, err, again, e.ID)
 					}
-				}
-				var e event
-				if err := json.Unmarshal(res.Body, &e); err != nil {
-					t.Error(err)
-					return
+					// On the wire: 200, not 201, and the first event's very
+					// bytes (but isLeaf, which it loses once it has a child).
+					raw, _ := json.Marshal(msg.O)
+					res := srv.do("POST", room+"/events", fmt.Sprintf(`{"t":"msg","o":%s,"clid":%q}`, raw, msg.Clid))
+					first := *e
+					first.IsLeaf = false
+					want, err := first.MarshalJSON()
+					if err != nil {
+						t.Error(err)
+					}
+					if res.Status != http.StatusOK || !bytes.Equal(stripLeaf(bytes.TrimSpace(res.Body)), want) {
+						t.Errorf("retry: %d %s, want 200 %s", res.Status, res.Body, want)
+					}
 				}
 				mu.Lock()
 				acked[e.ID] = e.Clid
@@ -89,31 +179,14 @@ func TestChatRoom(t *testing.T) {
 	}
 
 	// List in pages until the end: every event once, in (ts, _id) order.
-	var all []event
-	next := ""
-	for pages := 0; ; pages++ {
-		q := "?limit=7"
-		if next != "" {
-			q += "&after=" + url.QueryEscape(next)
+	var all []*eventstore.Event
+	for e, err := range c.Events(ctx, ct, cid, client.ListOptions{Limit: 7}) {
+		if err != nil {
+			t.Fatal(err)
 		}
-		var page struct {
-			Events []json.RawMessage `json:"events"`
-			Next   string            `json:"next"`
-		}
-		srv.do("GET", room+"/events"+q, nil).must(t, http.StatusOK).decode(t, &page)
-		for _, raw := range page.Events {
-			var e event
-			if err := json.Unmarshal(raw, &e); err != nil {
-				t.Fatal(err)
-			}
-			checkHash(t, raw)
-			all = append(all, e)
-		}
-		if page.Next == "" {
-			break
-		}
-		next = page.Next
-		if pages > 100 {
+		c.status(t, http.StatusOK) // of the page e came in
+		all = append(all, e)
+		if len(all) > 2*(1+writers*perWriter) {
 			t.Fatal("listing does not end")
 		}
 	}
@@ -135,82 +208,133 @@ func TestChatRoom(t *testing.T) {
 			t.Errorf("acknowledged event %s not listed", id)
 		}
 	}
+	// Raw: "after" is the wire's other name for "from", which the client
+	// sends; it pages the same.
+	page, err := c.List(ctx, ct, cid, client.ListOptions{Limit: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after struct {
+		Events []event `json:"events"`
+	}
+	srv.do("GET", room+"/events?limit=7&after="+url.QueryEscape(page.Next), nil).must(t, http.StatusOK).decode(t, &after)
+	if len(after.Events) != 7 {
+		t.Fatalf("after= gave %d events, want 7", len(after.Events))
+	}
+	for i, e := range after.Events {
+		if e.ID != all[7+i].ID {
+			t.Errorf("after=: event %d is %s, want %s", 7+i, e.ID, all[7+i].ID)
+		}
+	}
 
 	// Edit a message, then delete another.
 	target := all[10]
-	up := srv.do("PATCH", room+"/events/"+target.ID, `{"set":{"msg":"edited","meta.edited":true},"unset":["u"]}`).must(t, http.StatusCreated)
-	var upd event
-	up.decode(t, &upd)
-	checkHash(t, up.Body)
+	upd, err := c.Update(ctx, ct, cid, target.ID, client.Edit{Set: map[string]any{"msg": "edited", "meta.edited": true}, Unset: []string{"u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusCreated)
 	if upd.T != "event.update" {
 		t.Errorf("update event type %s", upd.T)
 	}
-	got := srv.do("GET", room+"/events/"+target.ID, nil).must(t, http.StatusOK)
-	var edited event
-	got.decode(t, &edited)
-	checkHash(t, got.Body)
-	if string(edited.D) != `{"meta":{"edited":true},"msg":"edited"}` || string(edited.O) != string(target.O) {
-		t.Errorf("after edit: o %s d %s", edited.O, edited.D)
+	edited, err := c.Get(ctx, ct, cid, target.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
+	c.status(t, http.StatusOK)
+	if d, o := canonical(t, edited.D), canonical(t, edited.O); d != `{"meta":{"edited":true},"msg":"edited"}` || o != canonical(t, target.O) {
+		t.Errorf("after edit: o %s d %s", o, d)
+	}
+	// Raw: "eventstore hash" reads the API's own bytes, and hashes o, not
+	// the edited d.
+	checkHash(t, srv.do("GET", room+"/events/"+target.ID, nil).must(t, http.StatusOK).Body)
 	victim := all[20]
-	del := srv.do("DELETE", room+"/events/"+victim.ID, nil).must(t, http.StatusCreated)
-	checkHash(t, del.Body)
+	if _, err := c.Delete(ctx, ct, cid, victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusCreated)
+	deleted, err := c.Get(ctx, ct, cid, victim.ID) // the chain still verifies without o
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusOK)
+	if !deleted.Deleted || deleted.DeletedAt == 0 || deleted.O != nil || deleted.D != nil {
+		t.Errorf("after delete: %+v", deleted)
+	}
+	// Raw: on the wire a deleted event has deletedAt and no o or d at all
+	// (not null), and "eventstore hash" still recomputes its _id.
 	gone := srv.do("GET", room+"/events/"+victim.ID, nil).must(t, http.StatusOK)
-	var deleted event
-	gone.decode(t, &deleted)
-	checkHash(t, gone.Body) // the chain still verifies without o
-	if deleted.DeletedAt == nil || deleted.O != nil || deleted.D != nil {
+	var wire event
+	gone.decode(t, &wire)
+	checkHash(t, gone.Body)
+	if wire.DeletedAt == nil || wire.O != nil || wire.D != nil {
 		t.Errorf("after delete: %s", gone.Body)
 	}
-	srv.do("DELETE", room+"/events/"+victim.ID, nil).must(t, http.StatusGone)
-	srv.do("PATCH", room+"/events/"+victim.ID, `{"set":{"msg":"x"}}`).must(t, http.StatusGone)
+	_, err = c.Delete(ctx, ct, cid, victim.ID)
+	c.refused(t, err, eventstore.EGONE, http.StatusGone)
+	_, err = c.Update(ctx, ct, cid, victim.ID, client.Edit{Set: map[string]any{"msg": "x"}})
+	c.refused(t, err, eventstore.EGONE, http.StatusGone)
 
 	// Leaves: what the summary says, each flagged as a leaf when read.
-	var leaves struct {
-		Leaves []string `json:"leaves"`
+	leaves, err := c.Leaves(ctx, ct, cid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv.do("GET", room+"/leaves", nil).must(t, http.StatusOK).decode(t, &leaves)
-	var sum struct {
-		Leaves []string `json:"leaves"`
-		Count  int      `json:"count"`
+	c.status(t, http.StatusOK)
+	sum, err := c.Context(ctx, ct, cid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv.do("GET", room, nil).must(t, http.StatusOK).decode(t, &sum)
-	if !slices.Equal(leaves.Leaves, sum.Leaves) || len(leaves.Leaves) == 0 {
-		t.Errorf("leaves %v, summary %v", leaves.Leaves, sum.Leaves)
+	c.status(t, http.StatusOK)
+	if !slices.Equal(leaves, sum.Leaves) || len(leaves) == 0 {
+		t.Errorf("leaves %v, summary %v", leaves, sum.Leaves)
 	}
 	if sum.Count != 1+writers*perWriter+2 {
 		t.Errorf("count %d", sum.Count)
 	}
-	for _, id := range leaves.Leaves {
-		var e event
-		srv.do("GET", room+"/events/"+id, nil).must(t, http.StatusOK).decode(t, &e)
+	for _, id := range leaves {
+		e, err := c.Get(ctx, ct, cid, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.status(t, http.StatusOK)
 		if !e.IsLeaf {
 			t.Errorf("leaf %s read without isLeaf", id)
 		}
 	}
-	var g event
-	srv.do("GET", room+"/events/"+genesis.ID, nil).must(t, http.StatusOK).decode(t, &g)
+	g, err := c.Get(ctx, ct, cid, genesis.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusOK)
 	if g.IsLeaf {
 		t.Error("genesis reads as a leaf")
 	}
-	var report struct {
-		Clean    bool `json:"clean"`
-		Events   int  `json:"events"`
-		Redacted int  `json:"redacted"`
+	report, err := c.Verify(ctx, ct, cid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv.do("GET", room+"/verify", nil).must(t, http.StatusOK).decode(t, &report)
+	c.status(t, http.StatusOK)
 	if !report.Clean || report.Events != sum.Count || report.Redacted != 1 {
 		t.Errorf("verify report %+v", report)
 	}
-	srv.do("GET", "/api/v1/contexts/room/nope/verify", nil).must(t, http.StatusNotFound)
+	_, err = c.Verify(ctx, ct, "nope")
+	c.refused(t, err, eventstore.ENOTFOUND, http.StatusNotFound)
 }
 
 // TestPeriodicAudit: with --audit-interval the server audits itself and
 // says so in its metrics.
 func TestPeriodicAudit(t *testing.T) {
 	srv := startServer(t, nil, "--audit-interval", "100ms")
-	srv.do("POST", "/api/v1/contexts/room/a", `{}`).must(t, http.StatusCreated)
-	srv.do("POST", "/api/v1/contexts/room/a/events", `{"t":"msg"}`).must(t, http.StatusCreated)
+	c := newClient(t, srv.URL, srv.Token)
+	if _, err := c.CreateContext(t.Context(), "room", "a", client.NewContext{}); err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusCreated)
+	if _, created, err := c.Append(t.Context(), "room", "a", client.NewEvent{T: "msg"}); err != nil || !created {
+		t.Fatalf("append: created %v, %v", created, err)
+	}
+	// Raw: the metrics are Prometheus text, not the API.
 	for i := 0; ; i++ {
 		body := string(srv.do("GET", "/metrics", nil).must(t, http.StatusOK).Body)
 		ran := strings.Contains(body, "eventstore_audit_last_run_timestamp_seconds ") &&
@@ -247,10 +371,19 @@ func TestBadInput(t *testing.T) {
 	srv := startServer(t, nil, tokens...)
 	srv.Token = "write-token-0123456789"
 	room := "/api/v1/contexts/room/r1"
-	var g event
-	srv.do("POST", room, `{"o":{"name":"r1"}}`).must(t, http.StatusCreated).decode(t, &g)
-	var m event
-	srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"hi"}}`).must(t, http.StatusCreated).decode(t, &m)
+	c := newClient(t, srv.URL, srv.Token)
+	g, err := c.CreateContext(t.Context(), "room", "r1", client.NewContext{O: map[string]string{"name": "r1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.status(t, http.StatusCreated)
+	m, created, err := c.Append(t.Context(), "room", "r1", client.NewEvent{T: "msg", O: map[string]string{"msg": "hi"}})
+	if err != nil || !created {
+		t.Fatalf("append: created %v, %v", created, err)
+	}
+	// Raw from here: the refusals are about the wire (malformed bodies,
+	// headers, tokens), and each must get its exact status and
+	// problem+json body.
 	deep := strings.Repeat(`{"a":`, 32) + "{}" + strings.Repeat("}", 32)
 	tests := []struct {
 		name         string
@@ -349,7 +482,8 @@ func TestBadInput(t *testing.T) {
 }
 
 // snapshot is a context's summary (without its version, which idle upkeep
-// may move) and every event, as JSON.
+// may move) and every event, as JSON. Raw: the refusals must leave the
+// server's very answers unchanged, byte for byte.
 func snapshot(t *testing.T, srv *testServer, room string) string {
 	t.Helper()
 	var sum map[string]any
@@ -359,5 +493,3 @@ func snapshot(t *testing.T, srv *testServer, room string) string {
 	s, _ := json.Marshal(sum)
 	return string(s) + string(bytes.TrimSpace(list.Body))
 }
-
-var _ = io.Discard
