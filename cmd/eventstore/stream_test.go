@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/eventstore-go/eventstore/client"
 )
 
 // sseMessage is one Server-Sent Events message.
@@ -65,39 +70,33 @@ func openStream(ctx context.Context, url, lastID string) (*http.Response, error)
 	return http.DefaultClient.Do(req)
 }
 
-// listAllIDs lists a room's events in timeline order.
-func listAllIDs(t *testing.T, s *testServer, room string) []string {
+// listAllIDs lists room/cid's events in timeline order.
+func listAllIDs(t *testing.T, c *apiClient, cid string) []string {
 	t.Helper()
 	var ids []string
-	from := ""
-	for {
-		r := s.do("GET", room+"/events?limit=1000"+from, nil)
-		var page struct {
-			Events []struct {
-				ID string `json:"_id"`
-			} `json:"events"`
-			Next string `json:"next"`
+	for e, err := range c.Events(t.Context(), "room", cid, client.ListOptions{Limit: 1000}) {
+		if err != nil {
+			t.Fatal(err)
 		}
-		r.decode(t, &page)
-		for _, e := range page.Events {
-			ids = append(ids, e.ID)
-		}
-		if page.Next == "" {
-			return ids
-		}
-		from = "&from=" + page.Next
+		ids = append(ids, e.ID)
 	}
+	return ids
 }
 
-func appendOver(t *testing.T, s *testServer, room string, writers, n int, o string) {
+// appendOver has writers append n messages each to room/cid at once; pad,
+// if set, goes in every message.
+func appendOver(t *testing.T, c *apiClient, cid string, writers, n int, pad string) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range n {
-				r := s.do("POST", room+"/events", fmt.Sprintf(`{"t":"msg","o":{"w":%d,"i":%d%s}}`, w, i, o))
-				if r.Status != http.StatusCreated {
-					t.Errorf("append: %d %s", r.Status, r.Body)
+				o := map[string]any{"w": w, "i": i}
+				if pad != "" {
+					o["pad"] = pad
+				}
+				if _, created, err := c.Append(t.Context(), "room", cid, client.NewEvent{T: "msg", O: o}); err != nil || !created {
+					t.Errorf("append: created %v, %v", created, err) // created: the answer was 201
 					return
 				}
 			}
@@ -106,76 +105,111 @@ func appendOver(t *testing.T, s *testServer, room string, writers, n int, o stri
 	wg.Wait()
 }
 
-// TestStreamOverHTTP: an EventSource-like client that drops its connection
-// at random moments and reconnects with Last-Event-ID — also across a
-// restart of the server on the same data — ends with every event of the
-// room once, in timeline order, while 8 writers append.
+// createRoom creates room/cid through c.
+func createRoom(t *testing.T, c *apiClient, cid string) {
+	t.Helper()
+	if _, err := c.CreateContext(t.Context(), "room", cid, client.NewContext{O: map[string]any{}}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	c.status(t, http.StatusCreated)
+}
+
+// flakyProxy forwards every request to the server whose URL base holds
+// and cuts each connection after a random 200 to 1,500 ms, as a network
+// may; while that server is down it answers 502. Any other answer but 200
+// fails the test. It counts the connections, and those that resumed with
+// Last-Event-ID.
+type flakyProxy struct {
+	*httptest.Server
+	connections, resumed atomic.Int64
+}
+
+func newFlakyProxy(t *testing.T, base *atomic.Value) *flakyProxy {
+	t.Helper()
+	p := &flakyProxy{}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			u, err := url.Parse(base.Load().(string))
+			if err != nil {
+				panic(err)
+			}
+			r.SetURL(u)
+		},
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0), // the cuts
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusOK {
+				body, _ := io.ReadAll(resp.Body)
+				t.Errorf("%s: %d %s", resp.Request.URL, resp.StatusCode, body)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.WriteHeader(http.StatusBadGateway) // the server is restarting
+		},
+	}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(5, 6))
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		life := time.Duration(200+rng.IntN(1300)) * time.Millisecond
+		mu.Unlock()
+		p.connections.Add(1)
+		if r.Header.Get("Last-Event-ID") != "" {
+			p.resumed.Add(1)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), life)
+		defer cancel()
+		rp.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// TestStreamOverHTTP: package client's Follow, its connection cut at
+// random moments by a proxy, reconnects by itself with Last-Event-ID —
+// also across a restart of the server on the same data — and ends with
+// every event of the room once, in timeline order, while 8 writers append.
 func TestStreamOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServerIn(t, dir, nil)
-	const room = "/api/v1/contexts/room/live"
-	if r := srv.do("POST", room, `{"o":{}}`); r.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
+	c := newClient(t, srv.URL, "")
+	createRoom(t, c, "live")
 	var base atomic.Value
 	base.Store(srv.URL)
+	proxy := newFlakyProxy(t, &base)
 	var mu sync.Mutex
 	var got []string
-	last := ""
-	caughtUp, connections := 0, 0
-	done, followed := make(chan struct{}), make(chan struct{})
+	caughtUp := 0
+	follower := newClient(t, proxy.URL, "")
+	ctx, stop := context.WithCancel(t.Context())
+	followed := make(chan struct{})
 	go func() {
 		defer close(followed)
-		rng := rand.New(rand.NewPCG(5, 6))
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(200+rng.IntN(1300))*time.Millisecond)
-			mu.Lock()
-			from := last
-			mu.Unlock()
-			resp, err := openStream(ctx, base.Load().(string)+room+"/stream?from=start", from)
+		for m, err := range follower.Follow(ctx, "room", "live", "start") {
 			if err != nil {
-				cancel()
-				time.Sleep(20 * time.Millisecond) // the server is restarting
-				continue
-			}
-			connections++
-			if resp.StatusCode != http.StatusOK {
-				body, _ := io.ReadAll(resp.Body)
-				t.Errorf("stream: %d %s", resp.StatusCode, body)
-			}
-			_ = readSSE(resp.Body, func(m sseMessage) bool {
-				mu.Lock()
-				defer mu.Unlock()
-				switch m.event {
-				case "":
-					var e struct {
-						ID string `json:"_id"`
-					}
-					if err := json.Unmarshal([]byte(m.data), &e); err != nil {
-						t.Errorf("event data %q: %v", m.data, err)
-					}
-					got, last = append(got, e.ID), m.id
-				case "caught-up":
-					caughtUp++
-					last = m.id
+				if ctx.Err() == nil {
+					t.Errorf("follow: %v", err)
 				}
-				return true
-			})
-			resp.Body.Close()
-			cancel()
+				return
+			}
+			mu.Lock()
+			switch m.Kind {
+			case client.KindEvent:
+				got = append(got, m.Event.ID)
+			case client.KindCaughtUp:
+				caughtUp++
+			}
+			mu.Unlock()
 		}
 	}()
-	appendOver(t, srv, room, 8, 15, "")
+	appendOver(t, c, "live", 8, 15, "")
 	srv.Stop()
 	srv = startServerIn(t, dir, nil)
 	base.Store(srv.URL)
-	appendOver(t, srv, room, 8, 15, "")
-	want := listAllIDs(t, srv, room)
+	c = newClient(t, srv.URL, "")
+	appendOver(t, c, "live", 8, 15, "")
+	want := listAllIDs(t, c, "live")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()
@@ -186,7 +220,7 @@ func TestStreamOverHTTP(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(done)
+	stop()
 	<-followed
 	if !slices.Equal(got, want) {
 		t.Fatalf("the stream delivered %d events, not the room's %d once each in timeline order", len(got), len(want))
@@ -194,7 +228,10 @@ func TestStreamOverHTTP(t *testing.T) {
 	if caughtUp == 0 {
 		t.Error("no caught-up message")
 	}
-	t.Logf("%d events over %d connections", len(got), connections)
+	if proxy.resumed.Load() == 0 {
+		t.Error("the client never resumed with Last-Event-ID")
+	}
+	t.Logf("%d events over %d connections, %d resumed with Last-Event-ID", len(got), proxy.connections.Load(), proxy.resumed.Load())
 }
 
 // TestSlowStreamClientIsReset: a client that stops reading does not hold
@@ -202,10 +239,12 @@ func TestStreamOverHTTP(t *testing.T) {
 // then a reset, whose cursor resumes exactly.
 func TestSlowStreamClientIsReset(t *testing.T) {
 	srv := startServer(t, nil, "--stream-buffer", "2")
+	c := newClient(t, srv.URL, "")
+	createRoom(t, c, "slow")
 	const room = "/api/v1/contexts/room/slow"
-	if r := srv.do("POST", room, `{"o":{}}`); r.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
+	// Raw: the reset's framing (its id is its data, and the stream ends
+	// after it) is the wire's; package client hides it and resumes by
+	// itself.
 	resp, err := openStream(t.Context(), srv.URL+room+"/stream?from=start", "")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream: %v %v", resp, err)
@@ -213,7 +252,7 @@ func TestSlowStreamClientIsReset(t *testing.T) {
 	defer resp.Body.Close()
 	// 200 events of 60 KiB: more than the sockets between us hold.
 	start := time.Now()
-	appendOver(t, srv, room, 8, 25, `,"pad":"`+strings.Repeat("x", 60<<10)+`"`)
+	appendOver(t, c, "slow", 8, 25, strings.Repeat("x", 60<<10))
 	t.Logf("200 appends with a stuck stream took %v", time.Since(start).Round(time.Millisecond))
 	var got []string
 	reset := ""
@@ -238,6 +277,9 @@ func TestSlowStreamClientIsReset(t *testing.T) {
 	if err != io.EOF || reset == "" {
 		t.Fatalf("the stuck stream ended with %v after %d events, reset %q; want a reset and the end", err, len(got), reset)
 	}
+	// Raw: as an EventSource does, to the same URL with Last-Event-ID,
+	// which must win over from=start (package client sends no from once
+	// it has a cursor).
 	resumed, err := openStream(t.Context(), srv.URL+room+"/stream?from=start", reset)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +295,7 @@ func TestSlowStreamClientIsReset(t *testing.T) {
 		}
 		return m.event != "caught-up"
 	})
-	if want := listAllIDs(t, srv, room); !slices.Equal(got, want) {
+	if want := listAllIDs(t, c, "slow"); !slices.Equal(got, want) {
 		t.Fatalf("before and after the reset: %d events, want the room's %d once each in order", len(got), len(want))
 	}
 }
@@ -262,10 +304,12 @@ func TestSlowStreamClientIsReset(t *testing.T) {
 // stream starts; an idle stream sends heartbeats.
 func TestStreamRefusals(t *testing.T) {
 	srv := startServer(t, nil, "--stream-heartbeat", "100ms")
+	api := newClient(t, srv.URL, "")
+	createRoom(t, api, "r")
 	const room = "/api/v1/contexts/room/r"
-	if r := srv.do("POST", room, `{"o":{}}`); r.Status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
+	// Raw: each refusal's status and problem+json body, the
+	// event-stream Content-Type and the heartbeats, which the client
+	// hides, are the wire's.
 	for _, c := range []struct {
 		name, path string
 		header     []string
@@ -310,22 +354,23 @@ func TestStreamRefusals(t *testing.T) {
 	if beats < 2 || cursor == "" {
 		t.Fatalf("idle stream: caught-up %q, %d heartbeats", cursor, beats)
 	}
-	if r := srv.do("POST", "/api/v1/contexts/room/other", `{"o":{}}`); r.Status != http.StatusCreated {
-		t.Fatal(r.Status)
-	}
+	createRoom(t, api, "other")
 	if r := srv.do("GET", "/api/v1/contexts/room/other/stream", nil, "Last-Event-ID", cursor); r.Status != 400 || r.Problem.Code != "invalid_cursor" {
 		t.Errorf("another room's cursor: %d %q", r.Status, r.Problem.Code)
 	}
-	// Connections that go away leave no stream behind on the server.
+	// Connections that go away leave no stream behind on the server:
+	// leaving the client's loop closes its connection.
 	for range 10 {
 		sctx, stop := context.WithCancel(t.Context())
-		resp, err := openStream(sctx, srv.URL+"/api/v1/stream?from=start", "")
-		if err != nil {
-			t.Fatal(err)
+		for m, err := range api.FollowServer(sctx, client.ServerStream{From: "start"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Kind == client.KindCaughtUp {
+				break
+			}
 		}
-		_ = readSSE(resp.Body, func(m sseMessage) bool { return m.event != "caught-up" })
 		stop()
-		resp.Body.Close()
 	}
 	resp.Body.Close()
 	cancel()
