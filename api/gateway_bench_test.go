@@ -27,6 +27,13 @@ type gatewayBench struct {
 
 func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 	b.Helper()
+	return newGatewayBenchOf(b, backend, 0)
+}
+
+// newGatewayBenchOf is newGatewayBench on a store that holds stored events
+// already, in rooms of 1,000 (storetest.Populate).
+func newGatewayBenchOf(b *testing.B, backend storetest.Backend, stored int) *gatewayBench {
+	b.Helper()
 	conn := backend.Connect(b, storetest.Options{})
 	var hub atomic.Pointer[stream.Hub]
 	st := storetest.NewStore(b, conn, "a.example", store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
@@ -34,6 +41,10 @@ func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 			h.Committed(ct)
 		}
 	}})
+	if stored > 0 {
+		f := storetest.Populate(b, st, storetest.Fill{Rooms: max(1, stored/1000), Events: stored})
+		b.Logf("filled %d events in %v", stored, f.Took.Round(time.Millisecond))
+	}
 	h := stream.New(stream.Config{Store: st})
 	hub.Store(h)
 	ctx, cancel := context.WithCancel(context.Background())
