@@ -3,8 +3,11 @@
 // each new version out to its subscribers, and Follow turns a subscription
 // into an exact stream for one context or for the whole server — backlog
 // from the store, then live, resumable by cursor, never a gap and never a
-// repeat. The SSE endpoints (package api) and the WebSocket gateway are
-// built on Follow.
+// repeat. The SSE endpoints (package api) are built on Follow, the
+// WebSocket gateway on FollowDetached: the same stream, whose live part is
+// sent by a few senders (senders.go) rather than a goroutine waiting per
+// subscription, so that an idle subscription costs no stack and a busy
+// room's fan-out does not crowd out the writers.
 //
 // It reads the store and writes nothing but the void entries the store's
 // log reader may write (see store/commitlog.go). A Hub learns of this
