@@ -64,12 +64,14 @@ func runBenchClients(ctx context.Context, url string, n int, cid string) error {
 		out.Flush()
 	}
 	idKey := []byte(`"_id":"`)
+	conns := make([]*websocket.Conn, 0, n)
 	for i := range n {
 		c, _, err := websocket.Dial(ctx, url, nil)
 		if err != nil {
 			return err
 		}
 		c.SetReadLimit(1 << 20)
+		conns = append(conns, c)
 		identify, _ := json.Marshal(map[string]any{"op": 1, "d": map[string]any{"client_id": "c" + strconv.Itoa(i),
 			"subscribe": []map[string]string{{"ct": "room", "cid": cid}}}})
 		if err := c.Write(ctx, websocket.MessageText, identify); err != nil {
@@ -117,6 +119,22 @@ func runBenchClients(ctx context.Context, url string, n int, cid string) error {
 	}
 	ready.Wait()
 	say("ready")
+	// Heartbeats, well within the server's interval (30 s), so that a long
+	// benchmark keeps its clients.
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for i, c := range conns {
+				_ = c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"op":5,"d":{"client_id":"c%d"}}`, i))
+			}
+		}
+	}()
 	wg.Wait()
 	return nil
 }
