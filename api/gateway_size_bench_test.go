@@ -14,15 +14,17 @@ type sized struct {
 	label   string
 	g       *gatewayBench
 	clients *benchClients
-	took    time.Duration
+	took    time.Duration // from the append's call to the last client
+	append  time.Duration // the append alone
 }
 
 // BenchmarkGatewayFanOutAtSize: one append fanned out to 1,000 clients of
 // its room, in stores that hold 1,000, 100,000 and EVENTSTORE_BENCH_EVENTS
 // (1,000,000) events already, measured in turns in the same run: the time
 // until the last client has it at each size, and its ratio to the 1k
-// store's (the hub reads commits by their log entry's _id, so delivery
-// should not grow with the store).
+// store's; and the append alone, and the delivery after it (the hub reads
+// commits by their log entry's _id, so delivery should not grow with the
+// store).
 func BenchmarkGatewayFanOutAtSize(b *testing.B) {
 	big := storetest.BenchEvents(b)
 	sizes := []int{1000}
@@ -50,7 +52,7 @@ func BenchmarkGatewayFanOutAtSize(b *testing.B) {
 // rotating, so that each size sees the same machine.
 func fanOutInTurns(b *testing.B, all []*sized) {
 	for _, s := range all {
-		s.took = 0
+		s.took, s.append = 0, 0
 	}
 	for i := range b.N {
 		for j := range all {
@@ -60,6 +62,7 @@ func fanOutInTurns(b *testing.B, all []*sized) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			s.append += time.Since(start)
 			if line := s.clients.next(b, time.Minute); line != "all "+e.ID {
 				b.Fatalf("%s: client process: %q, want all %s", s.label, line, e.ID)
 			}
@@ -69,5 +72,8 @@ func fanOutInTurns(b *testing.B, all []*sized) {
 	for _, s := range all {
 		b.ReportMetric(float64(s.took.Microseconds())/1000/float64(b.N), "ms-to-last-"+s.label)
 		b.ReportMetric(float64(s.took)/float64(all[0].took), "ratio-"+s.label+"/1k")
+		deliver, deliver1k := s.took-s.append, all[0].took-all[0].append
+		b.ReportMetric(float64(s.append.Microseconds())/1000/float64(b.N), "ms-append-"+s.label)
+		b.ReportMetric(float64(deliver)/float64(deliver1k), "ratio-delivery-"+s.label+"/1k")
 	}
 }
