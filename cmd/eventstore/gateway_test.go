@@ -173,12 +173,15 @@ func TestGateway(t *testing.T) {
 		if p, _ := w.until(3); p.Op != 3 {
 			t.Errorf("%s: %+v", name, p)
 		}
+		// A client that got invalid goes; one that ignored the close frame
+		// would hold the server's side for its close handshake (5 s at most).
+		w.c.CloseNow()
 	}
 	a.c.Close(websocket.StatusNormalClosure, "")
 	// No goroutine of the server's gateway is left (the test's own client
 	// connections live in this process too, so they are told apart by
 	// their stacks).
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // a close handshake waits 5 s at most for a client's close frame
 	for {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
