@@ -174,7 +174,10 @@ func (n *node) start() {
 	fed.Store(f)
 	f.Start(context.Background())
 	n.conn, n.st, n.fed = conn, st, f
-	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(),
+	// Internal errors of the API are printed (only those: they are bugs),
+	// so that a test that gets a 500 shows its cause.
+	apiLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("node", n.name)
+	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(), Logger: apiLog,
 		FederationStatus: func() any { return f.Status() },
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			cfg, err := n.auditConfig(ctx)
