@@ -26,14 +26,7 @@ type sized struct {
 // commits by their log entry's _id, so delivery should not grow with the
 // store).
 func BenchmarkGatewayFanOutAtSize(b *testing.B) {
-	big := storetest.BenchEvents(b)
-	sizes := []int{1000}
-	if big > 100_000 {
-		sizes = append(sizes, 100_000)
-	}
-	if big > 1000 {
-		sizes = append(sizes, big)
-	}
+	sizes := storetest.BenchSizes(b)
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			// Built once: this level runs once, the measurement below as

@@ -35,14 +35,7 @@ type pageStore struct {
 // the database commands (round trips) per page, and the head versions of
 // the room read; how long each store took to fill is in the log (-v).
 func BenchmarkLatestPage(b *testing.B) {
-	big := storetest.BenchEvents(b)
-	sizes := []int{1000}
-	if big > 100_000 {
-		sizes = append(sizes, 100_000)
-	}
-	if big > 1000 {
-		sizes = append(sizes, big)
-	}
+	sizes := storetest.BenchSizes(b)
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			// Built once: this level runs once, the measurement below as

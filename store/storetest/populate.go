@@ -54,6 +54,21 @@ func BenchEvents(tb testing.TB) int {
 	return n
 }
 
+// BenchSizes are the store sizes of the benchmarks that measure how a
+// cost grows: 1,000, 100,000 and BenchEvents, those below it only.
+func BenchSizes(tb testing.TB) []int {
+	tb.Helper()
+	big := BenchEvents(tb)
+	sizes := []int{1000}
+	if big > 100_000 {
+		sizes = append(sizes, 100_000)
+	}
+	if big > 1000 {
+		sizes = append(sizes, big)
+	}
+	return sizes
+}
+
 // SizeLabel writes a number of events as a metric label: 1k, 100k, 1M.
 func SizeLabel(n int) string {
 	switch {
