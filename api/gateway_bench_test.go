@@ -113,7 +113,7 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 					clients = startBenchClients(b, g.url, subscribers, clientsOf)
 				}
 				const appends = 300
-				start, serverCPU := time.Now(), processCPU(os.Getpid())
+				start, serverCPU := time.Now(), storetest.ProcessCPU(os.Getpid())
 				var clientCPU time.Duration
 				if clients != nil {
 					clientCPU = clients.cpu()
@@ -136,7 +136,7 @@ func BenchmarkGatewayAppendWithSubscribers(b *testing.B) {
 					wall := time.Since(start)
 					b.ReportMetric(float64(wall.Milliseconds())/appends, "ms/event-delivered-to-all")
 					deliveries := float64(appends * subscribers)
-					server, client := processCPU(os.Getpid())-serverCPU, clients.cpu()-clientCPU
+					server, client := storetest.ProcessCPU(os.Getpid())-serverCPU, clients.cpu()-clientCPU
 					b.ReportMetric(float64(server.Microseconds())/deliveries, "server-cpu-µs/delivery")
 					b.ReportMetric(float64(client.Microseconds())/deliveries, "client-cpu-µs/delivery")
 					// How much of the machine the run kept busy: near 1, the

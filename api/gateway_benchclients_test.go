@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/eventstore-go/eventstore/store/storetest"
 )
 
 // The gateway benchmarks run their clients in a second process (this test
@@ -196,7 +198,7 @@ func (bc *benchClients) next(b *testing.B, within time.Duration) string {
 
 // cpu is the CPU time the client process has used so far.
 func (bc *benchClients) cpu() time.Duration {
-	return processCPU(bc.cmd.Process.Pid)
+	return storetest.ProcessCPU(bc.cmd.Process.Pid)
 }
 
 // stop ends the client process.

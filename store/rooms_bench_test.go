@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,7 +169,7 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape) ac
 	var failed atomic.Value
 	var wg sync.WaitGroup
 	b.StartTimer()
-	start, cpu0 := time.Now(), selfCPU()
+	start, cpu0 := time.Now(), storetest.ProcessCPU(os.Getpid())
 	for range roomWriters {
 		wg.Add(1)
 		go func() {
@@ -190,7 +189,7 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape) ac
 		}()
 	}
 	wg.Wait()
-	r.elapsed, r.cpu = time.Since(start), selfCPU()-cpu0
+	r.elapsed, r.cpu = time.Since(start), storetest.ProcessCPU(os.Getpid())-cpu0
 	b.StopTimer()
 	if err := failed.Load(); err != nil {
 		b.Fatal(err)
@@ -231,25 +230,6 @@ func (c *namedCounter) snapshot() map[string]int64 {
 		out[k] = v
 	}
 	return out
-}
-
-// selfCPU is the CPU time this process has used (user and system), from
-// /proc (Linux; 0 elsewhere).
-func selfCPU() time.Duration {
-	raw, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	// utime and stime are the 12th and 13th fields after the command's
-	// closing parenthesis, in clock ticks (100 a second on Linux).
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100
 }
 
 // quantileMillis is the p-quantile of ds in milliseconds (nearest rank).

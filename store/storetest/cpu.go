@@ -1,4 +1,4 @@
-package api_test
+package storetest
 
 import (
 	"os"
@@ -7,15 +7,16 @@ import (
 	"time"
 )
 
-// processCPU is the user and system CPU time process pid has used, from
-// /proc/pid/stat (0 where there is no /proc).
-func processCPU(pid int) time.Duration {
+// ProcessCPU is the user and system CPU time process pid has used, from
+// /proc/<pid>/stat (0 where there is no /proc). The benchmarks read it to
+// say how busy a run kept the cores.
+func ProcessCPU(pid int) time.Duration {
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
 	}
-	// The fields after the command's closing parenthesis; utime and stime
-	// are the 12th and 13th of them, in clock ticks (100 a second on Linux).
+	// utime and stime are the 12th and 13th fields after the command's
+	// closing parenthesis, in clock ticks (100 a second on Linux).
 	s := string(raw)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 13 {
