@@ -166,10 +166,12 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		docs, versionAt = append(docs, *entry), 1
 	}
 	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Cid: h.Cid, Head: *h})
+	bytes := 0
 	for _, e := range events {
 		docs = append(docs, e)
+		bytes += len(e.O) + len(e.D)
 	}
-	err := s.conn.dialect.insertAtomically(ctx, s.conn.Client, s.events(ct), docs)
+	err := s.insertClaim(ctx, ct, docs, bytes)
 	if err == nil {
 		return true, nil
 	}

@@ -57,9 +57,10 @@ type Store struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	writers map[string]*writer    // by contextKey
-	types   map[string]bool       // context types whose collections are prepared
-	logs    map[string]*commitLog // by context type
+	writers map[string]*writer        // by contextKey
+	types   map[string]bool           // context types whose collections are prepared
+	logs    map[string]*commitLog     // by context type
+	shared  map[string]*sharedInserts // by context type (sharedinsert.go)
 
 	bgMu       sync.Mutex
 	closed     bool
@@ -86,7 +87,7 @@ func New(conn *Conn, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Store{conn: conn, db: conn.DB, opts: opts, log: log,
-		writers: map[string]*writer{}, types: map[string]bool{}, logs: map[string]*commitLog{}}, nil
+		writers: map[string]*writer{}, types: map[string]bool{}, logs: map[string]*commitLog{}, shared: map[string]*sharedInserts{}}, nil
 }
 
 // Server is the name this store stamps on local events.

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Group commit across contexts.
+//
+// A claim (head.go) is one atomic insert of a version with its commit log
+// entry and events. Claims of different contexts of one type that are
+// ready at the same moment share one insert: while one shared insert is
+// being written, the next claims queue, and the next insert writes them
+// all (at most ferretBatch documents, so one SQLite transaction on
+// FerretDB, one transaction on MongoDB). Each claim is still a
+// compare-and-swap on its own version's _id, and every claim gets the
+// answer its own insert would have had:
+//
+//   - no error: every claim of the insert won;
+//   - a duplicate key at document i (another process claimed that
+//     version or log number): the claim holding i gets that error, as if
+//     it had been inserted alone. On FerretDB the insert then went on
+//     document by document, in order, up to i, so the claims before i are
+//     written and won; the claims after i were not tried and are inserted
+//     again at once, without it. On MongoDB the transaction wrote nothing,
+//     and every other claim is tried again;
+//   - a duplicate key at an unknown document (inside a MongoDB
+//     transaction): each claim is tried again on its own;
+//   - any other error: every claim of the insert gets it, as a single
+//     insert's error.
+//
+// One window is wider than with a claim inserted alone: when FerretDB
+// goes on document by document after a duplicate, the claims before it
+// are written one document at a time, so a crash in those few
+// milliseconds can leave a version without some of its events. It takes
+// two processes claiming in one context at once and a crash at that
+// moment; the audit reports such a version, Rederive rewrites the head.
+
+// sharedClaim is one claim's documents waiting for a shared insert.
+type sharedClaim struct {
+	docs  []any
+	bytes int // data bytes of its events
+	done  bool
+	err   error
+}
+
+// sharedInserts queues the claims of one context type.
+type sharedInserts struct {
+	mu    sync.Mutex // held by the goroutine writing a shared insert
+	qmu   sync.Mutex
+	queue []*sharedClaim
+}
+
+func (s *Store) sharedInserts(ct string) *sharedInserts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.shared[ct]
+	if q == nil {
+		q = &sharedInserts{}
+		s.shared[ct] = q
+	}
+	return q
+}
+
+// insertClaim inserts one claim's documents atomically, in a shared
+// insert with the claims of other contexts of type ct that are ready at
+// the same time. Its error is the one an insert of docs alone would have
+// returned.
+func (s *Store) insertClaim(ctx context.Context, ct string, docs []any, bytes int) error {
+	q := s.sharedInserts(ct)
+	c := &sharedClaim{docs: docs, bytes: bytes}
+	q.qmu.Lock()
+	q.queue = append(q.queue, c)
+	q.qmu.Unlock()
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	// The claims taken belong to other requests too: the write must not
+	// end with this one's context.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
+	for !c.done {
+		q.qmu.Lock()
+		n := sharedBatchSize(q.queue)
+		batch := q.queue[:n:n]
+		q.queue = q.queue[n:]
+		q.qmu.Unlock()
+		retry := s.writeShared(wctx, ct, batch)
+		if len(retry) > 0 {
+			q.qmu.Lock()
+			q.queue = append(retry, q.queue...)
+			q.qmu.Unlock()
+		}
+	}
+	return c.err
+}
+
+// sharedBatchSize is how many claims from the front of the queue one
+// insert takes: at least one, at most ferretBatch documents and
+// maxBatchBytes of data in all.
+func sharedBatchSize(queue []*sharedClaim) int {
+	docs, bytes := 0, 0
+	for i, c := range queue {
+		docs += len(c.docs)
+		bytes += c.bytes
+		if i > 0 && (docs > ferretBatch || bytes > maxBatchBytes) {
+			return i
+		}
+	}
+	return len(queue)
+}
+
+// writeShared writes batch in one atomic insert, answers the claims it
+// can and returns those to insert again.
+func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim) (retry []*sharedClaim) {
+	answer := func(c *sharedClaim, err error) { c.err, c.done = err, true }
+	coll := s.events(ct)
+	if len(batch) == 1 {
+		answer(batch[0], s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, batch[0].docs))
+		return nil
+	}
+	var docs []any
+	for _, c := range batch {
+		docs = append(docs, c.docs...)
+	}
+	err := s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, docs)
+	if err == nil {
+		for _, c := range batch {
+			answer(c, nil)
+		}
+		return nil
+	}
+	index, dup := duplicateAt(err)
+	var ce mongo.CommandError
+	if dup && errors.As(err, &ce) { // in a transaction, no index: one at a time
+		for _, c := range batch {
+			answer(c, s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, c.docs))
+		}
+		return nil
+	}
+	if !dup {
+		for _, c := range batch {
+			answer(c, err)
+		}
+		return nil
+	}
+	offset := 0
+	for _, c := range batch {
+		switch {
+		case index >= offset+len(c.docs): // before the duplicate
+			if s.conn.dialect.transactions {
+				retry = append(retry, c) // the transaction wrote nothing
+			} else {
+				answer(c, nil) // written one document at a time, in order
+			}
+		case index >= offset: // holds it
+			answer(c, duplicateError(index-offset))
+		default: // after it: not tried
+			retry = append(retry, c)
+		}
+		offset += len(c.docs)
+	}
+	return retry
+}
+
+// duplicateError is the error an insert returns for a duplicate key at
+// document index.
+func duplicateError(index int) error {
+	return mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{
+		WriteError: mongo.WriteError{Index: index, Code: 11000, Message: "E11000 duplicate key error (in a shared insert)"},
+	}}}
+}
