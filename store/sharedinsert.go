@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -118,6 +119,12 @@ func sharedBatchSize(queue []*sharedClaim) int {
 func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim) (retry []*sharedClaim) {
 	answer := func(c *sharedClaim, err error) { c.err, c.done = err, true }
 	coll := s.events(ct)
+	if err := s.step(fmt.Sprintf("shared insert of %d", len(batch))); err != nil {
+		for _, c := range batch {
+			answer(c, err)
+		}
+		return nil
+	}
 	if len(batch) == 1 {
 		answer(batch[0], s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, batch[0].docs))
 		return nil
