@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -24,7 +25,7 @@ type eventDoc struct {
 	T         string            `bson:"t"`
 	DHash     string            `bson:"dHash"`
 	O         bson.Raw          `bson:"o,omitempty"`
-	D         bson.Raw          `bson:"d,omitempty"`
+	D         bson.Raw          `bson:"d,omitempty"` // absent while it equals o
 	IsLeaf    bool              `bson:"isLeaf,omitempty"`
 	DeletedAt *bson.DateTime    `bson:"deletedAt,omitempty"`
 	Sigs      map[string]string `bson:"sigs,omitempty"`
@@ -48,6 +49,9 @@ func toDoc(e *eventstore.Event) eventDoc {
 	}
 	if d.Pids == nil {
 		d.Pids = []string{}
+	}
+	if bytes.Equal(d.D, d.O) {
+		d.D = nil // d is stored only once it differs from o: read back, a missing d is o
 	}
 	if e.Deleted {
 		at := bson.DateTime(e.DeletedAt)

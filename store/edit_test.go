@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -133,6 +134,19 @@ func TestUpdateAndDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		rawDoc := func() bson.M {
+			var raw bson.M
+			if err := conn.DB.Collection("room_events").FindOne(ctx, bson.M{"_id": m.ID}).Decode(&raw); err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		if _, ok := rawDoc()["d"]; ok {
+			t.Error("d is stored while it equals o")
+		}
+		if got, _ := s.Get(ctx, "room", "r1", m.ID); !bytes.Equal(got.D, m.O) {
+			t.Errorf("d of an event never updated: %s, want o %s", got.D, m.O)
+		}
 		up, err := s.Update(ctx, "room", "r1", m.ID, store.Edit{
 			Set:   []store.SetOp{{Path: "msg", Value: "hello"}, {Path: "edit.count", Value: int64(1)}},
 			Unset: []string{"u.name"},
@@ -151,6 +165,9 @@ func TestUpdateAndDelete(t *testing.T) {
 		}
 		if got.DHash != m.DHash || got.ID != m.ID {
 			t.Error("an update changed hashed fields")
+		}
+		if _, ok := rawDoc()["d"]; !ok {
+			t.Error("d of an updated event is not stored")
 		}
 		tests := []struct {
 			name string
