@@ -158,7 +158,10 @@ func (s *Store) logEnd(ctx context.Context, ct string, from int64) (int64, error
 // voidEntry writes entry n as void unless it exists; it reports whether
 // the void is what entry n now is.
 func (s *Store) voidEntry(ctx context.Context, ct string, n int64) (bool, error) {
-	_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true})
+	err := s.conn.write(ctx, func() error {
+		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true})
+		return err
+	})
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}

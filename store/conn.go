@@ -41,7 +41,8 @@ type Conn struct {
 	embedded     *Embedded
 	ownsEmbedded bool
 
-	dialect dialect // what this backend can do, and how
+	dialect dialect       // what this backend can do, and how
+	writing chan struct{} // the embedded store's write gate (writegate.go)
 
 	mu      sync.Mutex
 	created map[string]bool
@@ -50,7 +51,7 @@ type Conn struct {
 // Connect opens the database cfg selects, starting the embedded store when
 // no URI is given, and checks that it answers.
 func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
-	c := &Conn{created: map[string]bool{}}
+	c := &Conn{created: map[string]bool{}, writing: make(chan struct{}, 1)}
 	uri := cfg.URI
 	if cfg.Embedded != nil {
 		c.embedded, uri = cfg.Embedded, cfg.Embedded.URI()
@@ -182,7 +183,11 @@ func redactURI(uri string) string {
 func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
 	for len(models) > 0 {
 		n := min(len(models), c.dialect.updateChunk())
-		if _, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false)); err != nil {
+		err := c.write(ctx, func() error {
+			_, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		models = models[n:]

@@ -39,7 +39,11 @@
 //
 // Within one process, appends to one context are grouped: while one batch
 // is being written the next requests queue, and the next batch writes them
-// all with one claim (group commit). Events of a batch form a chain.
+// all with one claim (group commit). Events of a batch form a chain. The
+// claims of different contexts of one type that are ready together share
+// one insert in turn (sharedinsert.go), each still its own compare-and-
+// swap; on the embedded store the writes of a process reach SQLite one at
+// a time (writegate.go).
 // Several processes may share a database; they contend only through the
 // claim, and the loser reloads, completes and retries.
 //

@@ -54,7 +54,10 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 	var fresh []editDoc
 	for k := n + 1; ; k++ {
 		rec.ID = editID(target, k)
-		_, err := s.edits(ct).InsertOne(ctx, rec)
+		err := s.conn.write(ctx, func() error {
+			_, err := s.edits(ct).InsertOne(ctx, rec)
+			return err
+		})
 		if err == nil {
 			fresh = append(fresh, rec)
 			break
@@ -117,7 +120,11 @@ func (s *Store) refold(ctx context.Context, ct string, seq int64, doc *eventDoc,
 		if err := s.step("fold"); err != nil {
 			return err
 		}
-		if _, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: target}}, update); err != nil {
+		err = s.conn.write(ctx, func() error {
+			_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: target}}, update)
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		var next editDoc

@@ -202,7 +202,11 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		// version, which no code path does: the version went in, some
 		// events did not. Write them now rather than leave it half done.
 		s.log.Error("events already stored while claiming a head version", "ct", ct, "cid", h.Cid, "seq", h.Seq, "at", index)
-		if _, err := s.events(ct).InsertMany(ctx, docs[versionAt+1:], options.InsertMany().SetOrdered(false)); !onlyDuplicates(err) {
+		err := s.conn.write(ctx, func() error {
+			_, err := s.events(ct).InsertMany(ctx, docs[versionAt+1:], options.InsertMany().SetOrdered(false))
+			return err
+		})
+		if !onlyDuplicates(err) {
 			return true, err
 		}
 		return true, nil
@@ -233,7 +237,10 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 			for i, c := range h.Clids {
 				docs[i] = c
 			}
-			_, err := s.clids(ct).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+			err := s.conn.write(ctx, func() error {
+				_, err := s.clids(ct).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+				return err
+			})
 			if onlyDuplicates(err) {
 				return nil
 			}

@@ -58,8 +58,11 @@ func (s *Store) recordHint(ctx context.Context, w *writer) error {
 	if w.head == nil || w.head.Seq-w.hinted < hintEvery {
 		return nil
 	}
-	_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(w.ct, w.cid)}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: w.head.Seq}}}})
+	err := s.conn.write(ctx, func() error {
+		_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(w.ct, w.cid)}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: w.head.Seq}}}})
+		return err
+	})
 	if err == nil {
 		w.hinted = w.head.Seq
 	}

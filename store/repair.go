@@ -196,7 +196,11 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		})
 		fields = append(fields, bson.E{Key: "dFold", Value: foldState{N: n, TS: last.TS, ID: last.ID}})
 	}
-	if _, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}}); err != nil {
+	err = s.conn.write(ctx, func() error {
+		_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}})
+		return err
+	})
+	if err != nil {
 		return false, dbError("repair", err)
 	}
 	var seq int64

@@ -126,14 +126,14 @@ func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim
 		return nil
 	}
 	if len(batch) == 1 {
-		answer(batch[0], s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, batch[0].docs))
+		answer(batch[0], s.insertAtomically(ctx, coll, batch[0].docs))
 		return nil
 	}
 	var docs []any
 	for _, c := range batch {
 		docs = append(docs, c.docs...)
 	}
-	err := s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, docs)
+	err := s.insertAtomically(ctx, coll, docs)
 	if err == nil {
 		for _, c := range batch {
 			answer(c, nil)
@@ -144,7 +144,7 @@ func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim
 	var ce mongo.CommandError
 	if dup && errors.As(err, &ce) { // in a transaction, no index: one at a time
 		for _, c := range batch {
-			answer(c, s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, c.docs))
+			answer(c, s.insertAtomically(ctx, coll, c.docs))
 		}
 		return nil
 	}
@@ -171,6 +171,11 @@ func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim
 		offset += len(c.docs)
 	}
 	return retry
+}
+
+// insertAtomically is the dialect's atomic insert, through the write gate.
+func (s *Store) insertAtomically(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	return s.conn.write(ctx, func() error { return s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, docs) })
 }
 
 // duplicateError is the error an insert returns for a duplicate key at
