@@ -41,7 +41,7 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 		}
 		added := h.Added
 		if local {
-			added = h.Local
+			added = h.local()
 		}
 		if len(ids) > 0 && len(ids)+len(added) > max {
 			break

@@ -127,16 +127,27 @@ type head struct {
 	Log   int64    `bson:"log,omitempty"`
 	// What this version added, for whoever completes it: the ids of its
 	// events, their clid records and which of them are edits.
-	Added []string  `bson:"added,omitempty"`
-	Local []string  `bson:"local,omitempty"` // those of Added created by this server
-	Clids []clidDoc `bson:"clids,omitempty"`
-	Edits []string  `bson:"edits,omitempty"`
+	Added []string `bson:"added,omitempty"`
+	Local []string `bson:"local,omitempty"` // those of Added created by this server (see local)
+	// AllLocal: all of Added were created by this server, and Local is
+	// left out (it would repeat Added).
+	AllLocal bool      `bson:"allLocal,omitempty"`
+	Clids    []clidDoc `bson:"clids,omitempty"`
+	Edits    []string  `bson:"edits,omitempty"`
 	// Flagged are the events that carry isLeaf once this version is
 	// complete; Flag and Unflag are the flags its completion sets and clears.
-	Flagged []string      `bson:"flagged"`
+	Flagged []string      `bson:"flagged,omitempty"`
 	Flag    []string      `bson:"flag,omitempty"`
 	Unflag  []string      `bson:"unflag,omitempty"`
 	At      bson.DateTime `bson:"at"`
+}
+
+// local is the events of Added that this server created.
+func (h *head) local() []string {
+	if h.AllLocal {
+		return h.Added
+	}
+	return h.Local
 }
 
 // participants are the servers a context is shared with and how each came

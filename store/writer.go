@@ -299,6 +299,9 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 			next.Edits = append(next.Edits, d.ID)
 		}
 	}
+	if len(next.Local) == len(next.Added) { // the usual case: all created here
+		next.Local, next.AllLocal = nil, true
+	}
 	pl.p.next, pl.p.docs = next, events
 	leaves := map[string]bool{}
 	for _, l := range next.Leaves {
