@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/migrations"
@@ -42,6 +43,8 @@ type logDoc struct {
 	Cid  string `bson:"cid,omitempty"`
 	Seq  int64  `bson:"seq,omitempty"`
 	Void bool   `bson:"void,omitempty"` // a number no version took
+	// At is when a void entry was written (older ones lack it).
+	At bson.DateTime `bson:"at,omitempty"`
 }
 
 // logHoleWait is how long a reader waits for a missing entry while later
@@ -53,6 +56,7 @@ const logHoleWait = 3 * time.Second
 type commitLog struct {
 	mu      sync.Mutex
 	next    int64               // the lowest number worth trying; 0: not looked up yet
+	nextAt  time.Time           // when next was last known to be free or past the end (see claimFresh)
 	pending map[int64]bool      // numbers this process is claiming
 	holes   map[int64]time.Time // missing entries with later ones, since when
 	probed  time.Time           // when a reader last looked past a missing entry
@@ -79,12 +83,12 @@ func (s *Store) commitLog(ct string) *commitLog {
 func (l *commitLog) reserve(ctx context.Context, s *Store, ct string, after int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.next == 0 {
-		end, err := s.logEnd(ctx, ct, 1)
+	if l.next == 0 || s.opts.Now().Sub(l.nextAt) >= claimFresh {
+		end, err := s.logEnd(ctx, ct, max(l.next, 1))
 		if err != nil {
 			return 0, err
 		}
-		l.next = end
+		l.next, l.nextAt = end, s.opts.Now()
 	}
 	n := max(l.next, after+1)
 	l.next = n + 1
@@ -104,12 +108,15 @@ func (l *commitLog) taken(ctx context.Context, s *Store, ct string, n int64) err
 }
 
 // settle ends this process's claim on n; c is the commit if n is its entry.
-func (l *commitLog) settle(n int64, c *Commit) {
+func (l *commitLog) settle(n int64, c *Commit, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.pending, n)
 	if c == nil {
 		return
+	}
+	if n+1 >= l.next { // n was free until this claim took it
+		l.nextAt = now
 	}
 	l.recent[n] = c
 	l.order = append(l.order, n)
@@ -125,8 +132,8 @@ func (l *commitLog) settle(n int64, c *Commit) {
 // search starts again past it.)
 func (s *Store) logEnd(ctx context.Context, ct string, from int64) (int64, error) {
 	exists := func(n int64) (bool, error) {
-		var d logDoc
-		return findByID(ctx, s.events(ct), migrations.LogEntryID(n), &d)
+		d, err := s.entryAt(ctx, ct, n) // an entry folded into a span is taken too
+		return d != nil, err
 	}
 	lo, hi := from-1, int64(-1) // lo: known taken (or before from); hi: known free
 	for step := int64(1); hi < 0; step *= 2 {
@@ -158,8 +165,11 @@ func (s *Store) logEnd(ctx context.Context, ct string, from int64) (int64, error
 // voidEntry writes entry n as void unless it exists; it reports whether
 // the void is what entry n now is.
 func (s *Store) voidEntry(ctx context.Context, ct string, n int64) (bool, error) {
+	if line, err := s.spanLine(ctx, ct, entrySpanID(n), n); err != nil || line != "" {
+		return false, err // folded: it exists
+	}
 	err := s.conn.write(ctx, func() error {
-		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true})
+		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true, At: bson.DateTime(s.opts.Now().UnixMilli())})
 		return err
 	})
 	if mongo.IsDuplicateKeyError(err) {
@@ -205,10 +215,10 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 				s.log.Warn("voiding an unused commit log entry; readers void it after a wait", "ct", ct, "entry", n, "err", verr)
 			}
 			cancel()
-			l.settle(n, nil)
+			l.settle(n, nil, s.opts.Now())
 			return won, err
 		}
-		l.settle(n, s.commitOf(ct, h, events))
+		l.settle(n, s.commitOf(ct, h, events), s.opts.Now())
 		return true, nil
 	}
 	return false, errors.New("too many commit log entries taken by other writers in a row")

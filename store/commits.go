@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // Commit is one head version that added events, as the commit log of its
@@ -106,11 +105,8 @@ func (s *Store) entries(ctx context.Context, ct string, from int64, n int) ([]*l
 	g.SetLimit(versionReads)
 	for i := range docs {
 		g.Go(func() error {
-			var d logDoc
-			found, err := findByID(gctx, s.events(ct), migrations.LogEntryID(from+int64(i)), &d)
-			if found {
-				docs[i] = &d
-			}
+			d, err := s.entryAt(gctx, ct, from+int64(i))
+			docs[i] = d
 			return err
 		})
 	}

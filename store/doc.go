@@ -47,6 +47,14 @@
 // Several processes may share a database; they contend only through the
 // claim, and the loser reloads, completes and retries.
 //
+// Old head versions and commit log entries are folded into spans once they
+// are ten minutes old (compact.go, spans.go): what the timeline and the
+// federation need of them stays, one line per version, and a store at rest
+// holds about one document per event. Readers find a version or an entry
+// in its span when its document is gone; writers look for a newer head
+// before they build on one they have known for over a minute, so that a
+// folded version's number is never claimed again.
+//
 // isLeaf flags on event documents follow the head lazily (flags.go), so
 // that an append does not also update its parent; the API reports isLeaf
 // from the head.

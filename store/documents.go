@@ -140,6 +140,9 @@ type head struct {
 	Flag    []string      `bson:"flag,omitempty"`
 	Unflag  []string      `bson:"unflag,omitempty"`
 	At      bson.DateTime `bson:"at"`
+	// folded: read from a version span (spans.go), so it has only what a
+	// span keeps. Never a base to build on: a newer version exists.
+	folded bool
 }
 
 // local is the events of Added that this server created.
@@ -198,7 +201,8 @@ type contextDoc struct {
 	ID      string        `bson:"_id"` // contextKey(ct, cid)
 	Ct      string        `bson:"ct"`
 	Cid     string        `bson:"cid"`
-	Seq     int64         `bson:"seq"` // a head version known to exist: where to start looking for the latest
+	Seq     int64         `bson:"seq"`              // a head version known to exist: where to start looking for the latest
+	Folded  int64         `bson:"folded,omitempty"` // versions up to this one are folded into spans (compact.go)
 	Created bson.DateTime `bson:"created"`
 }
 

@@ -60,7 +60,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		// Incremental auto-vacuum lets ReclaimSpace give the pages that
+		// compaction frees back to the file system. It takes effect on
+		// databases created from now on; older ones keep auto_vacuum none.
+		SQLiteURL: "file:" + dir + "/?_pragma=auto_vacuum(incremental)",
 		Logger:    logger,
 	})
 	if err != nil {
@@ -97,6 +100,57 @@ func (e *Embedded) Close() error {
 	return errors.Join(errs...)
 }
 
+// ReclaimSpace truncates database's SQLite file by the pages that deleted
+// documents left free, a few thousand at a time (a database created with
+// auto_vacuum none keeps them for reuse). It returns the bytes given back.
+func (e *Embedded) ReclaimSpace(ctx context.Context, database string) (int64, error) {
+	e.mu.Lock()
+	db, err := e.handleLocked(database)
+	e.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	var mode, pageSize, before, after int64
+	if err := db.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
+		return 0, err // 2: incremental
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
+		return 0, err
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&before); err != nil {
+		return 0, err
+	}
+	for free := before; free > 0; {
+		if _, err := db.ExecContext(ctx, `PRAGMA incremental_vacuum(4000)`); err != nil {
+			return 0, err
+		}
+		if err := db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&after); err != nil {
+			return 0, err
+		}
+		if after >= free {
+			break
+		}
+		free = after
+	}
+	return (before - after) * pageSize, nil
+}
+
+// handleLocked (e.mu held) is this process's own connection to
+// database's SQLite file.
+func (e *Embedded) handleLocked(database string) (*sql.DB, error) {
+	db := e.sqlite[database]
+	if db == nil {
+		var err error
+		path := filepath.Join(e.dir, database+".sqlite")
+		if db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)"); err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(1)
+		e.sqlite[database] = db
+	}
+	return db, nil
+}
+
 // fixIDIndex gives a FerretDB collection an SQLite index that its own _id
 // lookups can use. FerretDB v1.24 indexes _id as `_ferretdb_sjson->"_id"`
 // but queries, updates and deletes by `_ferretdb_sjson->'$._id'`; SQLite
@@ -111,18 +165,12 @@ func (e *Embedded) fixIDIndex(ctx context.Context, database, collection string) 
 	if e.indexed[key] {
 		return nil
 	}
-	db := e.sqlite[database]
-	if db == nil {
-		var err error
-		path := filepath.Join(e.dir, database+".sqlite")
-		if db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)"); err != nil {
-			return err
-		}
-		db.SetMaxOpenConns(1)
-		e.sqlite[database] = db
+	db, err := e.handleLocked(database)
+	if err != nil {
+		return err
 	}
 	var table string
-	err := db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table)
+	err = db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table)
 	if err != nil {
 		return fmt.Errorf("embedded store: table of %s: %w", key, err)
 	}

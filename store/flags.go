@@ -46,7 +46,7 @@ func (s *Store) syncFlags(ctx context.Context, w *writer) error {
 			if err := s.complete(ctx, w.ct, h, nil); err != nil {
 				return err
 			}
-			w.setHead(h)
+			w.setHead(h, s.opts.Now())
 		}
 	}
 	_, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {

@@ -18,8 +18,11 @@ import (
 func (s *Store) readHead(ctx context.Context, ct, cid string, seq int64) (*head, error) {
 	var d headDoc
 	found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
-	if err != nil || !found {
+	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return s.foldedVersion(ctx, ct, cid, seq)
 	}
 	return &d.Head, nil
 }
@@ -79,6 +82,9 @@ func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head,
 			hi = mid
 		}
 	}
+	if lo.folded { // the compactor never folds a context's newest version
+		return nil, fmt.Errorf("the newest head version of %s, after %d, is missing (run eventstore verify --repair)", cid, lo.Seq)
+	}
 	return lo, nil
 }
 
@@ -135,7 +141,7 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 			w.head = nil
 			return nil, dbError("completing the write", err)
 		}
-		w.setHead(next)
+		w.setHead(next, s.opts.Now())
 		return next, nil
 	}
 	return nil, eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid)

@@ -43,9 +43,11 @@ type Record struct {
 	Head  *HeadVersion // a head version (empty if it does not decode); nil for an event
 	Event *StoredEvent // an event; nil for a head version or a document that does not decode
 	Err   error        // why the document does not decode as an event
-	// LogEntry: an entry of the context type's commit log, not part of
-	// any context's graph (commitlog.go).
+	// LogEntry: an entry of the context type's commit log, or a span of
+	// them, not part of any context's graph (commitlog.go).
 	LogEntry bool
+	// Span: a version span, old head versions in compact form (spans.go).
+	Span bool
 }
 
 // StoredEvent is an event exactly as stored: O as written (after undoing
@@ -65,6 +67,11 @@ type StoredEvent struct {
 func DecodeRecord(raw bson.Raw) Record {
 	if id, _ := raw.Lookup("_id").StringValueOK(); strings.HasPrefix(id, migrations.LogEntryPrefix) {
 		return Record{ID: id, LogEntry: true}
+	}
+	if _, err := raw.LookupErr("folded"); err == nil {
+		cid, _ := raw.Lookup("cid").StringValueOK()
+		id, _ := raw.Lookup("_id").StringValueOK()
+		return Record{Cid: cid, ID: id, Span: true}
 	}
 	if hv, err := raw.LookupErr("head"); err == nil {
 		var d headDoc

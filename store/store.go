@@ -43,6 +43,10 @@ type Options struct {
 	// server.join event among the event's ancestors or earlier in the
 	// batch). Federation sets it.
 	Participants bool
+	// CompactAfter is how old a head version or commit log entry must be
+	// before Compact folds it (compact.go); DefaultCompactAfter when zero,
+	// at least MinCompactAfter.
+	CompactAfter time.Duration
 	// ReadOnly opens a store that only reads and audits (and records audit
 	// checkpoints); it works on a standalone mongod, where writes cannot.
 	ReadOnly bool
@@ -61,6 +65,7 @@ type Store struct {
 	types   map[string]bool           // context types whose collections are prepared
 	logs    map[string]*commitLog     // by context type
 	shared  map[string]*sharedInserts // by context type (sharedinsert.go)
+	spans   spanCache                 // spans.go
 
 	bgMu       sync.Mutex
 	closed     bool
@@ -81,6 +86,12 @@ func New(conn *Conn, opts Options) (*Store, error) {
 	}
 	if opts.LeafFlagDelay <= 0 {
 		opts.LeafFlagDelay = DefaultLeafFlagDelay
+	}
+	if opts.CompactAfter == 0 {
+		opts.CompactAfter = DefaultCompactAfter
+	}
+	if opts.CompactAfter < MinCompactAfter {
+		return nil, fmt.Errorf("compacting after %v is unsafe: at least %v", opts.CompactAfter, MinCompactAfter)
 	}
 	log := opts.Logger
 	if log == nil {

@@ -345,6 +345,11 @@ func (s *Store) versionRange(ctx context.Context, ct string, latest *head, seqs 
 	out := make([]*head, len(seqs))
 	for i, seq := range seqs {
 		if out[i] = bySeq[seq]; out[i] == nil {
+			if out[i], err = s.foldedVersion(ctx, ct, latest.Cid, seq); err != nil {
+				return nil, dbError("timeline", err)
+			}
+		}
+		if out[i] == nil {
 			return nil, eventstore.Errorf(eventstore.EINTERNAL, "head version %d of %s/%s is missing (run eventstore verify)", seq, ct, latest.Cid)
 		}
 	}

@@ -34,6 +34,7 @@ type writer struct {
 
 	mu        sync.Mutex // held by the goroutine writing a batch
 	head      *head      // the latest version this writer knows complete; nil: unknown
+	verified  time.Time  // when head was last known to be the latest (see claimFresh)
 	idleTimer *time.Timer
 	hinted    int64 // the version last recorded in the registry
 
@@ -79,9 +80,9 @@ type request struct {
 
 func (w *writer) knownSeq() int64 { return w.seq.Load() }
 
-// setHead records h (complete) as the latest version.
-func (w *writer) setHead(h *head) {
-	w.head = h
+// setHead records h (complete) as the latest version, as of now.
+func (w *writer) setHead(h *head, now time.Time) {
+	w.head, w.verified = h, now
 	w.sawSeq(h.Seq)
 	w.latest.Store(h)
 }
@@ -199,15 +200,24 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 // has seen as the latest, as after a lost claim: it saves a read in the
 // race with the winner, and a wrong guess only loses the next claim too.
 func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
-	if w.head != nil {
+	if w.head != nil && s.opts.Now().Sub(w.verified) < claimFresh {
 		return nil
 	}
 	var h *head
 	var err error
-	if probe || w.knownSeq() < 1 {
+	switch {
+	case w.head != nil: // known, but long ago: another process may have moved on
+		h, err = s.probeFrom(ctx, w.ct, w.cid, w.head)
+		if err == nil && h.Seq == w.head.Seq {
+			w.verified = s.opts.Now()
+			return nil
+		}
+	case probe || w.knownSeq() < 1:
 		h, err = s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), nil)
-	} else if h, err = s.readHead(ctx, w.ct, w.cid, w.knownSeq()); err == nil && h == nil {
-		h, err = s.latestHead(ctx, w.ct, w.cid, 0, nil)
+	default:
+		if h, err = s.readHead(ctx, w.ct, w.cid, w.knownSeq()); err == nil && (h == nil || h.folded) {
+			h, err = s.latestHead(ctx, w.ct, w.cid, 0, nil)
+		}
 	}
 	if err == nil && h != nil {
 		err = s.complete(ctx, w.ct, h, nil)
@@ -216,7 +226,7 @@ func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
 		return dbError("loading the head", err)
 	}
 	if h != nil {
-		w.setHead(h)
+		w.setHead(h, s.opts.Now())
 	}
 	return nil
 }

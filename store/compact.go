@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore/migrations"
+)
+
+// Compaction folds old head versions and commit log entries into spans
+// (spans.go), so that a store at rest holds about one document per event.
+//
+// A version's _id is its compare-and-swap: a writer claims version N+1 by
+// inserting it, and loses if it exists. Once the compactor deletes the
+// document, the insert would succeed, so a writer that still took N for
+// the latest could claim N+1 a second time. Two rules keep that from
+// happening, in any number of processes:
+//
+//   - a writer trusts the head it knows for claimFresh at most; after
+//     that it reads whether a newer version exists before it claims (and
+//     the commit log the same for its next number);
+//   - the compactor folds a version only if it is not its context's
+//     newest and was written more than CompactAfter ago, which is well
+//     past claimFresh and a write's timeout (batchTimeout).
+//
+// A writer that claims N+1 knew N as the newest less than claimFresh
+// before, and N+1 did not exist then; so N+1 is younger than claimFresh
+// plus batchTimeout when the claim arrives, and not folded. Entries are
+// folded by the same rule, by the age of the version they name (a void
+// one by when it was voided). The clocks of the processes must agree to
+// within a minute or so.
+
+const (
+	// claimFresh is how long a writer builds on the head it knows without
+	// looking for a newer one.
+	claimFresh = time.Minute
+	// DefaultCompactAfter is how old a head version or commit log entry
+	// must be to be folded.
+	DefaultCompactAfter = 10 * time.Minute
+	// MinCompactAfter is the least CompactAfter that keeps claims safe.
+	MinCompactAfter = claimFresh + batchTimeout + time.Minute
+)
+
+// logFoldedID is the commit log's record of the entries folded so far.
+const logFoldedID = migrations.LogEntryPrefix + "folded"
+
+// CompactStats is what a compaction did.
+type CompactStats struct {
+	Contexts int   // contexts looked at
+	Versions int64 // head versions folded into spans
+	Entries  int64 // commit log entries folded into spans
+	Freed    int64 // bytes the embedded store's file gave back
+}
+
+// Compact folds every head version and commit log entry old enough
+// (Options.CompactAfter) into spans, type by type and context by context,
+// logging its progress every few seconds. It may run while the store is
+// written, read and audited, in this process or others, and be stopped
+// at any point: a new run goes on where the last one got to.
+func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
+	var st CompactStats
+	types, err := s.LogTypes(ctx)
+	if err != nil {
+		return st, err
+	}
+	start, logged := time.Now(), time.Now()
+	for _, ct := range types {
+		contexts, err := s.foldedThrough(ctx, ct)
+		if err != nil {
+			return st, err
+		}
+		for i, c := range contexts {
+			n, err := s.compactContext(ctx, ct, c.Cid, c.Folded)
+			st.Versions += n
+			if err != nil {
+				return st, dbError("compact", err)
+			}
+			st.Contexts++
+			if time.Since(logged) >= 5*time.Second {
+				s.log.Info("compacting head versions", "ct", ct, "contexts", i+1, "of", len(contexts), "versions_folded", st.Versions)
+				logged = time.Now()
+			}
+		}
+		n, err := s.compactLog(ctx, ct)
+		st.Entries += n
+		if err != nil {
+			return st, dbError("compact", err)
+		}
+	}
+	if st.Versions == 0 && st.Entries == 0 {
+		return st, nil
+	}
+	if e := s.conn.embedded; e != nil {
+		err := s.conn.write(ctx, func() error {
+			var err error
+			st.Freed, err = e.ReclaimSpace(ctx, s.db.Name())
+			return err
+		})
+		if err != nil {
+			return st, dbError("compact", err)
+		}
+	}
+	s.log.Info("compacted", "contexts", st.Contexts, "versions_folded", st.Versions, "entries_folded", st.Entries,
+		"bytes_freed", st.Freed, "took", time.Since(start).Round(time.Millisecond))
+	return st, nil
+}
+
+// foldedThrough lists the contexts of type ct with the version each is
+// folded through (the contexts registry is small: one document per
+// context).
+func (s *Store) foldedThrough(ctx context.Context, ct string) ([]contextDoc, error) {
+	cur, err := s.contexts().Find(ctx, bson.D{{Key: "ct", Value: ct}})
+	if err != nil {
+		return nil, dbError("compact", err)
+	}
+	var docs []contextDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbError("compact", err)
+	}
+	return docs, nil
+}
+
+// compactContext folds the old versions of ct/cid after version from,
+// span by span, and returns how many it folded.
+func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) (int64, error) {
+	latest, err := s.latestHead(ctx, ct, cid, 0, nil)
+	if err != nil || latest == nil {
+		return 0, err
+	}
+	cutoff := bson.DateTime(s.opts.Now().Add(-s.opts.CompactAfter).UnixMilli())
+	var folded int64
+	var batch []*head
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		lines := make([]string, len(batch))
+		ids := make([]string, len(batch))
+		for i, h := range batch {
+			lines[i], ids[i] = foldedLine(h), headID(cid, h.Seq)
+		}
+		last := batch[len(batch)-1].Seq
+		if err := s.writeSpan(ctx, ct, versionSpanID(cid, last), cid, lines); err != nil {
+			return err
+		}
+		if err := s.deleteByID(ctx, s.events(ct), ids); err != nil {
+			return err
+		}
+		err := s.conn.write(ctx, func() error {
+			_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(ct, cid)}},
+				bson.D{{Key: "$max", Value: bson.D{{Key: "folded", Value: last}}}})
+			return err
+		})
+		folded += int64(len(batch))
+		batch = batch[:0]
+		return err
+	}
+	for seq := from + 1; seq < latest.Seq; seq++ {
+		var d headDoc
+		found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
+		if err != nil {
+			return folded, err
+		}
+		if !found {
+			if h, err := s.foldedVersion(ctx, ct, cid, seq); err != nil || h == nil {
+				return folded, err // missing: the audit reports it
+			}
+			continue // folded by a run that stopped before it recorded so
+		}
+		if d.Head.At > cutoff {
+			break
+		}
+		if len(batch) > 0 && versionSpanID(cid, seq) != versionSpanID(cid, batch[0].Seq) {
+			if err := flush(); err != nil {
+				return folded, err
+			}
+		}
+		batch = append(batch, &d.Head)
+	}
+	return folded, flush()
+}
+
+// compactLog folds the old entries of ct's commit log, span by span.
+func (s *Store) compactLog(ctx context.Context, ct string) (int64, error) {
+	var marker struct {
+		N int64 `bson:"n"`
+	}
+	if _, err := findByID(ctx, s.events(ct), logFoldedID, &marker); err != nil {
+		return 0, err
+	}
+	cutoff := bson.DateTime(s.opts.Now().Add(-s.opts.CompactAfter).UnixMilli())
+	var folded int64
+	var lines, ids []string
+	first := int64(0)
+	flush := func(last int64) error {
+		if len(lines) == 0 {
+			return nil
+		}
+		if err := s.writeSpan(ctx, ct, entrySpanID(last), "", lines); err != nil {
+			return err
+		}
+		if err := s.deleteByID(ctx, s.events(ct), ids); err != nil {
+			return err
+		}
+		err := s.conn.write(ctx, func() error {
+			_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: logFoldedID}},
+				bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: last}}}}, options.UpdateOne().SetUpsert(true))
+			return err
+		})
+		folded += int64(len(lines))
+		lines, ids = lines[:0], ids[:0]
+		return err
+	}
+	n := marker.N + 1
+	for ; ; n++ {
+		var d logDoc
+		found, err := findByID(ctx, s.events(ct), migrations.LogEntryID(n), &d)
+		if err != nil {
+			return folded, err
+		}
+		if !found {
+			if line, err := s.spanLine(ctx, ct, entrySpanID(n), n); err != nil || line == "" {
+				break // a hole or the end: readers wait for it or void it
+			}
+			continue
+		}
+		if d.Void {
+			if d.At == 0 || d.At > cutoff {
+				break // voided recently (or by a version that did not say when)
+			}
+		} else {
+			v, err := s.readHead(ctx, ct, d.Cid, d.Seq)
+			if err != nil {
+				return folded, err
+			}
+			if v != nil && v.At > cutoff {
+				break
+			}
+			if v == nil || v.Log != n { // an orphan: its claim lost the version
+				d.Void = true
+			}
+		}
+		if len(lines) > 0 && entrySpanID(n) != entrySpanID(first) {
+			if err := flush(n - 1); err != nil {
+				return folded, err
+			}
+		}
+		if len(lines) == 0 {
+			first = n
+		}
+		lines, ids = append(lines, entryLine(n, &d)), append(ids, d.ID)
+	}
+	return folded, flush(n - 1)
+}
+
+// writeSpan adds lines to span id (creating it), keeping one line per
+// number, in order.
+func (s *Store) writeSpan(ctx context.Context, ct, id, cid string, lines []string) error {
+	old, err := s.readSpan(ctx, ct, id, true)
+	if err != nil {
+		return err
+	}
+	d := spanDoc{ID: id, Cid: cid}
+	if old != nil {
+		d.Folded = slices.Clone(old.Folded)
+	}
+	number := func(line string) int64 {
+		n, _ := strconv.ParseInt(line[:strings.IndexByte(line, ' ')], 10, 64)
+		return n
+	}
+	for _, line := range lines {
+		if !slices.ContainsFunc(d.Folded, func(l string) bool { return number(l) == number(line) }) {
+			d.Folded = append(d.Folded, line)
+		}
+	}
+	slices.SortFunc(d.Folded, func(a, b string) int { return int(number(a) - number(b)) })
+	err = s.conn.write(ctx, func() error {
+		_, err := s.events(ct).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d, options.Replace().SetUpsert(true))
+		return err
+	})
+	if err == nil {
+		s.spans.put(ct+"/"+id, &d)
+	}
+	return err
+}
+
+// deleteByID deletes documents by _id, in commands small enough for the
+// backend (an $in on _id is a scan on FerretDB).
+func (s *Store) deleteByID(ctx context.Context, coll *mongo.Collection, ids []string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), s.conn.dialect.updateChunk())
+		models := make([]mongo.WriteModel, n)
+		for i, id := range ids[:n] {
+			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
+		}
+		err := s.conn.write(ctx, func() error {
+			_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
