@@ -29,6 +29,7 @@ const (
 	flagToken           = "token"
 	flagShutdownTimeout = "shutdown-timeout"
 	flagAuditInterval   = "audit-interval"
+	flagCompactInterval = "compact-interval"
 	flagPeer            = "peer"
 	flagKeyFile         = "key-file"
 	flagStreamBuffer    = "stream-buffer"
@@ -55,6 +56,8 @@ func serveCommand(env environment) *cli.Command {
 			Usage: "how long a shutdown waits for requests in flight"},
 		&cli.DurationFlag{Name: flagAuditInterval, Sources: env.fromEnv("EVENTSTORE_AUDIT_INTERVAL"),
 			Usage: "run the incremental audit this often (e.g. 1h); 0 turns it off"},
+		&cli.DurationFlag{Name: flagCompactInterval, Value: 10 * time.Minute, Sources: env.fromEnv("EVENTSTORE_COMPACT_INTERVAL"),
+			Usage: "fold head versions and commit log entries older than ten minutes into spans at start and then this often; 0 turns it off"},
 	}
 	flags = append(flags, clientTokenFlag(env), &cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
 		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"},
@@ -222,6 +225,14 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		FederationStatus: func() any { return f.Status() },
 		Hub:              streams,
 	})
+	if every := cmd.Duration(flagCompactInterval); every > 0 {
+		compactDone := make(chan struct{})
+		defer func() { <-compactDone }()
+		go func() {
+			defer close(compactDone)
+			periodicCompaction(ctx, st, logger, every)
+		}()
+	}
 	if every := cmd.Duration(flagAuditInterval); every > 0 {
 		auditDone := make(chan struct{})
 		defer func() { <-auditDone }()
@@ -277,6 +288,21 @@ func isLoopback(listen string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.IsLoopback()
+}
+
+// periodicCompaction compacts the store at once and then every interval
+// until ctx ends (the store logs its progress).
+func periodicCompaction(ctx context.Context, st *store.Store, logger *slog.Logger, every time.Duration) {
+	for {
+		if _, err := st.Compact(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("compaction stopped; it goes on at the next interval", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // periodicAudit runs the incremental audit every interval until ctx ends,
