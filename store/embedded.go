@@ -58,8 +58,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	// level; keep its errors only.
 	logger := slog.New(levelFilter{min: slog.LevelError, h: cfg.Logger.Handler()}).With("component", "ferretdb")
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: cfg.Listen},
+		Handler:  "sqlite",
 		// Incremental auto-vacuum lets ReclaimSpace give the pages that
 		// compaction frees back to the file system. It takes effect on
 		// databases created from now on; older ones keep auto_vacuum none.

@@ -1,0 +1,301 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore/migrations"
+	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+)
+
+// restEvents is how many messages BenchmarkStorageAtRest appends.
+const restEvents = 2_000
+
+// BenchmarkStorageAtRest: 8 writers append restEvents 120-byte messages
+// over 20 rooms of a fresh store, which is then brought to rest and closed
+// cleanly: isLeaf flags written, the store's clock moved past the
+// compaction age and Compact run (what a server's periodic compaction
+// does to anything older than ten minutes), FerretDB stopped, its SQLite
+// files closed. Targets: ≤ 2,048 bytes on disk and ≤ 1.1 documents per
+// event (issue 17). It reports
+// documents per event stored (the messages and the rooms' genesis events)
+// in the whole database, counted through the driver,
+// and the number and mean BSON size of each kind of document in
+// room_events per event (events, head versions, commit log entries). On
+// the embedded store, which this benchmark starts on a directory of its
+// own so that it can stop it, it also reports the bytes on disk per event
+// of that data directory and, read from the SQLite file, what FerretDB
+// stores per document (its JSON) and the bytes of each table and index.
+func BenchmarkStorageAtRest(b *testing.B) {
+	for _, backend := range storetest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			for range b.N {
+				storageAtRest(b, backend)
+			}
+		})
+	}
+}
+
+// docKind is what a document of room_events is.
+func docKind(d bson.Raw) string {
+	id, _ := d.Lookup("_id").StringValueOK()
+	switch {
+	case strings.HasPrefix(id, migrations.LogEntryPrefix):
+		return "entry" // or a span of them
+	case d.Lookup("folded").Type != 0:
+		return "span"
+	case d.Lookup("head").Type != 0:
+		return "version"
+	case d.Lookup("v").Type != 0:
+		return "event"
+	}
+	return "other"
+}
+
+func storageAtRest(b *testing.B, backend storetest.Backend) {
+	b.Helper()
+	ctx := context.Background()
+	dir := ""
+	var conn *store.Conn
+	if backend.Name == "embedded" {
+		dir = b.TempDir()
+		var err error
+		if conn, err = store.Connect(ctx, store.ConnConfig{DataDir: dir, Database: "rest"}); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = conn.Close(context.Background()) }) // if it failed before stopping it
+		if _, err := migrations.Up(ctx, conn, nil); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		conn = backend.Connect(b, storetest.Options{})
+	}
+	var clk clock
+	s, err := store.New(conn, store.Options{Server: server, Now: clk.now, CompactAfter: store.MinCompactAfter})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range manyRooms {
+		if _, err := s.CreateContext(ctx, "room", fmt.Sprintf("r%d", i), "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	o := data(b, roomMessage)
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range roomWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= restEvents {
+					return
+				}
+				if _, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), store.NewEvent{T: "msg", O: o}); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d appends over %d rooms in %v", restEvents, manyRooms, time.Since(start).Round(time.Millisecond))
+	if err := s.Flush(ctx); err != nil { // the pending isLeaf flags
+		b.Fatal(err)
+	}
+	// At rest: once the store's clock is past the compaction age, what a
+	// server's periodic compaction does.
+	clk.advance(store.MinCompactAfter + time.Minute)
+	compactStart := time.Now()
+	st, err := s.Compact(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("compaction: %+v in %v", st, time.Since(compactStart).Round(time.Millisecond))
+	s.Close()
+
+	// Every document of the database, through the driver.
+	names, err := conn.DB.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sort.Strings(names)
+	type tally struct{ n, bytes int64 }
+	kinds := map[string]*tally{}
+	var total int64
+	var perCollection []string
+	for _, name := range names {
+		cur, err := conn.DB.Collection(name).Find(ctx, bson.D{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int64
+		for cur.Next(ctx) {
+			n++
+			if name != migrations.EventsCollection("room") {
+				continue
+			}
+			k := docKind(cur.Current)
+			if kinds[k] == nil {
+				kinds[k] = &tally{}
+			}
+			kinds[k].n++
+			kinds[k].bytes += int64(len(cur.Current))
+		}
+		if err := cur.Err(); err != nil {
+			b.Fatal(err)
+		}
+		_ = cur.Close(ctx)
+		total += n
+		perCollection = append(perCollection, fmt.Sprintf("%s=%d", name, n))
+	}
+	events := float64(kinds["event"].n)
+	b.Logf("%.0f events; documents by collection: %s", events, strings.Join(perCollection, " "))
+	b.ReportMetric(float64(total)/events, "docs/event")
+	for _, k := range []string{"version", "entry", "span", "other"} {
+		if t := kinds[k]; t != nil {
+			b.ReportMetric(float64(t.n)/events, k+"-docs/event")
+		}
+	}
+	for _, k := range []string{"event", "version", "entry"} {
+		if t := kinds[k]; t != nil {
+			b.ReportMetric(float64(t.bytes)/float64(t.n), k+"-bson-B")
+		}
+	}
+	var bsonBytes int64
+	for _, t := range kinds {
+		bsonBytes += t.bytes
+	}
+	b.ReportMetric(float64(bsonBytes)/events, "room_events-bson-B/event")
+
+	if dir == "" {
+		return
+	}
+	if err := conn.Close(ctx); err != nil { // stops FerretDB: its SQLite files are closed
+		b.Fatal(err)
+	}
+	var onDisk int64
+	var files []string
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		onDisk += fi.Size()
+		files = append(files, fmt.Sprintf("%s=%d", d.Name(), fi.Size()))
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("files after a clean stop: %s", strings.Join(files, " "))
+	b.ReportMetric(float64(onDisk)/events, "disk-B/event")
+	sqliteAtRest(b, filepath.Join(dir, "rest.sqlite"), events)
+}
+
+// sqliteAtRest reports, from the closed SQLite file of the embedded store,
+// the stored JSON per kind of room_events document and the bytes of each
+// table and index (dbstat). It opens the file read-only and immutable.
+func sqliteAtRest(b *testing.B, path string, events float64) {
+	b.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var table string
+	if err := db.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = ?`, migrations.EventsCollection("room")).Scan(&table); err != nil {
+		b.Fatal(err)
+	}
+	rows, err := db.Query(fmt.Sprintf(`SELECT _ferretdb_sjson FROM %q`, table))
+	if err != nil {
+		b.Fatal(err)
+	}
+	type tally struct{ n, bytes int64 }
+	kinds := map[string]*tally{}
+	sample := map[string]string{}
+	for rows.Next() {
+		var js string
+		if err := rows.Scan(&js); err != nil {
+			b.Fatal(err)
+		}
+		var k string
+		switch {
+		case strings.Contains(js, `"_id":"`+migrations.LogEntryPrefix):
+			k = "entry"
+		case strings.Contains(js, `"folded":[`):
+			k = "span"
+		case strings.Contains(js, `"head":{`):
+			k = "version"
+		case strings.Contains(js, `"v":`):
+			k = "event"
+		default:
+			k = "other"
+		}
+		if kinds[k] == nil {
+			kinds[k] = &tally{}
+		}
+		sample[k] = js // the last of its kind: a message, not a genesis
+		kinds[k].n++
+		kinds[k].bytes += int64(len(js))
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []string{"event", "version", "entry", "span"} {
+		if t := kinds[k]; t != nil {
+			b.ReportMetric(float64(t.bytes)/float64(t.n), k+"-sqlite-json-B")
+			b.Logf("one %s as FerretDB stores it (%d bytes): %s", k, len(sample[k]), sample[k])
+		}
+	}
+	var pageSize, pages, free int64
+	_ = db.QueryRow(`PRAGMA page_size`).Scan(&pageSize)
+	_ = db.QueryRow(`PRAGMA page_count`).Scan(&pages)
+	_ = db.QueryRow(`PRAGMA freelist_count`).Scan(&free)
+	b.Logf("SQLite: page size %d, %d pages, %d free", pageSize, pages, free)
+	stat, err := db.Query(`SELECT name, SUM(pgsize), SUM(payload), SUM(unused) FROM dbstat GROUP BY name ORDER BY 2 DESC`)
+	if err != nil {
+		b.Logf("no dbstat: %v", err)
+		return
+	}
+	defer stat.Close()
+	for stat.Next() {
+		var name string
+		var size, payload, unused int64
+		if err := stat.Scan(&name, &size, &payload, &unused); err != nil {
+			b.Fatal(err)
+		}
+		if size < 64<<10 {
+			continue
+		}
+		b.Logf("  %-45s %9d bytes (%6.0f/event; payload %d, unused %d)", name, size, float64(size)/events, payload, unused)
+		if strings.HasPrefix(name, table) {
+			metric := strings.TrimPrefix(strings.TrimPrefix(name, table), "_")
+			if metric == "" {
+				metric = "table"
+			}
+			b.ReportMetric(float64(size)/events, "disk-B/event-"+metric)
+		}
+	}
+}
