@@ -63,7 +63,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// Incremental auto-vacuum lets ReclaimSpace give the pages that
 		// compaction frees back to the file system. It takes effect on
 		// databases created from now on; older ones keep auto_vacuum none.
-		SQLiteURL: "file:" + dir + "/?_pragma=auto_vacuum(incremental)",
+		// The busy handler must come first: each new connection runs the
+		// pragmas in order, and without it one that meets a writer fails
+		// at once with SQLITE_BUSY (FerretDB adds journal_mode(wal) after).
+		SQLiteURL: "file:" + dir + "/?_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)",
 		Logger:    logger,
 	})
 	if err != nil {
