@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,12 @@ type logDoc struct {
 	Void bool   `bson:"void,omitempty"` // a number no version took
 	// At is when a void entry was written (older ones lack it).
 	At bson.DateTime `bson:"at,omitempty"`
+}
+
+// numberOf is the number of entry d.
+func (d *logDoc) numberOf() int64 {
+	n, _ := strconv.ParseInt(strings.TrimPrefix(d.ID, migrations.LogEntryPrefix), 10, 64)
+	return n
 }
 
 // logHoleWait is how long a reader waits for a missing entry while later

@@ -110,6 +110,13 @@ func TestCompactionRacingWrites(t *testing.T) {
 			errs <- err
 		}()
 		wg.Add(1)
+		go func() { // a second compactor, as another process would run
+			defer wg.Done()
+			second := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts)
+			_, err := second.Compact(ctx)
+			errs <- err
+		}()
+		wg.Add(1)
 		go func() { // a federation sender on its cursor, and a log reader
 			defer wg.Done()
 			for range 20 {
@@ -281,6 +288,67 @@ func TestCompactionStaleWriter(t *testing.T) {
 		rep, err := audit.New(other, conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
 		if err != nil || !rep.Clean {
 			t.Fatalf("audit: %v %+v", err, rep.Problems)
+		}
+	})
+}
+
+// TestCompactionPastOldVoids: a void commit log entry written before
+// entries had a date does not stop the log's compaction for good: the
+// compactor dates it, and folds it a compaction age later.
+func TestCompactionPastOldVoids(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := ctxT(t)
+		var clk clock
+		conn := b.Connect(t, storetest.Options{})
+		opts := store.Options{Now: clk.now, CompactAfter: store.MinCompactAfter}
+		s := storetest.NewStore(t, conn, server, opts)
+		if _, err := s.CreateContext(ctx, "room", "r1", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		appendN := func(n int) {
+			for range n {
+				if _, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		appendN(3)
+		end, err := s.LogEnd(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An old-style void: no date.
+		if _, err := conn.DB.Collection("room_events").InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("~log#%d", end.Entry)}, {Key: "void", Value: true}}); err != nil {
+			t.Fatal(err)
+		}
+		fresh := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts)
+		appendN(3)
+		clk.advance(store.MinCompactAfter + time.Minute)
+		first, err := fresh.Compact(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Entries != end.Entry-1 {
+			t.Errorf("first run folded %d entries, want the %d before the void", first.Entries, end.Entry-1)
+		}
+		clk.advance(store.MinCompactAfter + time.Minute)
+		second, err := fresh.Compact(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.Entries != 4 { // the void and the three after it
+			t.Errorf("second run folded %d entries, want 4", second.Entries)
+		}
+		commits, _, err := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts).ReadLog(ctx, "room", 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := 0
+		for _, c := range commits {
+			events += len(c.Events)
+		}
+		if events != 7 {
+			t.Errorf("the commit log holds %d events, want 7", events)
 		}
 	})
 }

@@ -104,9 +104,10 @@ func (e *Embedded) Close() error {
 }
 
 // ReclaimSpace truncates database's SQLite file by the pages that deleted
-// documents left free, a few thousand at a time (a database created with
-// auto_vacuum none keeps them for reuse). It returns the bytes given back.
-func (e *Embedded) ReclaimSpace(ctx context.Context, database string) (int64, error) {
+// documents left free, a few thousand at a time, each step through write
+// (the store's write gate); a database created with auto_vacuum none
+// keeps them for reuse. It returns the bytes given back.
+func (e *Embedded) ReclaimSpace(ctx context.Context, database string, write func(context.Context, func() error) error) (int64, error) {
 	e.mu.Lock()
 	db, err := e.handleLocked(database)
 	e.mu.Unlock()
@@ -124,7 +125,11 @@ func (e *Embedded) ReclaimSpace(ctx context.Context, database string) (int64, er
 		return 0, err
 	}
 	for free := before; free > 0; {
-		if _, err := db.ExecContext(ctx, `PRAGMA incremental_vacuum(4000)`); err != nil {
+		err := write(ctx, func() error {
+			_, err := db.ExecContext(ctx, `PRAGMA incremental_vacuum(4000)`)
+			return err
+		})
+		if err != nil {
 			return 0, err
 		}
 		if err := db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&after); err != nil {

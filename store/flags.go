@@ -34,6 +34,7 @@ const DefaultLeafFlagDelay = time.Second
 // current leaves, if they are not already.
 func (s *Store) syncFlags(ctx context.Context, w *writer) error {
 	if w.head != nil { // another process may have written since: start from the latest
+		now := s.opts.Now()
 		h, err := s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), w.head)
 		if err != nil {
 			return err
@@ -46,7 +47,7 @@ func (s *Store) syncFlags(ctx context.Context, w *writer) error {
 			if err := s.complete(ctx, w.ct, h, nil); err != nil {
 				return err
 			}
-			w.setHead(h, s.opts.Now())
+			w.setHead(h, now)
 		}
 	}
 	_, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {

@@ -14,17 +14,30 @@ import (
 	"github.com/eventstore-go/eventstore"
 )
 
-// readHead reads version seq of a context's head; nil if it does not exist.
+// readHead reads version seq of a context's head, from its document or,
+// once folded, its span; nil if it does not exist.
 func (s *Store) readHead(ctx context.Context, ct, cid string, seq int64) (*head, error) {
+	return s.readHeadAfter(ctx, ct, cid, seq, nil)
+}
+
+// readHeadAfter is readHead for a version after prev: if prev is too
+// young to be folded, so is anything after it, and no span is looked for.
+func (s *Store) readHeadAfter(ctx context.Context, ct, cid string, seq int64, prev *head) (*head, error) {
+	if h := s.cachedVersion(ct, cid, seq); h != nil {
+		return h, nil
+	}
 	var d headDoc
 	found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return s.foldedVersion(ctx, ct, cid, seq)
+	if found {
+		return &d.Head, nil
 	}
-	return &d.Head, nil
+	if prev != nil && !prev.folded && prev.At.Time().After(s.opts.Now().Add(-s.opts.CompactAfter+claimFresh)) {
+		return nil, nil
+	}
+	return s.foldedVersion(ctx, ct, cid, seq)
 }
 
 // latestHead returns the newest version of a context's head, starting the
@@ -60,7 +73,7 @@ func (s *Store) latestHead(ctx context.Context, ct, cid string, known int64, cac
 func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head, error) {
 	hi := int64(-1) // the first version known to be missing
 	for step := int64(1); hi < 0; step *= 2 {
-		next, err := s.readHead(ctx, ct, cid, lo.Seq+step)
+		next, err := s.readHeadAfter(ctx, ct, cid, lo.Seq+step, lo)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +85,7 @@ func (s *Store) probeFrom(ctx context.Context, ct, cid string, lo *head) (*head,
 	}
 	for hi-lo.Seq > 1 {
 		mid := (lo.Seq + hi) / 2
-		next, err := s.readHead(ctx, ct, cid, mid)
+		next, err := s.readHeadAfter(ctx, ct, cid, mid, lo)
 		if err != nil {
 			return nil, err
 		}
@@ -123,6 +136,7 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 		if next == nil {
 			return nil, nil
 		}
+		claimedAt := s.opts.Now() // once won, next was the newest at least since then
 		won, err := s.claim(ctx, w.ct, next, docs)
 		if err != nil {
 			w.head = nil
@@ -141,7 +155,7 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 			w.head = nil
 			return nil, dbError("completing the write", err)
 		}
-		w.setHead(next, s.opts.Now())
+		w.setHead(next, claimedAt)
 		return next, nil
 	}
 	return nil, eventstore.Errorf(eventstore.EUNAVAILABLE, "too many concurrent writers on %s/%s; retry", w.ct, w.cid)
@@ -177,7 +191,7 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		docs = append(docs, e)
 		bytes += len(e.O) + len(e.D)
 	}
-	err := s.insertClaim(ctx, ct, docs, bytes)
+	err := s.insertClaim(ctx, ct, h, docs, bytes)
 	if err == nil {
 		return true, nil
 	}

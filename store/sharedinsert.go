@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Group commit across contexts.
@@ -30,22 +33,28 @@ import (
 //     and every other claim is tried again;
 //   - a duplicate key at an unknown document (inside a MongoDB
 //     transaction): each claim is tried again on its own;
-//   - any other error: every claim of the insert gets it, as a single
-//     insert's error.
+//   - any other error: on MongoDB every claim gets it (the transaction
+//     wrote nothing). FerretDB, after any failed batch, goes on document
+//     by document and stops at the first failure, so what came before it
+//     is written: a claim whose version is stored has won (its missing
+//     documents are written then), the others get the error.
 //
 // One window is wider than with a claim inserted alone: when FerretDB
-// goes on document by document after a duplicate, the claims before it
-// are written one document at a time, so a crash in those few
-// milliseconds can leave a version without some of its events. It takes
-// two processes claiming in one context at once and a crash at that
-// moment; the audit reports such a version, Rederive rewrites the head.
+// goes on document by document, the claims before the failure are written
+// one document at a time, so for those few milliseconds another process
+// can read a version before its events, and a crash then can leave a
+// version without some of them. It takes a failed batch (a claim lost to
+// another process, a write error) and a crash at that moment; the audit
+// reports such a version, Rederive rewrites the head.
 
 // sharedClaim is one claim's documents waiting for a shared insert.
 type sharedClaim struct {
-	docs  []any
-	bytes int // data bytes of its events
-	done  bool
-	err   error
+	ctx     context.Context // its write's: a claim is not written after its deadline
+	version *head           // the version it claims
+	docs    []any
+	bytes   int // data bytes of its events
+	done    bool
+	err     error
 }
 
 // sharedInserts queues the claims of one context type.
@@ -66,30 +75,26 @@ func (s *Store) sharedInserts(ct string) *sharedInserts {
 	return q
 }
 
-// insertClaim inserts one claim's documents atomically, in a shared
-// insert with the claims of other contexts of type ct that are ready at
-// the same time. Its error is the one an insert of docs alone would have
-// returned.
-func (s *Store) insertClaim(ctx context.Context, ct string, docs []any, bytes int) error {
+// insertClaim inserts one claim's documents atomically (version h, with
+// its entry before it and its events after it), in a shared insert with
+// the claims of other contexts of type ct that are ready at the same time.
+// Its error is the one an insert of docs alone would have returned.
+func (s *Store) insertClaim(ctx context.Context, ct string, h *head, docs []any, bytes int) error {
 	q := s.sharedInserts(ct)
-	c := &sharedClaim{docs: docs, bytes: bytes}
+	c := &sharedClaim{ctx: ctx, version: h, docs: docs, bytes: bytes}
 	q.qmu.Lock()
 	q.queue = append(q.queue, c)
 	q.qmu.Unlock()
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	// The claims taken belong to other requests too: the write must not
-	// end with this one's context.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
-	defer cancel()
 	for !c.done {
 		q.qmu.Lock()
 		n := sharedBatchSize(q.queue)
 		batch := q.queue[:n:n]
 		q.queue = q.queue[n:]
 		q.qmu.Unlock()
-		retry := s.writeShared(wctx, ct, batch)
+		retry := s.writeShared(ct, batch)
 		if len(retry) > 0 {
 			q.qmu.Lock()
 			q.queue = append(retry, q.queue...)
@@ -115,24 +120,43 @@ func sharedBatchSize(queue []*sharedClaim) int {
 }
 
 // writeShared writes batch in one atomic insert, answers the claims it
-// can and returns those to insert again.
-func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim) (retry []*sharedClaim) {
+// can and returns those to insert again. The insert ends by the earliest
+// deadline of its claims (a claim that is past its own is not written:
+// compact.go counts on a claim arriving within its batch's time), and not
+// with any one request's cancellation.
+func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedClaim) {
 	answer := func(c *sharedClaim, err error) { c.err, c.done = err, true }
-	coll := s.events(ct)
+	live := batch[:0:0]
+	var deadline time.Time
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			answer(c, err)
+			continue
+		}
+		if d, ok := c.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+			deadline = d
+		}
+		live = append(live, c)
+	}
+	if batch = live; len(batch) == 0 {
+		return nil
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(batchTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
+	defer cancel()
 	if err := s.step(fmt.Sprintf("shared insert of %d", len(batch))); err != nil {
 		for _, c := range batch {
 			answer(c, err)
 		}
 		return nil
 	}
-	if len(batch) == 1 {
-		answer(batch[0], s.insertAtomically(ctx, coll, batch[0].docs))
-		return nil
-	}
 	var docs []any
 	for _, c := range batch {
 		docs = append(docs, c.docs...)
 	}
+	coll := s.events(ct)
 	err := s.insertAtomically(ctx, coll, docs)
 	if err == nil {
 		for _, c := range batch {
@@ -142,13 +166,22 @@ func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim
 	}
 	index, dup := duplicateAt(err)
 	var ce mongo.CommandError
-	if dup && errors.As(err, &ce) { // in a transaction, no index: one at a time
+	switch {
+	case dup && s.conn.dialect.transactions && errors.As(err, &ce) && len(batch) > 1:
+		// In a transaction, no index: one at a time.
 		for _, c := range batch {
 			answer(c, s.insertAtomically(ctx, coll, c.docs))
 		}
 		return nil
-	}
-	if !dup {
+	case !dup && s.conn.dialect.partialInsertPossible():
+		// FerretDB went on document by document and stopped at some
+		// failure: what came before it is written. A claim whose version
+		// is written has won; its remaining documents are written now.
+		for _, c := range batch {
+			answer(c, s.finishClaim(ctx, ct, c, err))
+		}
+		return nil
+	case !dup:
 		for _, c := range batch {
 			answer(c, err)
 		}
@@ -171,6 +204,28 @@ func (s *Store) writeShared(ctx context.Context, ct string, batch []*sharedClaim
 		offset += len(c.docs)
 	}
 	return retry
+}
+
+// finishClaim answers claim c after an insert that failed with err on
+// FerretDB: nil if its version is stored (and then writes what of it is
+// missing), err if not.
+func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, failed error) error {
+	var d headDoc
+	found, err := findByID(ctx, s.events(ct), headID(c.version.Cid, c.version.Seq), &d)
+	if err != nil || !found {
+		return failed
+	}
+	if d.Head.Log != c.version.Log || d.Head.At != c.version.At || !slices.Equal(d.Head.Added, c.version.Added) {
+		return failed // another writer's version
+	}
+	err = s.conn.write(ctx, func() error {
+		_, err := s.events(ct).InsertMany(ctx, c.docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
+	if onlyDuplicates(err) {
+		return nil
+	}
+	return failed
 }
 
 // insertAtomically is the dialect's atomic insert, through the write gate.

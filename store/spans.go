@@ -68,7 +68,9 @@ func foldedLine(h *head) string {
 				idx = append(idx, strconv.Itoa(i))
 			}
 		}
-		local = strings.Join(idx, ",")
+		if len(idx) > 0 {
+			local = strings.Join(idx, ",")
+		}
 	}
 	return fmt.Sprintf("%d %d %d %d %s %s %s", h.Seq, h.Pos, h.Log, int64(h.At), local,
 		strings.Join(h.Types, ","), strings.Join(h.Added, ","))
@@ -141,9 +143,12 @@ func parseEntryLine(line string) (int64, *logDoc, error) {
 type spanCache struct {
 	mu    sync.Mutex
 	spans map[string]*spanDoc // by collection and _id
+	bytes int
 }
 
-const maxCachedSpans = 4096
+// maxCachedSpanBytes bounds the lines the cache holds (a span of large
+// batches holds up to 64 × 98 event ids).
+const maxCachedSpanBytes = 16 << 20
 
 func (c *spanCache) get(key string) *spanDoc {
 	c.mu.Lock()
@@ -152,12 +157,40 @@ func (c *spanCache) get(key string) *spanDoc {
 }
 
 func (c *spanCache) put(key string, d *spanDoc) {
+	size := 0
+	for _, l := range d.Folded {
+		size += len(l)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.spans == nil || len(c.spans) >= maxCachedSpans {
-		c.spans = map[string]*spanDoc{}
+	if c.spans == nil || c.bytes+size > maxCachedSpanBytes {
+		c.spans, c.bytes = map[string]*spanDoc{}, 0
+	}
+	if old := c.spans[key]; old != nil {
+		for _, l := range old.Folded {
+			c.bytes -= len(l)
+		}
 	}
 	c.spans[key] = d
+	c.bytes += size
+}
+
+// cachedVersion is version seq of a context if a cached span holds it: a
+// folded version, whose document is gone, read without a round trip.
+func (s *Store) cachedVersion(ct, cid string, seq int64) *head {
+	d := s.spans.get(ct + "/" + versionSpanID(cid, seq))
+	if d == nil {
+		return nil
+	}
+	prefix := strconv.FormatInt(seq, 10) + " "
+	for _, line := range d.Folded {
+		if strings.HasPrefix(line, prefix) {
+			if h, err := parseFoldedLine(cid, line); err == nil {
+				return h
+			}
+		}
+	}
+	return nil
 }
 
 // readSpan reads span id of type ct (nil if none). fresh skips the cache.

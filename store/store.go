@@ -67,6 +67,8 @@ type Store struct {
 	shared  map[string]*sharedInserts // by context type (sharedinsert.go)
 	spans   spanCache                 // spans.go
 
+	compacting sync.Mutex // one Compact at a time
+
 	bgMu       sync.Mutex
 	closed     bool
 	background sync.WaitGroup                          // work started by writes that outlives them

@@ -200,7 +200,8 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 // has seen as the latest, as after a lost claim: it saves a read in the
 // race with the winner, and a wrong guess only loses the next claim too.
 func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
-	if w.head != nil && s.opts.Now().Sub(w.verified) < claimFresh {
+	now := s.opts.Now() // what is read below was the newest at least since then
+	if w.head != nil && now.Sub(w.verified) < claimFresh {
 		return nil
 	}
 	var h *head
@@ -209,7 +210,7 @@ func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
 	case w.head != nil: // known, but long ago: another process may have moved on
 		h, err = s.probeFrom(ctx, w.ct, w.cid, w.head)
 		if err == nil && h.Seq == w.head.Seq {
-			w.verified = s.opts.Now()
+			w.verified = now
 			return nil
 		}
 	case probe || w.knownSeq() < 1:
@@ -226,7 +227,7 @@ func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
 		return dbError("loading the head", err)
 	}
 	if h != nil {
-		w.setHead(h, s.opts.Now())
+		w.setHead(h, now)
 	}
 	return nil
 }
