@@ -412,6 +412,7 @@ func (g *gatewayConn) fail(err error) {
 	g.failed = err
 	cursors := maps.Clone(g.cursors)
 	g.mu.Unlock()
+	g.s.clients.forget(g)
 	g.closing.Store(true)
 	g.conn.unhold() // what is gathered goes out, and the close after it, not held behind a stream
 	defer g.cancel()

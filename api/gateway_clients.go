@@ -85,6 +85,19 @@ func (cs *gatewayClients) close(g *gatewayConn) {
 			delete(cs.byToken, g.token)
 		}
 	}
+	cs.forgetLocked(g)
+}
+
+// forget frees g's client_id as soon as the server has decided to close g:
+// a client told slow_consumer, say, may resume on a new connection before
+// the old one's close handshake ends.
+func (cs *gatewayClients) forget(g *gatewayConn) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.forgetLocked(g)
+}
+
+func (cs *gatewayClients) forgetLocked(g *gatewayConn) {
 	for k, c := range cs.conns {
 		if c == g {
 			delete(cs.conns, k)
