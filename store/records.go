@@ -239,7 +239,9 @@ func (s *Store) LatestVersion(ctx context.Context, ct, cid string, from int64) (
 	return h.version(), dbError("head", err)
 }
 
-// Version returns head version seq of context ct/cid, or nil.
+// Version returns head version seq of context ct/cid, or nil. A version
+// folded into a span (spans.go) has Seq and Added only: its leaves, count
+// and flags went with its document.
 func (s *Store) Version(ctx context.Context, ct, cid string, seq int64) (*HeadVersion, error) {
 	h, err := s.readHead(ctx, ct, cid, seq)
 	return h.version(), dbError("head", err)
