@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,41 +79,26 @@ func httpShapeRun(b *testing.B, backend storetest.Backend, shape httpShape, n in
 	}
 	body := []byte(`{"t":"msg","o":` + chatMessage + `}`)
 	took := make([]time.Duration, n)
-	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for range shape.writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				url := fmt.Sprintf("%s/api/v1/contexts/room/r%d/events", srv.URL, i%shape.rooms)
-				t0 := time.Now()
-				res, err := client.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusCreated {
-					failed.Store(fmt.Errorf("status %d", res.StatusCode))
-					return
-				}
-				took[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
+	err := storetest.Concurrently(shape.writers, n, func(i int) error {
+		url := fmt.Sprintf("%s/api/v1/contexts/room/r%d/events", srv.URL, i%shape.rooms)
+		t0 := time.Now()
+		res, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		took[i] = time.Since(t0)
+		return nil
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if err := failed.Load(); err != nil {
+	if err != nil {
 		b.Fatal(err)
 	}
 	return took, elapsed

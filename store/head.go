@@ -222,14 +222,7 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		// version, which no code path does: the version went in, some
 		// events did not. Write them now rather than leave it half done.
 		s.log.Error("events already stored while claiming a head version", "ct", ct, "cid", h.Cid, "seq", h.Seq, "at", index)
-		err := s.conn.write(ctx, func() error {
-			_, err := s.events(ct).InsertMany(ctx, docs[versionAt+1:], options.InsertMany().SetOrdered(false))
-			return err
-		})
-		if !onlyDuplicates(err) {
-			return true, err
-		}
-		return true, nil
+		return true, s.insertMissing(ctx, s.events(ct), docs[versionAt+1:])
 	}
 	return false, err
 }
@@ -257,14 +250,7 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 			for i, c := range h.Clids {
 				docs[i] = c
 			}
-			err := s.conn.write(ctx, func() error {
-				_, err := s.clids(ct).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-				return err
-			})
-			if onlyDuplicates(err) {
-				return nil
-			}
-			return err
+			return s.insertMissing(ctx, s.clids(ct), docs)
 		})
 	}
 	if len(h.Flag) > 0 || len(h.Unflag) > 0 {
@@ -345,6 +331,19 @@ func (s *Store) setLeafFlags(ctx context.Context, ct string, flag, unflag []stri
 			SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}}))
 	}
 	return s.conn.BulkUpdate(ctx, s.events(ct), models)
+}
+
+// insertMissing inserts those of docs that are not stored yet (the others
+// are duplicates, and fine): the idempotent steps of a write.
+func (s *Store) insertMissing(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	err := s.conn.write(ctx, func() error {
+		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
+	if onlyDuplicates(err) {
+		return nil
+	}
+	return err
 }
 
 // duplicateAt reports whether err is a duplicate key error, and at which

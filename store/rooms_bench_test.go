@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,33 +159,17 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape) ac
 	}
 	r := acrossRooms{took: make([]time.Duration, roomAppends)}
 	before := counter.snapshot()
-	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
 	b.StartTimer()
 	start, cpu0 := time.Now(), storetest.ProcessCPU(os.Getpid())
-	for range roomWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= roomAppends {
-					return
-				}
-				t0 := time.Now()
-				if err := write(i); err != nil {
-					failed.Store(err)
-					return
-				}
-				r.took[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
+	err := storetest.Concurrently(roomWriters, roomAppends, func(i int) error {
+		t0 := time.Now()
+		err := write(i)
+		r.took[i] = time.Since(t0)
+		return err
+	})
 	r.elapsed, r.cpu = time.Since(start), storetest.ProcessCPU(os.Getpid())-cpu0
 	b.StopTimer()
-	if err := failed.Load(); err != nil {
+	if err != nil {
 		b.Fatal(err)
 	}
 	after := counter.snapshot()

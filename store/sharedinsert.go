@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Group commit across contexts.
@@ -218,11 +217,7 @@ func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, fail
 	if d.Head.Log != c.version.Log || d.Head.At != c.version.At || !slices.Equal(d.Head.Added, c.version.Added) {
 		return failed // another writer's version
 	}
-	err = s.conn.write(ctx, func() error {
-		_, err := s.events(ct).InsertMany(ctx, c.docs, options.InsertMany().SetOrdered(false))
-		return err
-	})
-	if onlyDuplicates(err) {
+	if s.insertMissing(ctx, s.events(ct), c.docs) == nil {
 		return nil
 	}
 	return failed

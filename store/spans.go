@@ -182,15 +182,23 @@ func (s *Store) cachedVersion(ct, cid string, seq int64) *head {
 	if d == nil {
 		return nil
 	}
-	prefix := strconv.FormatInt(seq, 10) + " "
-	for _, line := range d.Folded {
-		if strings.HasPrefix(line, prefix) {
-			if h, err := parseFoldedLine(cid, line); err == nil {
-				return h
-			}
+	if line := d.line(seq); line != "" {
+		if h, err := parseFoldedLine(cid, line); err == nil {
+			return h
 		}
 	}
 	return nil
+}
+
+// line is the line of d for number n (a seq or an entry number), or "".
+func (d *spanDoc) line(n int64) string {
+	prefix := strconv.FormatInt(n, 10) + " "
+	for _, line := range d.Folded {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
 }
 
 // readSpan reads span id of type ct (nil if none). fresh skips the cache.
@@ -213,16 +221,13 @@ func (s *Store) readSpan(ctx context.Context, ct, id string, fresh bool) (*spanD
 // spanLine finds the line of span id that starts with number n, reading
 // the span again if a cached copy lacks it; "" if it holds none.
 func (s *Store) spanLine(ctx context.Context, ct, id string, n int64) (string, error) {
-	prefix := strconv.FormatInt(n, 10) + " "
 	for _, fresh := range []bool{false, true} {
 		d, err := s.readSpan(ctx, ct, id, fresh)
 		if err != nil || d == nil {
 			return "", err
 		}
-		for _, line := range d.Folded {
-			if strings.HasPrefix(line, prefix) {
-				return line, nil
-			}
+		if line := d.line(n); line != "" {
+			return line, nil
 		}
 	}
 	return "", nil

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,28 +91,12 @@ func storageAtRest(b *testing.B, backend storetest.Backend) {
 		}
 	}
 	o := data(b, roomMessage)
-	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range roomWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= restEvents {
-					return
-				}
-				if _, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), store.NewEvent{T: "msg", O: o}); err != nil {
-					failed.Store(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := failed.Load(); err != nil {
+	err = storetest.Concurrently(roomWriters, restEvents, func(i int) error {
+		_, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), store.NewEvent{T: "msg", O: o})
+		return err
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("%d appends over %d rooms in %v", restEvents, manyRooms, time.Since(start).Round(time.Millisecond))

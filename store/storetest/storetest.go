@@ -305,3 +305,31 @@ func (c *CommandCounter) Monitor() *event.CommandMonitor {
 
 // Count is the number of commands sent so far.
 func (c *CommandCounter) Count() int64 { return c.n.Load() }
+
+// Concurrently runs do(0) … do(n-1) on writers goroutines, each taking the
+// next i as it finishes the last, and returns the first error (a goroutine
+// stops at its error, the others go on).
+func Concurrently(writers, n int, do func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := do(i); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := failed.Load().(error)
+	return err
+}
