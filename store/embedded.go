@@ -107,7 +107,12 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// at once with SQLITE_BUSY (FerretDB adds journal_mode(wal) after).
 		// WAL checkpoints run in the background (checkpoint), not in the
 		// write that crosses the mark; the automatic one is a backstop.
-		SQLiteURL: "file:" + dir + "/?_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)" +
+		// Statement journals are kept in memory: FerretDB inserts each
+		// document of an insert as its own statement, and each one after
+		// the first wrote its journal to a temporary file (8 % of the
+		// CPU of 8 writers over 20 rooms). The WAL alone makes a commit
+		// durable, so this costs no safety.
+		SQLiteURL: "file:" + dir + "/?_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)&_pragma=temp_store(memory)" +
 			fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", walBackstopPages),
 		Logger: logger,
 	})
