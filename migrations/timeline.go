@@ -105,6 +105,13 @@ func readTimelines(ctx context.Context, coll *mongo.Collection) (map[string][]*v
 			if err := cur.Decode(v); err != nil {
 				return nil, nil, fmt.Errorf("head version %s: %w", id, err)
 			}
+			// A version written after this step (when it runs again) has
+			// its head packed into one string (store/headformat.go).
+			if packed, ok := cur.Current.Lookup("head", "packed").StringValueOK(); ok {
+				if err := bson.UnmarshalExtJSON([]byte(packed), false, &v.Head); err != nil {
+					return nil, nil, fmt.Errorf("head version %s: its packed head: %w", id, err)
+				}
+			}
 			versions[v.Cid] = append(versions[v.Cid], v)
 		default:
 			t, _ := cur.Current.Lookup("t").StringValueOK()

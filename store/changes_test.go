@@ -217,8 +217,33 @@ func TestJoinEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		events := conn.DB.Collection(migrations.EventsCollection("room"))
-		if _, err := events.UpdateOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("r1#%d", sum.Version)}},
-			bson.D{{Key: "$unset", Value: bson.D{{Key: "head.joins", Value: ""}}}}); err != nil {
+		id := fmt.Sprintf("r1#%d", sum.Version)
+		var stored struct {
+			Cid  string `bson:"cid"`
+			Head struct {
+				Seq    int64  `bson:"seq"`
+				Packed string `bson:"packed"`
+			} `bson:"head"`
+		}
+		if err := events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored); err != nil {
+			t.Fatal(err)
+		}
+		// The version as written before joins were named: unpacked, as
+		// versions were then, and without joins.
+		var fields bson.D
+		if err := bson.UnmarshalExtJSON([]byte(stored.Head.Packed), false, &fields); err != nil {
+			t.Fatal(err)
+		}
+		old := bson.D{{Key: "cid", Value: stored.Cid}, {Key: "seq", Value: stored.Head.Seq}}
+		for _, f := range fields {
+			if f.Key != "joins" {
+				old = append(old, f)
+			}
+		}
+		if len(old) != len(fields)+1 {
+			t.Fatalf("the head had no joins to leave out: %v", fields)
+		}
+		if _, err := events.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "_id", Value: id}, {Key: "cid", Value: stored.Cid}, {Key: "head", Value: old}}); err != nil {
 			t.Fatal(err)
 		}
 		fresh := storetest.NewStore(t, conn, server, store.Options{})

@@ -96,6 +96,9 @@ func (d *eventDoc) event() *eventstore.Event {
 // never looks like an event id; it has cid (so that sharding on cid keeps
 // a context's heads with its events) but no v, which every event has: see
 // EventsOf.
+//
+// It is stored as headformat.go says: head.seq as a field, the rest of the
+// head packed into one string.
 type headDoc struct {
 	ID   string `bson:"_id"` // headID(cid, seq)
 	Cid  string `bson:"cid"`
@@ -110,10 +113,10 @@ func EventsOf(cid string) bson.D {
 
 // head is the state of a context after one version.
 type head struct {
-	Cid           string       `bson:"cid"`
-	Seq           int64        `bson:"seq"`
-	Leaves        []leaf       `bson:"leaves"` // sorted by (ts, id)
-	Count         int64        `bson:"count"`  // events in the context
+	Cid           string       `bson:"cid,omitempty"` // not packed: the document's cid
+	Seq           int64        `bson:"seq,omitempty"` // not packed: head.seq
+	Leaves        []leaf       `bson:"leaves"`        // sorted by (ts, id)
+	Count         int64        `bson:"count"`         // events in the context
 	Genesis       string       `bson:"genesis"`
 	Participation participants `bson:",inline"` // a named, exported field: the driver skips unexported ones
 	// Pos is the length of the context's timeline on this server once
