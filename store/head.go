@@ -191,6 +191,16 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		docs = append(docs, e)
 		bytes += len(e.O) + len(e.D)
 	}
+	// Encoded here, by each claim's own goroutine, rather than by the
+	// driver inside the shared insert, which holds the write gate: there
+	// it made the one write at a time wait for every claim's encoding.
+	for i, d := range docs {
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			return false, fmt.Errorf("encoding a claim of %s/%s: %w", ct, h.Cid, err)
+		}
+		docs[i] = bson.Raw(raw)
+	}
 	err := s.insertClaim(ctx, ct, h, docs, bytes)
 	if err == nil {
 		return true, nil
