@@ -146,9 +146,7 @@ func (f *Federation) authenticate(next http.Handler) http.Handler {
 			f.errs.Fail(w, r, eventstore.Errorf(eventstore.ETOOLARGE, "the request body is larger than %d bytes", MaxRequestBytes))
 			return
 		}
-		// A body trickled a byte at a time does not hold a connection for good.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(f.cfg.BodyTimeout))
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		body, err := readBody(w, r, f.cfg.BodyTimeout)
 		if err != nil {
 			f.failures.failed(addr)
 			var tooLarge *http.MaxBytesError
@@ -343,4 +341,27 @@ func (c *replayRecord) first(ctx context.Context, origin string, sig []byte, ts 
 func (c *replayRecord) prune(ctx context.Context, now time.Time) error {
 	_, err := c.c.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: bson.DateTime(now.UnixMilli() - 2*requestWindow)}}}})
 	return err
+}
+
+// readBody reads r's body (at most MaxRequestBytes) within timeout, so
+// that a body trickled a byte at a time does not hold a connection for
+// good. The deadline is the connection's: it is set only while there is a
+// body to read, and cleared after. A request without one has net/http
+// already reading the connection behind the handler, and a deadline set
+// then fires in that read once the handler runs past it: net/http then
+// cancels the connection's context, and every later request on the
+// keep-alive connection fails at once with "context canceled". (A body
+// that failed keeps its deadline: the rest of it is not waited for, and
+// the connection is closed after the answer.)
+func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return body, err
 }
