@@ -201,7 +201,7 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 		}
 		docs[i] = bson.Raw(raw)
 	}
-	err := s.insertClaim(ctx, ct, h, docs, bytes)
+	err := s.insertClaim(ctx, ct, h, docs, versionAt+1, bytes)
 	if err == nil {
 		return true, nil
 	}
