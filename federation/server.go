@@ -351,8 +351,8 @@ func (c *replayRecord) prune(ctx context.Context, now time.Time) error {
 // then fires in that read once the handler runs past it: net/http then
 // cancels the connection's context, and every later request on the
 // keep-alive connection fails at once with "context canceled". (A body
-// that failed keeps its deadline: the rest of it is not waited for, and
-// the connection is closed after the answer.)
+// that failed keeps its deadline, so the rest of it is not waited for,
+// and the connection is closed after the answer.)
 func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -360,8 +360,12 @@ func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
-	if err == nil {
-		_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		// net/http has cancelled the connection's context on the failed
+		// read: the connection must not carry another request.
+		w.Header().Set("Connection", "close")
+		return nil, err
 	}
-	return body, err
+	_ = rc.SetReadDeadline(time.Time{})
+	return body, nil
 }

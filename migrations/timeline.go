@@ -107,9 +107,14 @@ func readTimelines(ctx context.Context, coll *mongo.Collection) (map[string][]*v
 			}
 			// A version written after this step (when it runs again) has
 			// its head packed into one string (store/headformat.go).
+			// As the store reads it: packed, then the fields beside it
+			// (such as this step's own updates) over it.
 			if packed, ok := cur.Current.Lookup("head", "packed").StringValueOK(); ok {
 				if err := bson.UnmarshalExtJSON([]byte(packed), false, &v.Head); err != nil {
 					return nil, nil, fmt.Errorf("head version %s: its packed head: %w", id, err)
+				}
+				if err := cur.Current.Lookup("head").Unmarshal(&v.Head); err != nil {
+					return nil, nil, fmt.Errorf("head version %s: %w", id, err)
 				}
 			}
 			versions[v.Cid] = append(versions[v.Cid], v)

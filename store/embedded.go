@@ -244,6 +244,9 @@ func (e *Embedded) fixIDIndex(ctx context.Context, database, collection string) 
 		return fmt.Errorf("embedded store: FerretDB's _id index of %s: %w", key, err)
 	}
 	if !strings.Contains(def, idExpression) {
+		// Once begun, finished: a request that ends meanwhile must not
+		// roll back a rebuild that the next one would start again.
+		ctx := context.WithoutCancel(ctx)
 		start := time.Now()
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

@@ -56,6 +56,7 @@ func (d *headDoc) UnmarshalBSON(data []byte) error {
 	if err := bson.Unmarshal(data, &doc); err != nil {
 		return err
 	}
+	d.ID, d.Cid = doc.ID, doc.Cid // kept when the head fails, to name the version
 	var h head
 	if len(doc.Head) > 0 {
 		if packed, ok := doc.Head.Lookup("packed").StringValueOK(); ok {
@@ -72,6 +73,6 @@ func (d *headDoc) UnmarshalBSON(data []byte) error {
 	if h.Cid == "" {
 		h.Cid = doc.Cid
 	}
-	d.ID, d.Cid, d.Head = doc.ID, doc.Cid, h
+	d.Head = h
 	return nil
 }

@@ -81,8 +81,8 @@ func TestHeadLegacy(t *testing.T) {
 }
 
 // TestHeadFieldBesidePacked: a field set beside packed (by hand, to mend
-// a version) is the one read; a packed head that is not JSON is an error
-// naming the version.
+// a version) is the one read; a packed head that is not JSON is an error,
+// and the version keeps its _id and cid (the audit names it by them).
 func TestHeadFieldBesidePacked(t *testing.T) {
 	h := sampleHead()
 	raw, _ := bson.Marshal(headDoc{ID: "r1#7", Cid: "r1", Head: h})
@@ -103,7 +103,11 @@ func TestHeadFieldBesidePacked(t *testing.T) {
 	}
 	doc[2].Value = bson.D{{Key: "seq", Value: int64(7)}, {Key: "packed", Value: "{not json"}}
 	raw, _ = bson.Marshal(doc)
-	if err := bson.Unmarshal(raw, &back); err == nil {
+	var bad headDoc
+	if err := bson.Unmarshal(raw, &bad); err == nil {
 		t.Error("a packed head that is not JSON was read")
+	}
+	if bad.ID != "r1#7" || bad.Cid != "r1" {
+		t.Errorf("a version whose head fails is named %q of %q, want r1#7 of r1", bad.ID, bad.Cid)
 	}
 }

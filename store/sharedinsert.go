@@ -42,12 +42,12 @@ import (
 //
 // One window is wider than with a claim inserted alone: after a failed
 // batch on FerretDB, a claim that won has its version written before its
-// events, so for those few milliseconds another process can read a
-// version before its events, and a crash then can leave a version without
-// some of them. It takes a failed batch (a claim lost to another process,
-// a write error) and a crash at that moment, and the claim is not
-// acknowledged; the audit reports such a version, Rederive rewrites the
-// head.
+// events (writeRest), so for those few milliseconds another process can
+// read a version before its events, and a crash then, or a database that
+// refuses writeRest's tries, can leave a version without some of them. It
+// takes a failed batch (a claim lost to another process, a write error)
+// and one of those at that moment, and the claim is not acknowledged; the
+// audit reports such a version, and the repair rewrites the head.
 
 // sharedClaim is one claim's documents waiting for a shared insert.
 type sharedClaim struct {
@@ -197,7 +197,7 @@ func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedCla
 		case c.headBefore(index, batch, k):
 			// Written up to index, one document at a time: its entry
 			// and version are in, its events may not be.
-			answer(c, s.insertMissing(ctx, coll, c.docs))
+			answer(c, s.writeRest(ctx, coll, c))
 		default: // not tried
 			retry = append(retry, c)
 		}
@@ -218,7 +218,7 @@ func sharedLayout(batch []*sharedClaim) (docs []any, place func(i int) (claim, l
 	for _, c := range batch {
 		heads += c.head
 	}
-	docs = make([]any, 0, heads)
+	docs = make([]any, 0, len(batch)*2)
 	for _, c := range batch {
 		docs = append(docs, c.docs[:c.head]...)
 	}
@@ -263,10 +263,35 @@ func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, fail
 	if d.Head.Log != c.version.Log || d.Head.At != c.version.At || !slices.Equal(d.Head.Added, c.version.Added) {
 		return failed // another writer's version
 	}
-	if s.insertMissing(ctx, s.events(ct), c.docs) == nil {
+	if s.writeRest(ctx, s.events(ct), c) == nil {
 		return nil
 	}
 	return failed
+}
+
+// writeRest writes what of claim c, whose version is stored, is missing.
+// Until it is done the version names events that are not stored, so it is
+// not cut short by the shared insert's deadline (the earliest of its
+// claims') and tries again a few times.
+func (s *Store) writeRest(ctx context.Context, coll *mongo.Collection, c *sharedClaim) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
+	defer cancel()
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+			case <-ctx.Done():
+				return err
+			}
+		}
+		if err = s.insertMissing(ctx, coll, c.docs); err == nil {
+			return nil
+		}
+	}
+	s.log.Error("a stored head version lacks some of its events (eventstore verify --repair rewrites the head)",
+		"cid", c.version.Cid, "seq", c.version.Seq, "err", err)
+	return err
 }
 
 // insertAtomically is the dialect's atomic insert, through the write gate.
