@@ -78,7 +78,7 @@ func New(cfg Config) http.Handler {
 		s.errs.Count = s.metrics.countError
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(middleware.Recoverer, httperr.TrackBody)
 	if s.metrics != nil {
 		r.Use(s.metrics.instrument)
 	}

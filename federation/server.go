@@ -27,6 +27,7 @@ import (
 // failed request is answered, logged and counted by one adapter (f.errs).
 func (f *Federation) Handler() http.Handler {
 	r := chi.NewRouter()
+	r.Use(httperr.TrackBody)
 	handle := f.errs.Handle
 	r.Get(Prefix+"/keys", handle(f.handleKeys))
 	signed := r.With(f.authenticate)

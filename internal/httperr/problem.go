@@ -2,6 +2,7 @@ package httperr
 
 import (
 	"net/http"
+	"time"
 
 	json "github.com/go-json-experiment/json"
 
@@ -57,9 +58,18 @@ type problem struct {
 // WriteProblem answers with err as application/problem+json, the status
 // from its code and the detail its client-safe message. A 401 names the
 // bearer realm; a 429 and a 503 ask the client to retry after a second.
+// An answer to a request whose body was not read (see TrackBody) closes
+// the connection.
 func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 	code := eventstore.ErrorCode(err)
 	status := Status(code)
+	if unreadBody(r) {
+		// Closing the connection is not enough: net/http still reads the
+		// rest of the body (up to 256 KiB) when the handler ends. A read
+		// deadline in the past ends that read at once.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
 		Detail: eventstore.ErrorMessage(err), Code: code, Instance: r.URL.Path}
 	b, _ := json.Marshal(p)
