@@ -16,8 +16,11 @@ help: ## list the targets
 build: ## build bin/eventstore
 	$(GO) build -o bin/eventstore ./cmd/eventstore
 
-run: ## start the server on the embedded store, data in ./data, on 127.0.0.1:8080 (Ctrl-C stops it)
-	$(GO) run ./cmd/eventstore serve --data $(DATA) --listen $(LISTEN)
+# run builds the binary and execs it rather than using "go run": the server
+# exits 0 after a clean stop on Ctrl-C, but an interrupted "go run" exits 1,
+# which make reported as "Error 1".
+run: build ## start the server on the embedded store, data in ./data, on 127.0.0.1:8080 (Ctrl-C stops it)
+	exec ./bin/eventstore serve --data $(DATA) --listen $(LISTEN)
 
 test: ## run every test with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -35,8 +38,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 soak: ## the federation chaos test over SOAK_SEEDS seeds of SOAK_EVENTS appends per writer; prints seeds, faults and time to converge
 	EVENTSTORE_SOAK_SEEDS=$(SOAK_SEEDS) EVENTSTORE_SOAK_EVENTS=$(SOAK_EVENTS) $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 120m ./federation | grep -E 'seed|slowest|^(ok|FAIL|---)'
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go mod tidy (go.mod and go.sum unchanged), go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	@$(GO) mod tidy -diff || (echo 'make lint: go.mod/go.sum are not tidy; run "go mod tidy"' >&2 && exit 1)
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
