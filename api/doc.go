@@ -1,4 +1,4 @@
-// Package api is the client HTTP API of the event store (shared/spec/api.md,
+// Package api is the client HTTP API of the event store (docs/api.md,
 // openapi.yaml): JSON in and out on github.com/go-chi/chi/v5, errors as
 // application/problem+json with a stable code, bearer tokens with scopes,
 // and Prometheus metrics on an injected registry.

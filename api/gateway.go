@@ -24,7 +24,7 @@ import (
 )
 
 // The WebSocket gateway for chat clients (GET /api/v1/gateway): the
-// contract is shared/spec/api.md, "Gateway (WebSocket) for chat clients".
+// contract is docs/api.md, "Gateway (WebSocket) for chat clients".
 // One connection is a reader (the request's goroutine), which also writes
 // the answers, and a stream.Follow per subscription, which writes its
 // dispatches; the hub queues what a subscription has yet to write and

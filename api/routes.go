@@ -3,7 +3,7 @@ package api
 import "github.com/go-chi/chi/v5"
 
 // addRoutes is the whole API. Paths and codes are the contract of
-// shared/spec/api.md; openapi.yaml describes them and a test keeps the two
+// docs/api.md; openapi.yaml describes them and a test keeps the two
 // in step.
 func addRoutes(r chi.Router, s *server) {
 	read, write, admin := r.With(s.require(ScopeRead)), r.With(s.require(ScopeWrite)), r.With(s.require(ScopeAdmin))

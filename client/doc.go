@@ -1,5 +1,5 @@
 // Package client is a Go client for the client HTTP API of an eventstore
-// server (shared/spec/api.md, api/openapi.yaml): create contexts, append,
+// server (docs/api.md, api/openapi.yaml): create contexts, append,
 // read, list and scroll, update, delete, read leaves, summaries and
 // integrity reports, and follow a context or the whole server live over
 // Server-Sent Events.

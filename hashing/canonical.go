@@ -10,7 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Limits on event data (spec/hashing.md).
+// Limits on event data (docs/hashing.md).
 const (
 	MaxDepth         = 32        // the outermost object is level 1
 	MaxCanonicalSize = 64 * 1024 // bytes of canonical JSON

@@ -1,7 +1,7 @@
 // Package hashing implements the event hashing contract, schema version 2
-// (shared/spec/hashing.md and docs/hashing.md): canonical JSON (RFC 8785,
-// JCS) of event data, the rules data and hashed fields must satisfy, and the
-// dHash and _id computations.
+// (docs/hashing.md, with its vectors in testdata/vectors.json): canonical
+// JSON (RFC 8785, JCS) of event data, the rules data and hashed fields must
+// satisfy, and the dHash and _id computations.
 //
 // It is pure: no I/O, no clocks, no global state. Data reaches it either as
 // raw JSON bytes (a client's request) or as values decoded out of BSON (an
