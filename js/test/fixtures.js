@@ -1,0 +1,3 @@
+// The test fixtures in one import.
+export * from './helpers.js';
+export { startProxy } from './proxy.js';
