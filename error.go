@@ -24,6 +24,7 @@ const (
 	EFORBIDDEN    Code = "forbidden"
 	ERATELIMITED  Code = "rate_limited" // the caller makes too many requests; slow down
 	EUNAVAILABLE  Code = "unavailable"  // the database cannot be reached; retry later
+	EOUTOFSPACE   Code = "out_of_space" // the database has no space left to write; retry once it has
 	EINTERNAL     Code = "internal"
 )
 

@@ -35,6 +35,9 @@ func handleReadyz(ready func(ctx context.Context) error) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if ready != nil {
 			if err := ready(r.Context()); err != nil {
+				if eventstore.ErrorCode(err) == eventstore.EOUTOFSPACE { // the cause, for the operator
+					return &eventstore.Error{Code: eventstore.EOUTOFSPACE, Message: "not ready: " + eventstore.ErrorMessage(err), Err: err}
+				}
 				return &eventstore.Error{Code: eventstore.EUNAVAILABLE, Message: "not ready: " + err.Error(), Err: err}
 			}
 		}

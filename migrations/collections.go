@@ -32,6 +32,7 @@ const (
 	ContextsCollection    = "contexts"          // one document per context: {_id: "ct/cid", ct, cid, seq}
 	MigrationsCollection  = "schema_migrations" // one document per applied step
 	CheckpointsCollection = "audit_checkpoints" // how far the audit verified each context
+	ProbeCollection       = "write_probe"       // a document written and removed to see whether writes succeed again
 )
 
 // Collections of the federation: the one place that names them.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -220,7 +221,11 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 			// this one): void it now rather than make readers wait.
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 			if _, verr := s.voidEntry(vctx, ct, n); verr != nil {
-				s.log.Warn("voiding an unused commit log entry; readers void it after a wait", "ct", ct, "entry", n, "err", verr)
+				level := slog.LevelWarn
+				if outOfSpace(verr) { // logged once, as the write's cause (space.go)
+					level = slog.LevelDebug
+				}
+				s.log.Log(vctx, level, "voiding an unused commit log entry; readers void it after a wait", "ct", ct, "entry", n, "err", verr)
 			}
 			cancel()
 			l.settle(n, nil, s.opts.Now())

@@ -49,6 +49,7 @@ func (e *Embedded) checkpoint(ctx context.Context) {
 	defer close(e.checkpointed)
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
+	lastFailure := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,11 +62,21 @@ func (e *Embedded) checkpoint(ctx context.Context) {
 			dbs = append(dbs, db)
 		}
 		e.mu.Unlock()
+		failed := ""
 		for _, db := range dbs {
 			if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil && ctx.Err() == nil {
-				e.logger.Warn("embedded store: WAL checkpoint", "err", err)
+				failed = err.Error()
 			}
 		}
+		// Logged when the outcome changes, not four times a second while
+		// the disk is full.
+		switch {
+		case failed != "" && failed != lastFailure:
+			e.logger.Warn("embedded store: WAL checkpoints fail", "err", failed)
+		case failed == "" && lastFailure != "":
+			e.logger.Info("embedded store: WAL checkpoints succeed again")
+		}
+		lastFailure = failed
 	}
 }
 

@@ -9,3 +9,8 @@ func SetFailpoint(s *Store, f func(step string) error) {
 	}
 	s.failpoint.Store(&f)
 }
+
+// PartialWrite is the failpoint error that makes a shared insert write
+// its first n documents (every claim's entry and version come first) and
+// then fail with err, as FerretDB's document-by-document retry does.
+func PartialWrite(n int, err error) error { return &partialWrite{n: n, err: err} }

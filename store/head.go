@@ -123,6 +123,9 @@ func (s *Store) successor(cid string, h *head) *head {
 // nothing to write. It returns the version written, or nil. Appends,
 // flag versions and repairs all write through it.
 func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*head, []eventDoc, error)) (*head, error) {
+	if err := s.finishUndos(ctx, w.ct, w.cid); err != nil {
+		return nil, err // its head names events that are not stored: build nothing on it
+	}
 	lost := false
 	for range maxClaimAttempts {
 		if err := s.loadHead(ctx, w, !lost); err != nil {

@@ -43,19 +43,21 @@ import (
 // One window is wider than with a claim inserted alone: after a failed
 // batch on FerretDB, a claim that won has its version written before its
 // events (writeRest), so for those few milliseconds another process can
-// read a version before its events, and a crash then, or a database that
-// refuses writeRest's tries, can leave a version without some of them. It
-// takes a failed batch (a claim lost to another process, a write error)
-// and one of those at that moment, and the claim is not acknowledged; the
-// audit reports such a version, and the repair rewrites the head.
+// read a version before its events. A database that refuses writeRest's
+// tries (a full disk) gets the version taken back (undo.go), at once or,
+// if it refuses that too, before this process writes to the room again.
+// A crash in that window can leave a version without some of its events.
+// The claim is not acknowledged; the audit reports such a version, and
+// the repair rewrites the head.
 
 // sharedClaim is one claim's documents waiting for a shared insert.
 type sharedClaim struct {
 	ctx     context.Context // its write's: a claim is not written after its deadline
-	version *head           // the version it claims
-	docs    []any           // its entry (if any) and version, then its events
-	head    int             // how many of docs come before its events
-	bytes   int             // data bytes of its events
+	ct      string
+	version *head // the version it claims
+	docs    []any // its entry (if any) and version, then its events
+	head    int   // how many of docs come before its events
+	bytes   int   // data bytes of its events
 	done    bool
 	err     error
 }
@@ -84,7 +86,7 @@ func (s *Store) sharedInserts(ct string) *sharedInserts {
 // Its error is the one an insert of docs alone would have returned.
 func (s *Store) insertClaim(ctx context.Context, ct string, h *head, docs []any, head, bytes int) error {
 	q := s.sharedInserts(ct)
-	c := &sharedClaim{ctx: ctx, version: h, docs: docs, head: head, bytes: bytes}
+	c := &sharedClaim{ctx: ctx, ct: ct, version: h, docs: docs, head: head, bytes: bytes}
 	q.qmu.Lock()
 	q.queue = append(q.queue, c)
 	q.qmu.Unlock()
@@ -149,15 +151,25 @@ func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedCla
 	}
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(batch[0].ctx), deadline)
 	defer cancel()
-	if err := s.step(fmt.Sprintf("shared insert of %d", len(batch))); err != nil {
+	docs, place := sharedLayout(batch)
+	coll := s.events(ct)
+	err := s.step(fmt.Sprintf("shared insert of %d", len(batch)))
+	var partial *partialWrite
+	switch {
+	case errors.As(err, &partial): // tests: as FerretDB's document-by-document retry that stops at a failure
+		if werr := s.insertMissing(ctx, coll, docs[:min(partial.n, len(docs))]); werr != nil {
+			err = werr
+		} else {
+			err = partial.err
+		}
+	case err != nil:
 		for _, c := range batch {
 			answer(c, err)
 		}
 		return nil
+	default:
+		err = s.insertAtomically(ctx, coll, docs)
 	}
-	docs, place := sharedLayout(batch)
-	coll := s.events(ct)
-	err := s.insertAtomically(ctx, coll, docs)
 	if err == nil {
 		for _, c := range batch {
 			answer(c, nil)
@@ -285,12 +297,13 @@ func (s *Store) writeRest(ctx context.Context, coll *mongo.Collection, c *shared
 				return err
 			}
 		}
-		if err = s.insertMissing(ctx, coll, c.docs); err == nil {
-			return nil
+		if err = s.step("write rest"); err == nil {
+			if err = s.insertMissing(ctx, coll, c.docs); err == nil {
+				return nil
+			}
 		}
 	}
-	s.log.Error("a stored head version lacks some of its events (eventstore verify --repair rewrites the head)",
-		"cid", c.version.Cid, "seq", c.version.Seq, "err", err)
+	s.undoClaim(ctx, coll, c)
 	return err
 }
 

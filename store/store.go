@@ -68,6 +68,8 @@ type Store struct {
 	spans   spanCache                 // spans.go
 
 	compacting sync.Mutex // one Compact at a time
+	space      spaceFault // whether writes fail for lack of space (space.go)
+	undos      undos      // half-written claims to take back (undo.go)
 
 	bgMu       sync.Mutex
 	closed     bool
@@ -176,13 +178,18 @@ func (s *Store) prepareType(ctx context.Context, ct string) error {
 // observe reports an operation to Options.Observe; deferred at the start
 // of the operation, it reads the operation's error when it returns.
 func (s *Store) observe(op string, start time.Time, err *error) {
+	switch op {
+	case "create", "append", "update", "delete", "share", "ingest":
+		s.noteWrite(op, *err)
+	}
 	if s.opts.Observe != nil {
 		s.opts.Observe(op, time.Since(start), *err)
 	}
 }
 
 // dbError turns a driver error into a domain error: not found, conflict on
-// a duplicate key, unavailable when the database cannot be reached.
+// a duplicate key, unavailable when the database cannot be reached, out of
+// space when it has no room to write (space.go).
 func dbError(op string, err error) error {
 	var e *eventstore.Error
 	switch {
@@ -198,6 +205,9 @@ func dbError(op string, err error) error {
 		return &eventstore.Error{Code: eventstore.EUNAVAILABLE, Message: "the database did not answer in time; retry", Err: fmt.Errorf("%s: %w", op, err)}
 	case errors.Is(err, context.Canceled):
 		return err
+	case outOfSpace(err):
+		return &eventstore.Error{Code: eventstore.EOUTOFSPACE, Message: "the database is out of space; writes resume once space is freed",
+			Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return &eventstore.Error{Code: eventstore.EINTERNAL, Err: fmt.Errorf("%s: %w", op, err)}
 }

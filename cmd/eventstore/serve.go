@@ -172,6 +172,13 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		return err
 	}
 	defer st.Close()
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eventstore_store_out_of_space",
+		Help: "1 while writes fail because the database is out of space, else 0."}, func() float64 {
+		if st.OutOfSpace() {
+			return 1
+		}
+		return 0
+	}))
 	f, err := federation.New(federation.Config{Server: server, Store: st, DB: conn.DB, Keys: keys, Peers: peers,
 		Logger: logger, Metrics: federation.NewMetrics(registry), MaxSkew: cmd.Duration(flagMaxSkew),
 		MaxPendingPerPeer: int(cmd.Int(flagPendingPerPeer)), MaxPendingPerRoom: int(cmd.Int(flagPendingPerRoom))})
@@ -213,6 +220,9 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 			MaxConnections: int(cmd.Int(flagGatewayConns)), DispatchRate: float64(cmd.Int(flagGatewayRate))},
 		Ready: func(ctx context.Context) error {
 			if err := conn.Ping(ctx); err != nil {
+				return err
+			}
+			if err := st.WriteFault(ctx); err != nil {
 				return err
 			}
 			return migrations.Check(ctx, conn)

@@ -15,8 +15,9 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // where a failed request is answered, logged and counted.
 type Adapter struct {
 	// Log is told about the server's failures (5xx), whose cause the
-	// client is not told: unavailable as a warning, the rest as errors.
-	// Nil: nothing is logged.
+	// client is not told: unavailable as a warning, out_of_space at debug
+	// level (the store logs its cause once, not once per request), the
+	// rest as errors. Nil: nothing is logged.
 	Log *slog.Logger
 	// Count, when set, is told the code of every problem answered, for a
 	// metric with the code as its one label.
@@ -38,7 +39,10 @@ func (a Adapter) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := eventstore.ErrorCode(err)
 	if status := Status(code); status >= 500 && a.Log != nil {
 		level := slog.LevelError
-		if status == http.StatusServiceUnavailable {
+		switch {
+		case code == eventstore.EOUTOFSPACE:
+			level = slog.LevelDebug
+		case status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn // the database is away; the client retries
 		}
 		a.Log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)

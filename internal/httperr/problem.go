@@ -39,7 +39,7 @@ func Status(code eventstore.Code) int {
 		return http.StatusGone
 	case eventstore.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
-	case eventstore.EUNAVAILABLE:
+	case eventstore.EUNAVAILABLE, eventstore.EOUTOFSPACE:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -57,7 +57,8 @@ type problem struct {
 
 // WriteProblem answers with err as application/problem+json, the status
 // from its code and the detail its client-safe message. A 401 names the
-// bearer realm; a 429 and a 503 ask the client to retry after a second.
+// bearer realm; a 429 and a 503 ask the client to retry after a second
+// (out_of_space: ten).
 // An answer to a request whose body was not read (see TrackBody) closes
 // the connection.
 func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
@@ -77,7 +78,11 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventstore"`)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+		retry := "1"
+		if code == eventstore.EOUTOFSPACE {
+			retry = "10" // space comes back when an operator frees it, not in a second
+		}
+		w.Header().Set("Retry-After", retry)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
