@@ -27,7 +27,7 @@ var diskFull = mongo.CommandError{Code: 1, Name: "InternalError",
 func TestOutOfSpace(t *testing.T) {
 	ctx := ctxT(t)
 	conn := storetest.Backend{Name: "embedded"}.Connect(t, storetest.Options{}) // FerretDB's partial writes
-	var later atomic.Int64 // the clock's lead over time.Now, to pass the probe's once a second
+	var later atomic.Int64                                                      // the clock's lead over time.Now, to pass the probe's once a second
 	s := storetest.NewStore(t, conn, server, store.Options{Now: func() time.Time { return time.Now().Add(time.Duration(later.Load())) }})
 	const cid = "full"
 	g, err := s.CreateContext(ctx, "room", cid, "", nil)
