@@ -56,22 +56,40 @@ export async function startProxy(target, hooks = {}) {
     req.pipe(up);
   });
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  server.on('upgrade', (req, socket, head) => {
+  const upgraded = new Map(); // client socket → server socket
+  server.on('upgrade', async (req, socket, head) => {
+    socket.on('error', () => {});
+    await hooks.upgrade?.(req); // a test may hold a reconnection here
     const up = net.connect(Number(t.port), t.hostname, () => {
       up.write(`${req.method} ${req.url} HTTP/1.1\r\n` + Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n') + '\r\n\r\n');
       up.write(head);
-      socket.pipe(up).pipe(socket);
+      socket.pipe(up);
+      up.pipe(socket);
     });
     sockets.add(up);
-    up.on('close', () => { sockets.delete(up); socket.destroy(); });
-    socket.on('close', () => up.destroy());
+    sockets.add(socket);
+    upgraded.set(socket, up);
+    up.on('close', () => { sockets.delete(up); upgraded.delete(socket); socket.destroy(); });
+    socket.on('close', () => { sockets.delete(socket); up.destroy(); });
     up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     log,
+    /**
+     * Ends every WebSocket connection as the server would: the packet
+     * (JSON) as a text frame, then a close frame (1008), where nothing of
+     * the server's is in flight (call it when the connection is idle).
+     */
+    wsEnd(packet) {
+      for (const [socket, up] of upgraded) {
+        up.unpipe(socket);
+        socket.write(frame(0x81, Buffer.from(JSON.stringify(packet))));
+        socket.write(frame(0x88, Buffer.from([0x03, 0xf0])));
+        setTimeout(() => { socket.destroy(); up.destroy(); }, 50);
+      }
+    },
     /** Cuts every connection open now. */
     cut() {
       for (const s of sockets) s.destroy();
@@ -100,4 +118,12 @@ function alterJSON(text, alter) {
   };
   walk(v);
   return JSON.stringify(v);
+}
+
+/** An unmasked WebSocket frame, as a server sends it. */
+function frame(first, payload) {
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([first, n]) : n < 65536 ? Buffer.from([first, 126, n >> 8, n & 255]) : null;
+  if (!head) throw new Error('frame too large for a test');
+  return Buffer.concat([head, payload]);
 }
