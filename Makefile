@@ -22,8 +22,21 @@ build: ## build bin/eventstore
 run: build ## start the server on the embedded store, data in ./data, on 127.0.0.1:8080 (Ctrl-C stops it)
 	exec ./bin/eventstore serve --data $(DATA) --listen $(LISTEN)
 
-test: ## run every test with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
+test: test-go test-js ## run every test: Go's with the race detector, then the JS client's (Node and headless Chromium)
+
+test-go: ## the Go tests with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The JS client (js/): Redocly's lint of api/openapi.yaml, then its tests in
+# Node and in headless Chromium against bin/eventstore. It installs what it
+# needs from the project's files: js/node_modules by npm ci from the
+# committed lockfile, and Debian's chromium (as root) when there is none.
+.PHONY: test-go test-js
+test-js: build ## the JS client's tests (js/): OpenAPI lint, Node, headless Chromium
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+	  { echo "make test-js: no chromium; install Debian's package: apt-get install chromium" >&2; exit 1; }
+	@test -d js/node_modules || (cd js && npm ci --no-audit --no-fund)
+	cd js && npm run --silent lint:openapi && npm test
 
 bench: ## run the benchmarks; each prints its ratio to the limit measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./...

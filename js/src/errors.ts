@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'too_large'
   | 'rate_limited'
   | 'unavailable'
+  | 'out_of_space'
   | 'internal'
   // gateway closing codes (docs/gateway.md)
   | 'heartbeat_timeout'
