@@ -2,11 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,5 +64,126 @@ func TestRefusedRequestIsNotHeldByItsBody(t *testing.T) {
 				t.Errorf("the connection stays open after the answer: %v", err)
 			}
 		})
+	}
+}
+
+// TestOutOfSpaceOverHTTP fills a small filesystem under a real server:
+// appends are then answered 503 out_of_space with Retry-After, /readyz is
+// not ready, the metric says so and one error-level line names the cause;
+// once space is back, appends go on, every acknowledged event is there
+// and the room verifies. Mounting needs root (CI has it); the store's
+// TestOutOfSpace covers the store's side everywhere.
+func TestOutOfSpaceOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipped: mounting a small filesystem needs root here (%v: %s); store's TestOutOfSpace still runs", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() }) // after the server stops
+	srv := startServerIn(t, filepath.Join(dir, "data"), nil)
+	srv.do("POST", "/api/v1/contexts/room/full", map[string]any{"t": "room", "o": map[string]any{}}).must(t, http.StatusCreated)
+
+	// Ballast takes all but ~1.5 MiB, so that the disk fills quickly.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	ballast := filepath.Join(dir, "ballast")
+	if free := int64(fs.Bavail) * fs.Bsize; free > 3<<20 {
+		if err := os.WriteFile(ballast, make([]byte, free-(3<<20)/2), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := map[string]bool{}
+	msg := strings.Repeat("x", 2000)
+	var full *response
+	for i := 0; i < 5000 && full == nil; i++ {
+		r := srv.do("POST", "/api/v1/contexts/room/full/events", map[string]any{"t": "msg", "o": map[string]any{"msg": msg, "i": i}})
+		switch r.Status {
+		case http.StatusCreated:
+			var e struct {
+				ID string `json:"_id"`
+			}
+			r.decode(t, &e)
+			acked[e.ID] = true
+		default:
+			full = r
+		}
+	}
+	if full == nil {
+		t.Fatal("5,000 appends and the disk is not full")
+	}
+	if full.Status != http.StatusServiceUnavailable || full.Problem.Code != "out_of_space" || full.Header.Get("Retry-After") == "" ||
+		!strings.Contains(full.Problem.Detail, "out of space") {
+		t.Fatalf("append on a full disk: %d %s (Retry-After %q)", full.Status, full.Body, full.Header.Get("Retry-After"))
+	}
+	for range 3 { // more refused appends: still one log line
+		srv.do("POST", "/api/v1/contexts/room/full/events", map[string]any{"t": "msg", "o": map[string]any{"msg": msg}}).must(t, http.StatusServiceUnavailable)
+	}
+	if r := srv.do("GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable || r.Problem.Code != "out_of_space" {
+		t.Errorf("/readyz on a full disk: %d %s", r.Status, r.Body)
+	}
+	if m := srv.do("GET", "/metrics", nil); !strings.Contains(string(m.Body), "\neventstore_store_out_of_space 1\n") {
+		t.Error("eventstore_store_out_of_space is not 1 on a full disk")
+	}
+	var errorLines []string
+	for _, line := range strings.Split(srv.Log.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			errorLines = append(errorLines, line)
+		}
+	}
+	if len(errorLines) != 1 || !strings.Contains(errorLines[0], "out of space") || !strings.Contains(errorLines[0], "database or disk is full") {
+		t.Errorf("want one error-level line naming the cause, got %d:\n%s", len(errorLines), strings.Join(errorLines, "\n"))
+	}
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	ready := false
+	for range 100 { // /readyz probes at most once a second
+		if srv.do("GET", "/readyz", nil).Status == http.StatusOK {
+			ready = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !ready {
+		t.Fatal("/readyz not ready 10 s after space came back")
+	}
+	r := srv.do("POST", "/api/v1/contexts/room/full/events", map[string]any{"t": "msg", "o": map[string]any{"msg": "after"}}).must(t, http.StatusCreated)
+	var after struct {
+		ID string `json:"_id"`
+	}
+	r.decode(t, &after)
+	acked[after.ID] = true
+	if m := srv.do("GET", "/metrics", nil); !strings.Contains(string(m.Body), "\neventstore_store_out_of_space 0\n") {
+		t.Error("eventstore_store_out_of_space is not 0 once space is back")
+	}
+	stored := map[string]bool{}
+	for from := ""; ; {
+		var page struct {
+			Events []struct {
+				ID string `json:"_id"`
+			} `json:"events"`
+			Next string `json:"next"`
+		}
+		srv.do("GET", "/api/v1/contexts/room/full/events?limit=1000&from="+url.QueryEscape(from), nil).must(t, http.StatusOK).decode(t, &page)
+		for _, e := range page.Events {
+			stored[e.ID] = true
+		}
+		if from = page.Next; from == "" {
+			break
+		}
+	}
+	for id := range acked {
+		if !stored[id] {
+			t.Errorf("acknowledged event %s is not stored", id)
+		}
+	}
+	var rep struct {
+		Clean bool `json:"clean"`
+	}
+	srv.do("GET", "/api/v1/contexts/room/full/verify", nil).must(t, http.StatusOK).decode(t, &rep)
+	if !rep.Clean {
+		t.Error("the room does not verify after the disk was full")
 	}
 }

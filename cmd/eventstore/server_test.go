@@ -19,7 +19,8 @@ import (
 // would be, on 127.0.0.1:0 with its own embedded store.
 type testServer struct {
 	URL   string
-	Token string // sent with every request when set
+	Token string        // sent with every request when set
+	Log   *lockedBuffer // the server's log lines (JSON)
 	t     *testing.T
 	// Stop stops the server gracefully, checking that it stopped cleanly;
 	// the test's end does it anyway.
@@ -45,9 +46,11 @@ func startServerIn(t *testing.T, dir string, env map[string]string, args ...stri
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
+	logged := &lockedBuffer{}
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			logged.Write(append(sc.Bytes(), '\n'))
 			var line struct {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
@@ -71,7 +74,7 @@ func startServerIn(t *testing.T, dir string, env map[string]string, args ...stri
 			}
 		})
 		t.Cleanup(stop)
-		return &testServer{URL: "http://" + a, t: t, Stop: stop}
+		return &testServer{URL: "http://" + a, Log: logged, t: t, Stop: stop}
 	case err := <-done:
 		cancel()
 		t.Fatalf("server did not start: %v", err)
