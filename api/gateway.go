@@ -58,7 +58,8 @@ type GatewayConfig struct {
 	Heartbeat time.Duration // the interval announced in hello; two missed close the connection
 	// MaxPacket bounds a client packet (bytes), MaxSubscriptions the
 	// subscriptions of one connection, MaxConnections the connections one
-	// token (one client token's subject, or one service token) may hold,
+	// token (one client token's subject, or one service token) may hold
+	// (a server without tokens caps none),
 	// and DispatchRate the client dispatches per second of a connection
 	// (bursts of twice that; beyond, error rate_limited).
 	MaxPacket        int64
@@ -206,11 +207,17 @@ func (g *gatewayConn) identify(ctx context.Context) (clientID string, stop func(
 	if err := g.authenticate(id.Token); err != nil {
 		return "", stop, invalid(string(eventstore.ErrorCode(err)), eventstore.ErrorMessage(err))
 	}
-	who := "service:" + g.serviceToken(id.Token)
-	if g.p.client != nil {
+	who, most := "service:"+g.serviceToken(id.Token), g.cfg.MaxConnections
+	switch {
+	case g.p.client != nil:
 		who = "client:" + g.p.client.Subject
+	case g.s.auth.open():
+		// No tokens: every connection is the same principal, and the
+		// server listens on loopback only, so every client is on this
+		// machine. A cap per token would cap the whole server.
+		who, most = "open", 0
 	}
-	if err := g.s.clients.claim(who+"\x00"+id.ClientID, who, g.cfg.MaxConnections, g); err != nil {
+	if err := g.s.clients.claim(who+"\x00"+id.ClientID, who, most, g); err != nil {
 		return "", stop, err
 	}
 	if len(id.Subscribe) > g.cfg.MaxSubscriptions {

@@ -113,7 +113,7 @@ func (cs *gatewayClients) claim(key, token string, max int, g *gatewayConn) erro
 	if other := cs.conns[key]; other != nil && other != g {
 		return invalid("duplicate_client", "another connection is open with this client_id")
 	}
-	if cs.byToken[token] >= max {
+	if max > 0 && cs.byToken[token] >= max {
 		return invalid("rate_limited", fmt.Sprintf("this token has %d connections open, the most it may", max))
 	}
 	cs.conns[key] = g

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -384,11 +385,13 @@ func TestGatewayResume(t *testing.T) {
 // subscriptions beyond the limit are refused, and an oversized packet
 // closes the connection.
 func TestGatewayLimits(t *testing.T) {
-	srv := startServer(t, nil, "--gateway-dispatch-rate", "2", "--gateway-max-connections", "2",
+	const secret = "limits-secret-0123456789" // the connection cap is per token: a server without tokens has none
+	srv := startServer(t, nil, "--token", "admin:"+secret, "--gateway-dispatch-rate", "2", "--gateway-max-connections", "2",
 		"--gateway-max-subscriptions", "1", "--gateway-max-packet", "4096")
+	srv.Token = secret
 	srv.do("POST", "/api/v1/contexts/room/r1", `{}`).must(t, http.StatusCreated)
 	srv.do("POST", "/api/v1/contexts/room/r2", `{}`).must(t, http.StatusCreated)
-	a := identified(t, srv, `{"op":1,"d":{"client_id":"l1","subscribe":[{"ct":"room","cid":"r1"}]}}`)
+	a := identified(t, srv, `{"op":1,"d":{"client_id":"l1","token":"`+secret+`","subscribe":[{"ct":"room","cid":"r1"}]}}`)
 	for i := range 8 {
 		a.send(`{"op":4,"t":"append","d":{"nonce":"n` + string(rune('0'+i)) + `","ct":"room","cid":"r1","t":"msg"}}`)
 	}
@@ -411,10 +414,10 @@ func TestGatewayLimits(t *testing.T) {
 	if p, _ := a.until(8); !strings.Contains(string(p.D), "s1") {
 		t.Errorf("a second subscription with a limit of 1: %s", p.D)
 	}
-	identified(t, srv, `{"op":1,"d":{"client_id":"l2","subscribe":[]}}`)
+	identified(t, srv, `{"op":1,"d":{"client_id":"l2","token":"`+secret+`","subscribe":[]}}`)
 	w := dialGateway(t, srv)
 	w.next()
-	w.send(`{"op":1,"d":{"client_id":"l3","subscribe":[]}}`)
+	w.send(`{"op":1,"d":{"client_id":"l3","token":"` + secret + `","subscribe":[]}}`)
 	if p, _ := w.until(3); !strings.Contains(string(p.D), "rate_limited") {
 		t.Errorf("a third connection with a limit of 2: %s", p.D)
 	}
@@ -428,5 +431,22 @@ func TestGatewayLimits(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestGatewayWithoutTokens: a server without tokens (loopback only) does
+// not cap gateway connections: every connection is the same principal, so
+// the cap per token (100 by default) would cap the whole server.
+func TestGatewayWithoutTokens(t *testing.T) {
+	srv := startServer(t, nil)
+	for i := range 150 {
+		identified(t, srv, fmt.Sprintf(`{"op":1,"d":{"client_id":"tab-%d","subscribe":[]}}`, i))
+	}
+	// client_id still names one connection.
+	w := dialGateway(t, srv)
+	w.next()
+	w.send(`{"op":1,"d":{"client_id":"tab-7","subscribe":[]}}`)
+	if p, _ := w.until(3); !strings.Contains(string(p.D), "duplicate_client") {
+		t.Errorf("a second connection as tab-7: %s", p.D)
 	}
 }

@@ -66,7 +66,7 @@ func serveCommand(env environment) *cli.Command {
 		&cli.IntFlag{Name: flagGatewaySubs, Value: api.DefaultGateway.MaxSubscriptions, Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_SUBSCRIPTIONS"),
 			Usage: "rooms one gateway connection may subscribe to"},
 		&cli.IntFlag{Name: flagGatewayConns, Value: api.DefaultGateway.MaxConnections, Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_CONNECTIONS"),
-			Usage: "gateway connections one token (a client token's subject) may hold open"},
+			Usage: "gateway connections one token (a client token's subject) may hold open; a server without tokens (loopback only) caps none"},
 		&cli.IntFlag{Name: flagGatewayRate, Value: int(api.DefaultGateway.DispatchRate), Sources: env.fromEnv("EVENTSTORE_GATEWAY_DISPATCH_RATE"),
 			Usage: "dispatches a second one gateway connection may send (bursts of twice that); beyond, error rate_limited"})
 	flags = append(flags, identityFlags(env)...)
