@@ -4,20 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { canonicalJSON, canonicalHead, dataHash, eventId, verifyEvent, IntegrityError } from '../dist/index.js';
-import { root, hashWithBinary, pool } from './helpers.js';
+import { hashWithBinary, pool } from './helpers.js';
+import { loadVectors } from './vectors.js';
 import { rng, randomEvent } from './random.js';
-
-/** The spec's vectors (../shared/spec) where checked out, and the project's own (testdata). */
-export function loadVectors() {
-  const sets = [];
-  const shared = join(root, '../shared/spec/vectors.json');
-  if (existsSync(shared)) sets.push(['shared/spec', JSON.parse(readFileSync(shared, 'utf8'))]);
-  sets.push(['testdata', JSON.parse(readFileSync(join(root, 'testdata/vectors.json'), 'utf8')).vectors]);
-  return sets;
-}
 
 test('canonical JSON, dHash and _id reproduce every vector', async () => {
   let n = 0;
