@@ -17,6 +17,7 @@ const (
 	EBADCURSOR    Code = "invalid_cursor"  // a listing cursor that this server did not issue
 	ENOTFOUND     Code = "not_found"
 	ECONFLICT     Code = "conflict"       // expected parents are not the current leaves
+	ECLIDREUSED   Code = "clid_conflict"  // a clid already used in the context for another type or other data
 	EEXISTS       Code = "context_exists" // the context already has a genesis event
 	EGONE         Code = "gone"           // the event was deleted
 	ETOOLARGE     Code = "too_large"

@@ -1,8 +1,13 @@
 package api_test
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -102,5 +107,52 @@ func TestOpenAPIProblemKinds(t *testing.T) {
 	documented := doc.Components.Schemas.Report.Properties.Problems.Items.Properties.Kind.Enum
 	if !slices.Equal(slices.Sorted(slices.Values(documented)), slices.Sorted(slices.Values(audit.ProblemKinds))) {
 		t.Errorf("openapi.yaml lists problem kinds %v, the audit has %v", documented, audit.ProblemKinds)
+	}
+}
+
+// TestOpenAPIProblemCodes: the Problem schema's codes are every Code
+// constant declared in the root package and in internal/httperr.
+func TestOpenAPIProblemCodes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem struct {
+					Properties struct {
+						Code struct {
+							Enum []string `yaml:"enum"`
+						} `yaml:"code"`
+					} `yaml:"properties"`
+				} `yaml:"Problem"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var declared []string
+	for _, file := range []string{"../error.go", "../internal/httperr/problem.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			spec, ok := n.(*ast.ValueSpec)
+			if !ok || len(spec.Values) != 1 {
+				return true
+			}
+			typ := fmt.Sprint(spec.Type)
+			if lit, ok := spec.Values[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (typ == "Code" || typ == "&{eventstore Code}") {
+				v, _ := strconv.Unquote(lit.Value)
+				declared = append(declared, v)
+			}
+			return true
+		})
+	}
+	if len(declared) < 10 {
+		t.Fatalf("found only %d codes: %v", len(declared), declared)
+	}
+	documented := doc.Components.Schemas.Problem.Properties.Code.Enum
+	if !slices.Equal(slices.Sorted(slices.Values(documented)), slices.Sorted(slices.Values(declared))) {
+		t.Errorf("openapi.yaml lists problem codes %v, the code declares %v", documented, declared)
 	}
 }

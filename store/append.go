@@ -203,8 +203,7 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 	}
 	if r.clid != "" {
 		if e := k.clids[r.clid]; e != nil {
-			pl.p.answer(func() { r.event, r.existed, r.done = e, true, true })
-			return nil, nil
+			return pl.repeat(r, e)
 		}
 	}
 	if r.expected != nil {
@@ -232,6 +231,29 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 	}
 	pl.p.answer(func() { r.event, r.done = e, true })
 	return []eventDoc{doc}, nil
+}
+
+// repeat answers request r, whose clid event e already used: with e, if r
+// asks for what e is (its type and data: a retry), and else with
+// ECLIDREUSED, since the same clid for another message is a client's bug
+// to be told of, not a retry to be answered. The answer carries isLeaf as
+// the first one did while e is still a leaf (not as the flags stored in
+// the database, which follow later).
+func (pl *planner) repeat(r *request, e *eventstore.Event) ([]eventDoc, error) {
+	if e.T != r.t || e.DHash != hashing.DataHash(r.canonical) {
+		err := eventstore.Errorf(eventstore.ECLIDREUSED,
+			"clid %q was already used in %s/%s for event %s, of type %q and other data; a retry must send the same t and o", r.clid, pl.ct, pl.cid, e.ID, e.T)
+		if e.T == r.t {
+			err = eventstore.Errorf(eventstore.ECLIDREUSED,
+				"clid %q was already used in %s/%s for event %s, with other data; a retry must send the same t and o", r.clid, pl.ct, pl.cid, e.ID)
+		}
+		pl.p.answer(func() { r.err, r.done = err, true })
+		return nil, nil
+	}
+	answer := *e
+	answer.IsLeaf = slices.ContainsFunc(pl.next.Leaves, func(l leaf) bool { return l.ID == e.ID })
+	pl.p.answer(func() { r.event, r.existed, r.done = &answer, true, true })
+	return nil, nil
 }
 
 // mayEdit applies the authorship rule: an event is updated or deleted only

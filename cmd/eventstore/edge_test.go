@@ -187,3 +187,55 @@ func TestOutOfSpaceOverHTTP(t *testing.T) {
 		t.Error("the room does not verify after the disk was full")
 	}
 }
+
+// TestClidReusedForAnotherMessage: a retry (same clid, t and o) gets the
+// first event back with 200, carrying isLeaf as the first answer did;
+// the same clid with other data or another type is refused with 409
+// clid_conflict, and nothing is stored. A deleted first event still
+// tells a retry from another message (by its dHash).
+func TestClidReusedForAnotherMessage(t *testing.T) {
+	srv := startServer(t, nil)
+	const room = "/api/v1/contexts/room/clids"
+	srv.do("POST", room, `{}`).must(t, http.StatusCreated)
+	first := srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"hi"},"clid":"c-1"}`).must(t, http.StatusCreated)
+	again := srv.do("POST", room+"/events", `{"clid":"c-1","o":{"msg":"hi"},"t":"msg"}`).must(t, http.StatusOK)
+	if !bytes.Equal(first.Body, again.Body) {
+		t.Errorf("a retry's answer differs from the first:\n first %s\n again %s", first.Body, again.Body)
+	}
+	count := func() int {
+		var sum struct {
+			Count int `json:"count"`
+		}
+		srv.do("GET", room, nil).must(t, http.StatusOK).decode(t, &sum)
+		return sum.Count
+	}
+	before := count()
+	for _, body := range []string{
+		`{"t":"msg","o":{"msg":"another message"},"clid":"c-1"}`,
+		`{"t":"note","o":{"msg":"hi"},"clid":"c-1"}`,
+		`{"t":"msg","clid":"c-1"}`,
+	} {
+		r := srv.do("POST", room+"/events", body)
+		if r.Status != http.StatusConflict || r.Problem.Code != "clid_conflict" || !strings.Contains(r.Problem.Detail, "c-1") {
+			t.Errorf("%s: %d %s, want 409 clid_conflict", body, r.Status, r.Body)
+		}
+	}
+	if n := count(); n != before {
+		t.Errorf("refused reuses stored events: count %d, was %d", n, before)
+	}
+	// Once the event has a child, a retry gets it without isLeaf.
+	srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"next"}}`).must(t, http.StatusCreated)
+	later := srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"hi"},"clid":"c-1"}`).must(t, http.StatusOK)
+	if bytes.Contains(later.Body, []byte(`"isLeaf"`)) {
+		t.Errorf("a retry of an event that is no longer a leaf says isLeaf: %s", later.Body)
+	}
+	var e struct {
+		ID string `json:"_id"`
+	}
+	first.decode(t, &e)
+	srv.do("DELETE", room+"/events/"+e.ID, nil).must(t, http.StatusCreated)
+	srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"hi"},"clid":"c-1"}`).must(t, http.StatusOK)
+	if r := srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"other"},"clid":"c-1"}`); r.Problem.Code != "clid_conflict" {
+		t.Errorf("another message with the clid of a deleted event: %d %s", r.Status, r.Body)
+	}
+}

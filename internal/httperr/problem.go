@@ -33,7 +33,7 @@ func Status(code eventstore.Code) int {
 		return http.StatusUnsupportedMediaType
 	case eventstore.ERATELIMITED:
 		return http.StatusTooManyRequests
-	case eventstore.ECONFLICT, eventstore.EEXISTS:
+	case eventstore.ECONFLICT, eventstore.EEXISTS, eventstore.ECLIDREUSED:
 		return http.StatusConflict
 	case eventstore.EGONE:
 		return http.StatusGone
