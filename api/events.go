@@ -17,6 +17,7 @@ import (
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 // appendRequest is the body of POST …/events.
@@ -110,6 +111,20 @@ func handleList(st *store.Store) httperr.HandlerFunc {
 				return eventstore.Errorf(eventstore.EINVALID, "limit must be an integer from 1 to %d, not %q", store.MaxListLimit, s)
 			}
 			lq.Limit = n
+		}
+		// from=start, as streams take it: the start of the timeline, the
+		// same as no from when listing oldest first, and an empty page
+		// (nothing comes before it) when listing newest first.
+		atStart := lq.From == stream.Start
+		if atStart {
+			lq.From = ""
+		}
+		if atStart && lq.Dir == store.Backward {
+			page, err := st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), store.ListQuery{Limit: 1, T: lq.T})
+			if err != nil {
+				return err
+			}
+			return encode(w, http.StatusOK, listResponse{Events: []*eventstore.Event{}, Start: page.Start, End: page.Start})
 		}
 		page, err := st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), lq)
 		if err != nil {

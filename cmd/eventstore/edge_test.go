@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -237,5 +238,32 @@ func TestClidReusedForAnotherMessage(t *testing.T) {
 	srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"hi"},"clid":"c-1"}`).must(t, http.StatusOK)
 	if r := srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"other"},"clid":"c-1"}`); r.Problem.Code != "clid_conflict" {
 		t.Errorf("another message with the clid of a deleted event: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestListFromStart: listings take from=start as streams do: oldest first
+// it is the same as no from, newest first an empty page at the start.
+func TestListFromStart(t *testing.T) {
+	srv := startServer(t, nil)
+	const room = "/api/v1/contexts/room/fromstart"
+	srv.do("POST", room, `{}`).must(t, http.StatusCreated)
+	srv.do("POST", room+"/events", `{"t":"msg","o":{"msg":"one"}}`).must(t, http.StatusCreated)
+	plain := srv.do("GET", room+"/events?limit=1", nil).must(t, http.StatusOK)
+	fromStart := srv.do("GET", room+"/events?limit=1&from=start", nil).must(t, http.StatusOK)
+	if !bytes.Equal(plain.Body, fromStart.Body) {
+		t.Errorf("from=start oldest first differs from no from:\n%s\n%s", fromStart.Body, plain.Body)
+	}
+	var page struct {
+		Events []json.RawMessage `json:"events"`
+		Start  string            `json:"start"`
+		Next   string            `json:"next"`
+	}
+	srv.do("GET", room+"/events?dir=b&from=start", nil).must(t, http.StatusOK).decode(t, &page)
+	var first struct {
+		Start string `json:"start"`
+	}
+	plain.decode(t, &first)
+	if len(page.Events) != 0 || page.Next != "" || page.Start != first.Start {
+		t.Errorf("newest first from the start: %d events, next %q, start %q (want the timeline's start %q)", len(page.Events), page.Next, page.Start, first.Start)
 	}
 }
