@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unsupported_media_type'
   | 'conflict'
+  | 'clid_conflict'
   | 'context_exists'
   | 'gone'
   | 'too_large'

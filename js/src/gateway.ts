@@ -180,6 +180,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
 
   private request(t: string, d: Record<string, unknown>, retry: boolean, want: Expect | undefined): Promise<Event | undefined> {
     if (this.closed) return Promise.reject(this.failure ?? new EventStoreError('unavailable', 'the gateway is closed'));
+    this.connect().catch(() => {}); // a refusal rejects what is pending
     return new Promise((resolve, reject) => {
       const r: Request = { t, d, retry, want, sent: false, tries: 0, resolve, reject };
       this.pending.set(nonce(), r);
