@@ -110,8 +110,20 @@ func (s *server) handleGateway(w http.ResponseWriter, r *http.Request) {
 		s.errs.Fail(w, r, eventstore.Errorf(eventstore.EUNAVAILABLE, "the gateway needs live streams, which are not enabled on this server"))
 		return
 	}
+	// Pages of the allowed origins may open the gateway (CORS); others
+	// are refused here, with a problem that says why, rather than by the
+	// WebSocket library's same-origin check.
+	var accept *websocket.AcceptOptions
+	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) {
+		if !s.origins.Allows(origin) {
+			s.errs.Fail(w, r, eventstore.Errorf(eventstore.EFORBIDDEN,
+				"pages of origin %s may not open the gateway; its operator allows origins with --cors-origins", origin))
+			return
+		}
+		accept = &websocket.AcceptOptions{InsecureSkipVerify: true} // checked above
+	}
 	hw := &holdingWriter{ResponseWriter: w}
-	c, err := websocket.Accept(hw, r, nil)
+	c, err := websocket.Accept(hw, r, accept)
 	if err != nil {
 		return // Accept answered the request
 	}

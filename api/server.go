@@ -45,6 +45,9 @@ type Config struct {
 	// Hub serves the live streams (…/stream, /api/v1/stream); nil: they
 	// answer 503.
 	Hub *stream.Hub
+	// Origins may call the client API and the streams, and open the
+	// gateway, from browser pages of other origins (CORS; ParseOrigins).
+	Origins Origins
 }
 
 // server holds the dependencies of the handlers.
@@ -63,13 +66,14 @@ type server struct {
 	hub     *stream.Hub
 	gateway GatewayConfig
 	clients *gatewayClients
+	origins Origins
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
 		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub,
-		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing, cfg.Gateway.Closed)}
+		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing, cfg.Gateway.Closed), origins: cfg.Origins}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -82,6 +86,7 @@ func New(cfg Config) http.Handler {
 	if s.metrics != nil {
 		r.Use(s.metrics.instrument)
 	}
+	r.Use(s.cors)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errs.Fail(w, r, eventstore.Errorf(eventstore.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

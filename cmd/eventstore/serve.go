@@ -44,6 +44,7 @@ const (
 	flagGatewayRate     = "gateway-dispatch-rate"
 	flagPendingPerPeer  = "federation-pending-per-peer"
 	flagPendingPerRoom  = "federation-pending-per-room"
+	flagCORSOrigins     = "cors-origins"
 )
 
 func serveCommand(env environment) *cli.Command {
@@ -59,7 +60,9 @@ func serveCommand(env environment) *cli.Command {
 		&cli.DurationFlag{Name: flagCompactInterval, Value: 10 * time.Minute, Sources: env.fromEnv("EVENTSTORE_COMPACT_INTERVAL"),
 			Usage: "fold head versions and commit log entries older than ten minutes into spans at start and then this often; 0 turns it off"},
 	}
-	flags = append(flags, clientTokenFlag(env), &cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
+	flags = append(flags, clientTokenFlag(env), &cli.StringSliceFlag{Name: flagCORSOrigins, Sources: env.fromEnv("EVENTSTORE_CORS_ORIGINS"),
+		Usage: "web origins whose pages may call the API and streams and open the gateway (CORS): exact (https://chat.example.com) or https://*.example.com; repeat the flag, or separate with commas in the variable; empty: only the server's own"},
+		&cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
 		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"},
 		&cli.IntFlag{Name: flagGatewayPacket, Value: int(api.DefaultGateway.MaxPacket), Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_PACKET"),
 			Usage: "bytes of one packet a gateway client may send"},
@@ -117,6 +120,10 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	clientKeys, err := clientTokenKeys(cmd)
 	if err != nil {
 		return err
+	}
+	origins, err := api.ParseOrigins(cmd.StringSlice(flagCORSOrigins))
+	if err != nil {
+		return fmt.Errorf("--%s: %w", flagCORSOrigins, err)
 	}
 	listen := cmd.String(flagListen)
 	if len(tokens) == 0 && !isLoopback(listen) {
@@ -234,6 +241,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		Federation:       f.Handler(),
 		FederationStatus: func() any { return f.Status() },
 		Hub:              streams,
+		Origins:          origins,
 	})
 	if every := cmd.Duration(flagCompactInterval); every > 0 {
 		compactDone := make(chan struct{})
