@@ -88,6 +88,8 @@ test('problems are EventStoreErrors with the server\'s code and status', async (
       return true;
     });
   }
+  await c.append('room', 'errors', { t: 'msg', o: { a: 1 }, clid: 'once' });
+  await assert.rejects(c.append('room', 'errors', { t: 'msg', o: { a: 2 }, clid: 'once' }), { code: 'clid_conflict', status: 409 });
   const { event } = await c.append('room', 'errors', { t: 'msg', o: { a: 1 } });
   await c.delete('room', 'errors', event._id);
   await assert.rejects(c.delete('room', 'errors', event._id), { code: 'gone', status: 410 });
