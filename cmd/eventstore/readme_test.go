@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,5 +60,43 @@ func TestReadmeConfigurationTable(t *testing.T) {
 		if !slices.Contains(names, name) {
 			t.Errorf("README documents --%s, which serve does not have", name)
 		}
+	}
+}
+
+// TestReadmeCurlExamples runs the README's curl examples under "Using it"
+// (create, append, list, scroll back, edit, delete, verify) as written,
+// against a real server, with every HTTP error an error. Streams, which do
+// not end, are left out.
+func TestReadmeCurlExamples(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipped: the README's examples need %s, which is not installed", tool)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	section = section[strings.Index(section, "## Using it"):]
+	section = section[:strings.Index(section, "### Following a room live")]
+	var blocks []string
+	for _, part := range strings.Split(section, "```sh\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("want 2 sh blocks under Using it, found %d", len(blocks))
+	}
+	srv := startServer(t, nil)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	script := "set -euo pipefail\ncurl() { command curl --fail-with-body \"$@\"; echo; }\n" +
+		strings.ReplaceAll(strings.Join(blocks, "\n"), "localhost:8080", host)
+	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's examples failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"clean":true`) || !strings.Contains(string(out), `"t":"event.delete"`) ||
+		!strings.Contains(string(out), `"hello, world!"`) {
+		t.Errorf("the README's examples did not end as they say:\n%s", out)
 	}
 }
