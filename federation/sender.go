@@ -48,7 +48,6 @@ type sender struct {
 	known   map[string]bool // cursor ids known to exist
 	dirty   map[string]bool // contexts ("ct/cid") with new events
 	stats   PeerStatus
-	failing bool
 }
 
 func newSender(f *Federation, peer string) *sender {

@@ -107,11 +107,6 @@ func (d dialect) partialInsertPossible() bool { return !d.transactions }
 // an array, so data holding one is stored escaped (nested.go).
 func (d dialect) escapesNestedArrays() bool { return d.ferret }
 
-// streamsSorted: a find sorted by (ts, _id) streams along an index. On
-// FerretDB it sorts in memory after reading every matching document, so
-// callers that can take another order should not ask for one.
-func (d dialect) streamsSorted() bool { return !d.ferret }
-
 // countsCheaply: an estimated document count is metadata, not a scan.
 func (d dialect) countsCheaply() bool { return !d.ferret }
 
