@@ -42,7 +42,8 @@ test('follow: the history, caught-up, then live; from a page\'s start, exactly w
     await s.return(); // closes the connection
   }
   // A listing continues from a stream's cursor.
-  const { items: [m] } = await take(c.follow('room', 'live', { from: 'start', t: 'msg' }), 1);
+  const { items: [m], it } = await take(c.follow('room', 'live', { from: 'start', t: 'msg' }), 1);
+  await it.return();
   const rest = await c.list('room', 'live', { from: m.cursor });
   assert.deepEqual(rest.events.map((e) => e._id), [...before.slice(1), live].map((e) => e._id));
 });
@@ -193,4 +194,28 @@ test('follow against a scripted server: reset, Retry-After, idle timeout, Last-E
     await new Promise((r) => server.close(r));
   }
   assert.throws(() => new Client('ftp://x'), (err) => err instanceof EventStoreError && err.code === 'invalid_request');
+});
+
+test('followServer: every room of a type, with a client token that reads them all', async () => {
+  const srv = await server();
+  const c = new Client(srv.url, { token: admin });
+  const ids = [];
+  for (const cid of ['s1', 's2']) ids.push((await c.createContext('room', cid))._id);
+  await c.createContext('other', 'o1'); // another type: not followed
+  const reader = new Client(srv.url, { token: () => mintToken({ read: ['room/*'] }) });
+  const s = reader.followServer({ ct: 'room', from: 'start' });
+  const { items } = await take(s, 3);
+  assert.deepEqual(items.map((m) => m.kind), ['event', 'event', 'caught-up']);
+  assert.deepEqual(items.slice(0, 2).map((m) => m.event._id).sort(), [...ids].sort());
+  const { event } = await c.append('room', 's2', { t: 'msg', o: { n: 1 } });
+  await c.append('other', 'o1', { t: 'msg', o: { n: 2 } });
+  const { items: [live] } = await take(s, 1);
+  assert.equal(live.event._id, event._id);
+  await s.return();
+  // A cursor of this stream resumes it; the whole-server stream refuses it.
+  const { items: [next], it } = await take(reader.followServer({ ct: 'room', from: live.cursor }), 1);
+  assert.equal(next.kind, 'caught-up');
+  await it.return();
+  const drain = async (it) => { for await (const _ of it); };
+  await assert.rejects(drain(c.followServer({ from: live.cursor })), { code: 'invalid_cursor' });
 });
