@@ -89,9 +89,10 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
 
   /**
    * Opens the connection and resolves once the server is ready. It rejects
-   * if the first connection is refused (a bad token, a forbidden room, an
-   * origin the server does not allow) or cannot be made; after that, the
-   * gateway reconnects by itself until close().
+   * if the first connection is refused (a bad token, a forbidden room, a
+   * bad cursor) or cannot be made in `attempts` tries (a server down, an
+   * origin the server does not allow); after that, the gateway reconnects
+   * by itself until close().
    */
   connect(): Promise<void> {
     this.started ??= new Promise<void>((resolve, reject) => {
@@ -237,7 +238,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
           this.fail(e);
           break;
         }
-      } else if (first || fatal.has(end.code)) {
+      } else if (fatal.has(end.code) || (first && failures + 1 >= this.tr.attempts)) {
         if (first) reject(err);
         this.fail(err);
         break;
@@ -264,6 +265,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
       }
       const end: Ended = { code: 'connection_lost', reason: '', ready: false };
       let beat: ReturnType<typeof setInterval> | undefined;
+      const helloTimer = setTimeout(() => ws.close(4000, 'no hello from the server'), 15_000);
       let last = Date.now();
       let ws: WebSocket;
       try {
@@ -277,6 +279,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
         last = Date.now();
         switch (p.op) {
           case 0: { // hello
+            clearTimeout(helloTimer);
             const every = Math.max(1000, Number(p.d?.heartbeat_interval) || 30_000);
             beat = setInterval(() => {
               if (Date.now() - last > 2 * every) ws.close(4000, 'the server stayed silent');
@@ -339,6 +342,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
       };
       ws.onclose = (c: CloseEvent) => {
         clearInterval(beat);
+        clearTimeout(helloTimer);
         this.ready = false;
         if (this.ws === ws) this.ws = undefined;
         if (end.code === 'connection_lost' && c.reason) end.reason = `${c.code} ${c.reason}`;
