@@ -265,7 +265,6 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
       }
       const end: Ended = { code: 'connection_lost', reason: '', ready: false };
       let beat: ReturnType<typeof setInterval> | undefined;
-      const helloTimer = setTimeout(() => ws.close(4000, 'no hello from the server'), 15_000);
       let last = Date.now();
       let ws: WebSocket;
       try {
@@ -274,6 +273,7 @@ export class Gateway implements AsyncIterable<GatewayMessage> {
         resolve({ code: 'invalid_request', reason: String((err as Error)?.message ?? err), ready: false });
         return;
       }
+      const helloTimer = setTimeout(() => ws.close(4000, 'no hello from the server'), 15_000);
       this.ws = ws;
       const handle = async (p: Packet) => {
         last = Date.now();
