@@ -44,10 +44,10 @@ type sender struct {
 	kick  chan struct{}
 	lease lease
 
-	mu      sync.Mutex
-	known   map[string]bool // cursor ids known to exist
-	dirty   map[string]bool // contexts ("ct/cid") with new events
-	stats   PeerStatus
+	mu    sync.Mutex
+	known map[string]bool // cursor ids known to exist
+	dirty map[string]bool // contexts ("ct/cid") with new events
+	stats PeerStatus
 }
 
 func newSender(f *Federation, peer string) *sender {

@@ -63,7 +63,7 @@ func serveCommand(env environment) *cli.Command {
 	flags = append(flags, clientTokenFlag(env), &cli.StringSliceFlag{Name: flagCORSOrigins, Sources: env.fromEnv("EVENTSTORE_CORS_ORIGINS"),
 		Usage: "web origins whose pages may call the API and streams and open the gateway (CORS): exact (https://chat.example.com) or https://*.example.com; repeat the flag, or separate with commas in the variable; empty: only the server's own"},
 		&cli.DurationFlag{Name: flagGatewayBeat, Value: 30 * time.Second,
-		Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"},
+			Sources: env.fromEnv("EVENTSTORE_GATEWAY_HEARTBEAT"), Usage: "the heartbeat interval the WebSocket gateway asks of clients; two missed close the connection"},
 		&cli.IntFlag{Name: flagGatewayPacket, Value: int(api.DefaultGateway.MaxPacket), Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_PACKET"),
 			Usage: "bytes of one packet a gateway client may send"},
 		&cli.IntFlag{Name: flagGatewaySubs, Value: api.DefaultGateway.MaxSubscriptions, Sources: env.fromEnv("EVENTSTORE_GATEWAY_MAX_SUBSCRIPTIONS"),
