@@ -41,6 +41,9 @@ var httpShapes = []httpShape{
 // appends/s, latency (p50, p99) and the multiple of Dendrite's rate in the
 // same shape (x-dendrite, against the upper end of its range; the aim is
 // ≥ 10). Dendrite cannot run here: its figures are the published ones.
+// These appends carry no clid; BenchmarkChatShapes (chat_shapes_bench_test.go)
+// runs the chat service's shapes with a clid on every append, as a chat
+// service sends them, beside Dendrite's figures measured with a txnId.
 func BenchmarkHTTPShapes(b *testing.B) {
 	for _, backend := range storetest.Backends() {
 		for _, shape := range httpShapes {
