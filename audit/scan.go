@@ -76,7 +76,7 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool,
 	for out := range results { // the graphs, in this goroutine only
 		var n int64
 		for _, sc := range out {
-			if sc.LogEntry || sc.Span {
+			if sc.LogEntry || sc.Span || sc.ClidRecord {
 				continue
 			}
 			gr := graphs[sc.Cid]

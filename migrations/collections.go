@@ -49,7 +49,7 @@ const (
 // Collections of context type ct. Events of rooms live in room_events,
 // beside the versions of each room's head (documents "<cid>#<seq>").
 func EventsCollection(ct string) string { return ct + "_events" } // the events and head versions
-func ClidsCollection(ct string) string  { return ct + "_clids" }  // client ids → event ids
+func ClidsCollection(ct string) string  { return ct + "_clids" }  // client ids → event ids, before step 10 (see ClidRecordID)
 func EditsCollection(ct string) string  { return ct + "_edits" }  // update and delete events by target
 
 // VersionID is the _id of version seq of context cid's head, in
@@ -60,6 +60,13 @@ func VersionID(cid string, seq int64) string { return cid + "#" + strconv.Format
 // <ct>_events: which head version was the n-th to add events. A context id
 // starts with a letter or digit, so it never looks like a version's.
 func LogEntryID(n int64) string { return LogEntryPrefix + strconv.FormatInt(n, 10) }
+
+// ClidRecordID is the _id of the record of client id clid in context cid,
+// in <ct>_events beside the context's events: written in the same insert
+// as the event it names, so that a clid used already fails that insert.
+// A context id has no '#', and "c" is neither a version's number nor a
+// span's "s": it never looks like another document's.
+func ClidRecordID(cid, clid string) string { return cid + "#c" + clid }
 
 // LogEntryPrefix starts the _id of every commit log entry.
 const LogEntryPrefix = "~log#"
@@ -86,7 +93,7 @@ var EventIndexes = []Index{
 // PrepareContextType creates the collections and indexes of context type
 // ct. It is idempotent.
 func PrepareContextType(ctx context.Context, db Database, ct string) error {
-	for _, name := range []string{EventsCollection(ct), ClidsCollection(ct), EditsCollection(ct)} {
+	for _, name := range []string{EventsCollection(ct), EditsCollection(ct)} {
 		if err := db.CreateCollection(ctx, name); err != nil {
 			return err
 		}

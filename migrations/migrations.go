@@ -79,6 +79,7 @@ var Steps = []Step{
 	{9, "federation replay record", func(ctx context.Context, db Database, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, ReplaysCollection)
 	}},
+	{10, "clid records beside the events", upClidRecords},
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.

@@ -60,7 +60,7 @@ func TestUpStatusCheck(t *testing.T) {
 			}
 		}
 		names, _ := conn.DB.ListCollectionNames(ctx, bson.D{})
-		for _, want := range []string{"chat_clids", "chat_edits", migrations.ContextsCollection, migrations.MigrationsCollection} {
+		for _, want := range []string{"chat_edits", migrations.ContextsCollection, migrations.MigrationsCollection} {
 			if !slices.Contains(names, want) {
 				t.Errorf("collection %s missing", want)
 			}

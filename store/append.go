@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // NewEvent is an event a client asks to append.
@@ -225,6 +226,8 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 	doc := pl.addEvent(e)
 	if r.clid != "" {
 		k.clids[r.clid] = e // a second request with this clid in the batch gets this event
+		pl.records = append(pl.records, clidRecord{ID: migrations.ClidRecordID(pl.cid, r.clid), Cid: pl.cid, Event: e.ID,
+			At: bson.DateTime(pl.s.opts.Now().UnixMilli())})
 	}
 	if r.kind == kindEdit && r.t == eventstore.TypeDelete {
 		k.deleted[r.target] = true

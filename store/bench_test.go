@@ -16,14 +16,24 @@ import (
 
 const benchMessage = `{"msg":"Are we still on for the release review at 3pm? I pushed the last fixes","u":{"_id":"u1","username":"alice","name":"Alice Liddell"},"mentions":[],"groupable":false}`
 
-// BenchmarkAppend: appends to one context at concurrency 1 and 8, beside
+// BenchmarkAppend: appends to one context at concurrency 1 and 8, and at
+// concurrency 1 with a clid on every append (as chat services send), beside
 // raw InsertOne of documents of the same shape into a collection prepared
-// the same way, on the same backend in the same run (target ratio ≥ 0.5).
-// It also reports the database commands (round trips) per append.
+// the same way, on the same backend in the same run (target ratio ≥ 0.5;
+// with a clid ≥ 0.8). It also reports the database commands (round trips)
+// per append.
 func BenchmarkAppend(b *testing.B) {
 	for _, backend := range storetest.Backends() {
-		for _, conc := range []int{1, 8} {
-			b.Run(fmt.Sprintf("%s/conc=%d", backend.Name, conc), func(b *testing.B) {
+		for _, shape := range []struct {
+			conc int
+			clid bool
+		}{{1, false}, {8, false}, {1, true}} {
+			conc := shape.conc
+			name := fmt.Sprintf("%s/conc=%d", backend.Name, conc)
+			if shape.clid {
+				name += "/clid"
+			}
+			b.Run(name, func(b *testing.B) {
 				b.ReportAllocs()
 				ctx := context.Background()
 				var counter storetest.CommandCounter
@@ -41,7 +51,11 @@ func BenchmarkAppend(b *testing.B) {
 				appended := 0
 				storetest.Compare(b, conc, func(i int) error {
 					before := counter.Count()
-					_, _, err := s.Append(ctx, "room", "bench", store.NewEvent{T: "msg", O: o})
+					in := store.NewEvent{T: "msg", O: o}
+					if shape.clid {
+						in.Clid = fmt.Sprintf("c-%d", appended) // conc 1: one at a time
+					}
+					_, _, err := s.Append(ctx, "room", "bench", in)
 					if conc == 1 {
 						commands += counter.Count() - before
 						appended++

@@ -258,18 +258,3 @@ func (s *Store) commitOf(ct string, h *head, docs []eventDoc) *Commit {
 
 // entryIndex is where a version's log entry goes in its claim's insert.
 const entryIndex = 0
-
-// duplicateEntry reports whether a claim's failed insert lost at its log
-// entry (true) or at its version (false). Inside a MongoDB transaction the
-// failing document is not named, so the version is looked for.
-func (s *Store) duplicateEntry(ctx context.Context, ct string, h *head, index int) (bool, error) {
-	if !s.conn.dialect.transactions && index != entryIndex {
-		return false, nil
-	}
-	// At the entry, or unknown: if the version is taken as well, the
-	// claim is lost whatever the number (trying more numbers for a version
-	// that cannot be had only races the writer that has it).
-	var d headDoc
-	found, err := findByID(ctx, s.events(ct), headID(h.Cid, h.Seq), &d)
-	return !found, err
-}

@@ -120,7 +120,7 @@ func TestClidIdempotent(t *testing.T) {
 		if len(ids) != 2 {
 			t.Errorf("%d events stored, want genesis and one message", len(ids))
 		}
-		again, existed1, err := ss[1].Append(ctx, "room", "r1", store.NewEvent{T: "msg", Clid: "client-42"})
+		again, existed1, err := ss[1].Append(ctx, "room", "r1", store.NewEvent{T: "msg", O: data(t, `{"msg":"once"}`), Clid: "client-42"})
 		if err != nil || !existed1 || again.ID != got[0].ID {
 			t.Errorf("a later retry: %v existed=%v err=%v", again, existed1, err)
 		}
@@ -132,7 +132,7 @@ func TestClidIdempotent(t *testing.T) {
 // from the same store or a fresh one (a restarted process), heals the
 // leaves and flags.
 func TestCrashBetweenSteps(t *testing.T) {
-	steps := []string{"claim", "clids", "flags"}
+	steps := []string{"claim", "shared insert of 1", "flags"} // clid records go in the claim's insert
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		for _, step := range steps {
 			for _, healer := range []string{"same store", "restarted store", "repair"} {

@@ -6,10 +6,10 @@
 // # Collections
 //
 // Events of context type ct live in <ct>_events with the IEvent fields,
-// beside the versions of each context's head (below). Per type there are
-// also <ct>_clids (client ids) and <ct>_edits (update and delete events by
-// target), and one contexts registry. Names and indexes come from package
-// migrations.
+// beside the versions of each context's head (below) and the records of
+// client ids ("<cid>#c<clid>", naming the event that has it). Per type
+// there is also <ct>_edits (update and delete events by target), and one
+// contexts registry. Names and indexes come from package migrations.
 //
 // # The head log
 //
@@ -21,14 +21,19 @@
 // atomic: its updates read, modify and write back without a transaction,
 // so a conditional update is not a CAS there.)
 //
-// The version document and the events it adds are written by one ordered
-// insert into <ct>_events, all or nothing: FerretDB writes an insert of up
-// to 100 documents in one SQLite transaction, and on a MongoDB replica set
-// the insert runs in a transaction. A lost claim writes nothing. So a
-// plain append is one write (plus, in a context that another writer moved,
-// the reads to catch up), and an acknowledged event is always in a version.
+// The version document, the events it adds and the records of their clids
+// are written by one ordered insert into <ct>_events, all or nothing:
+// FerretDB writes an insert of up to 100 documents in one SQLite
+// transaction, and on a MongoDB replica set the insert runs in a
+// transaction. A lost claim writes nothing. So an append, with a clid or
+// without, is one write (plus, in a context that another writer moved,
+// the reads to catch up), and an acknowledged event is always in a
+// version. A clid used already fails that insert at its record, which
+// names the first event: an append with a clid reads nothing before it
+// (claiminsert.go).
 //
-// What a version implies beyond that insert — clid records, isLeaf flags,
+// What a version implies beyond that insert — the clid records of events
+// it ingests, isLeaf flags,
 // edits applied to their targets — is its completion. Completion is
 // idempotent, and a writer completes version N before it claims N+1,
 // whoever claimed N; so a crash or an error between any two steps is healed

@@ -129,14 +129,21 @@ type head struct {
 	Types []string `bson:"types,omitempty"`
 	Log   int64    `bson:"log,omitempty"`
 	// What this version added, for whoever completes it: the ids of its
-	// events, their clid records and which of them are edits.
+	// events and which of them are edits.
 	Added []string `bson:"added,omitempty"`
 	Local []string `bson:"local,omitempty"` // those of Added created by this server (see local)
 	// AllLocal: all of Added were created by this server, and Local is
 	// left out (it would repeat Added).
-	AllLocal bool      `bson:"allLocal,omitempty"`
-	Clids    []clidDoc `bson:"clids,omitempty"`
-	Edits    []string  `bson:"edits,omitempty"`
+	AllLocal bool `bson:"allLocal,omitempty"`
+	// records are the clid records of its local appends, which its claim
+	// writes (not stored in the version). Events it ingests may carry a
+	// clid too: their records (RemoteClids) are written by its completion,
+	// as are those of a version written before migration 10 (Clids), and
+	// a clid already used keeps its first record.
+	records     []clidRecord
+	RemoteClids []clidRecord `bson:"remoteClids,omitempty"`
+	Clids       []clidDoc    `bson:"clids,omitempty"`
+	Edits       []string     `bson:"edits,omitempty"`
 	// Flagged are the events that carry isLeaf once this version is
 	// complete; Flag and Unflag are the flags its completion sets and clears.
 	Flagged []string      `bson:"flagged,omitempty"`
@@ -211,13 +218,23 @@ type contextDoc struct {
 
 func contextKey(ct, cid string) string { return ct + "/" + cid }
 
-// clidDoc maps a client id to the event it created, in <ct>_clids.
-type clidDoc struct {
-	ID    string `bson:"_id"` // clidID(cid, clid)
-	Event string `bson:"event"`
+// clidRecord maps a client id to the event it created, in <ct>_events
+// beside the context's events. A claim writes it in the same insert as
+// the event, before the head version: a clid used already fails that
+// insert at the record (a duplicate _id), and the insert is one write.
+type clidRecord struct {
+	ID    string        `bson:"_id"` // migrations.ClidRecordID(cid, clid)
+	Cid   string        `bson:"cid"`
+	Event string        `bson:"event"`
+	At    bson.DateTime `bson:"at"` // when its claim was made (a record without its event is stale a while after)
 }
 
-func clidID(cid, clid string) string { return cid + "#" + clid }
+// clidDoc is a client id's record as versions written before migration 10
+// name it, for completing such a version.
+type clidDoc struct {
+	ID    string `bson:"_id"` // cid + "#" + clid
+	Event string `bson:"event"`
+}
 
 // editDoc is the k-th edit recorded for a target, in <ct>_edits.
 type editDoc struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // readHead reads version seq of a context's head, from its document or,
@@ -141,6 +143,24 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 		}
 		claimedAt := s.opts.Now() // once won, next was the newest at least since then
 		won, err := s.claim(ctx, w.ct, next, docs)
+		var taken *clidTaken
+		if errors.As(err, &taken) {
+			// A repeat: plan again, with the event that has the clid
+			// (claiminsert.go), on a head read again.
+			e, err := s.usedClid(ctx, w.ct, w.cid, taken.clid)
+			if err != nil {
+				w.head = nil
+				return nil, dbError("reading a clid", err)
+			}
+			if e != nil {
+				if w.taken == nil {
+					w.taken = map[string]*eventstore.Event{}
+				}
+				w.taken[taken.clid] = e
+			}
+			w.head, lost = nil, true
+			continue
+		}
 		if err != nil {
 			w.head = nil
 			return nil, dbError("writing the events", err)
@@ -179,67 +199,6 @@ func (s *Store) claim(ctx context.Context, ct string, h *head, events []eventDoc
 	return s.insertVersion(ctx, ct, h, events, nil)
 }
 
-// insertVersion inserts entry (if any), version h and its events in one
-// atomic insert. It fails with errEntryTaken if the entry's number was
-// taken, and returns false if the version was.
-func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []eventDoc, entry *logDoc) (bool, error) {
-	docs := make([]any, 0, 2+len(events))
-	versionAt := 0
-	if entry != nil {
-		docs, versionAt = append(docs, *entry), 1
-	}
-	docs = append(docs, headDoc{ID: headID(h.Cid, h.Seq), Cid: h.Cid, Head: *h})
-	bytes := 0
-	for _, e := range events {
-		docs = append(docs, e)
-		bytes += len(e.O) + len(e.D)
-	}
-	// Encoded here, by each claim's own goroutine, rather than by the
-	// driver inside the shared insert, which holds the write gate: there
-	// it made the one write at a time wait for every claim's encoding.
-	for i, d := range docs {
-		raw, err := bson.Marshal(d)
-		if err != nil {
-			return false, fmt.Errorf("encoding a claim of %s/%s: %w", ct, h.Cid, err)
-		}
-		docs[i] = bson.Raw(raw)
-	}
-	err := s.insertClaim(ctx, ct, h, docs, versionAt+1, bytes)
-	if err == nil {
-		return true, nil
-	}
-	index, dup := duplicateAt(err)
-	if !dup {
-		return false, err
-	}
-	if entry != nil {
-		atEntry, err := s.duplicateEntry(ctx, ct, h, index)
-		if err != nil {
-			return false, err
-		}
-		if atEntry {
-			return false, errEntryTaken
-		}
-		// Lost at the version, or at the entry with the version taken too:
-		// nothing was written (in a transaction, or stopped at the first
-		// document of an ordered insert).
-		if s.conn.dialect.transactions || index == entryIndex {
-			return false, nil
-		}
-	}
-	if index == versionAt {
-		return false, nil
-	}
-	if s.conn.dialect.partialInsertPossible() {
-		// Only on FerretDB, and only if an event was written outside a
-		// version, which no code path does: the version went in, some
-		// events did not. Write them now rather than leave it half done.
-		s.log.Error("events already stored while claiming a head version", "ct", ct, "cid", h.Cid, "seq", h.Seq, "at", index)
-		return true, s.insertMissing(ctx, s.events(ct), docs[versionAt+1:])
-	}
-	return false, err
-}
-
 // complete makes the database reflect head version h beyond what its
 // claim wrote: clid records, the isLeaf flags it names, and edits applied
 // to their targets. events are the version's events when the caller has
@@ -257,13 +216,17 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 			return f()
 		})
 	}
-	if len(h.Clids) > 0 {
+	if len(h.RemoteClids) > 0 || len(h.Clids) > 0 {
 		run("clids", func() error {
-			docs := make([]any, len(h.Clids))
-			for i, c := range h.Clids {
-				docs[i] = c
+			docs := make([]any, 0, len(h.RemoteClids)+len(h.Clids))
+			for _, c := range h.RemoteClids {
+				docs = append(docs, c)
 			}
-			return s.insertMissing(ctx, s.clids(ct), docs)
+			for _, c := range h.Clids { // a version written before migration 10
+				cid, clid, _ := strings.Cut(c.ID, "#")
+				docs = append(docs, clidRecord{ID: migrations.ClidRecordID(cid, clid), Cid: cid, Event: c.Event, At: h.At})
+			}
+			return s.insertMissing(ctx, s.events(ct), docs)
 		})
 	}
 	if len(h.Flag) > 0 || len(h.Unflag) > 0 {

@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -265,12 +265,17 @@ func validJoin(o bson.Raw) bool {
 }
 
 // prefetch reads, concurrently, what planning a batch will need: the
-// events behind its clids, the targets of its edits, and for remote events
-// whether the first of each chain and parents from outside the batch are
-// stored. Anything else planning needs it reads on demand.
-func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, leaves []leaf) (*known, error) {
-	k := &known{clids: map[string]*eventstore.Event{}, docs: map[string]*eventDoc{}, deleted: map[string]bool{}}
-	var ids, clids []string
+// targets of its edits, and for remote events whether the first of each
+// chain and parents from outside the batch are stored. Anything else
+// planning needs it reads on demand. Clids are not read: a clid used
+// already fails the claim's insert (claimed.go), which names the event
+// that has it; taken holds those, and k starts with them.
+func (s *Store) prefetch(ctx context.Context, ct string, batch []*request, leaves []leaf, taken map[string]*eventstore.Event) (*known, error) {
+	k := &known{clids: maps.Clone(taken), docs: map[string]*eventDoc{}, deleted: map[string]bool{}}
+	if k.clids == nil {
+		k.clids = map[string]*eventstore.Event{}
+	}
+	var ids []string
 	isLeaf := map[string]bool{}
 	for _, l := range leaves {
 		isLeaf[l.ID] = true
@@ -280,10 +285,6 @@ func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, 
 			continue
 		}
 		switch r.kind {
-		case kindAppend:
-			if r.clid != "" {
-				clids = append(clids, r.clid)
-			}
 		case kindEdit:
 			ids = append(ids, r.target)
 		case kindIngest:
@@ -308,26 +309,6 @@ func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, 
 	g.SetLimit(prefetchConcurrency)
 	for _, id := range uniq(ids) {
 		g.Go(func() error { _, err := k.lookup(gctx, s, ct, id); return err })
-	}
-	for _, clid := range uniq(clids) {
-		g.Go(func() error {
-			var c clidDoc
-			found, err := findByID(gctx, s.clids(ct), clidID(cid, clid), &c)
-			if err != nil || !found {
-				return err
-			}
-			d, err := k.lookup(gctx, s, ct, c.Event)
-			if err != nil {
-				return err
-			}
-			if d == nil {
-				return fmt.Errorf("clid %q names event %s, which is not stored", clid, c.Event)
-			}
-			k.mu.Lock()
-			k.clids[clid] = d.event()
-			k.mu.Unlock()
-			return nil
-		})
 	}
 	return k, g.Wait()
 }

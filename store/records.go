@@ -48,6 +48,9 @@ type Record struct {
 	LogEntry bool
 	// Span: a version span, old head versions in compact form (spans.go).
 	Span bool
+	// ClidRecord: the record of a client id, naming the event that has it
+	// (claiminsert.go); not part of the graph either.
+	ClidRecord bool
 }
 
 // StoredEvent is an event exactly as stored: O as written (after undoing
@@ -72,6 +75,13 @@ func DecodeRecord(raw bson.Raw) Record {
 		cid, _ := raw.Lookup("cid").StringValueOK()
 		id, _ := raw.Lookup("_id").StringValueOK()
 		return Record{Cid: cid, ID: id, Span: true}
+	}
+	if _, err := raw.LookupErr("v"); err != nil {
+		if _, err := raw.LookupErr("event"); err == nil {
+			cid, _ := raw.Lookup("cid").StringValueOK()
+			id, _ := raw.Lookup("_id").StringValueOK()
+			return Record{Cid: cid, ID: id, ClidRecord: true}
+		}
 	}
 	if hv, err := raw.LookupErr("head"); err == nil {
 		var d headDoc

@@ -269,11 +269,19 @@ func (c *sharedClaim) headBefore(index int, batch []*sharedClaim, k int) bool {
 func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, failed error) error {
 	var d headDoc
 	found, err := findByID(ctx, s.events(ct), headID(c.version.Cid, c.version.Seq), &d)
-	if err != nil || !found {
+	if err != nil {
 		return failed
 	}
-	if d.Head.Log != c.version.Log || d.Head.At != c.version.At || !slices.Equal(d.Head.Added, c.version.Added) {
-		return failed // another writer's version
+	if !found || d.Head.Log != c.version.Log || d.Head.At != c.version.At || !slices.Equal(d.Head.Added, c.version.Added) {
+		// Lost, or another writer's version: clid records of its that
+		// went in before the failure name events that will not be
+		// written, and would hold their clids until they are stale.
+		if len(c.version.records) > 0 {
+			if err := s.removeRecords(ctx, ct, c.version.records); err != nil {
+				s.log.Warn("removing the clid records of a failed claim", "ct", ct, "cid", c.version.Cid, "err", err)
+			}
+		}
+		return failed
 	}
 	if s.writeRest(ctx, s.events(ct), c) == nil {
 		return nil

@@ -147,9 +147,6 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 func (s *Store) events(ct string) *mongo.Collection {
 	return s.db.Collection(migrations.EventsCollection(ct))
 }
-func (s *Store) clids(ct string) *mongo.Collection {
-	return s.db.Collection(migrations.ClidsCollection(ct))
-}
 func (s *Store) edits(ct string) *mongo.Collection {
 	return s.db.Collection(migrations.EditsCollection(ct))
 }

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // Taking back a claim that was half written.
@@ -15,7 +18,7 @@ import (
 // a full disk can take a claim's small version and refuse its events; if
 // writeRest cannot write them either, the version names events that are
 // not stored. Such a claim is taken back: its version is removed, then
-// those of its events that are stored, so that the room is as if the
+// its clid records and those of its events that are stored, so that the room is as if the
 // claim had lost. Its commit log entry stays: readers take an entry whose
 // version is missing, or is another claim's, as an orphan and pass it
 // (commits.go). A full disk may refuse the removal too; the claim then
@@ -79,18 +82,21 @@ func (s *Store) takeBack(ctx context.Context, coll *mongo.Collection, c *sharedC
 			return err
 		}
 		return s.conn.write(ctx, func() error {
-			if _, err := coll.DeleteOne(ctx, byID(headID(c.version.Cid, c.version.Seq))); err != nil {
+			version := headID(c.version.Cid, c.version.Seq)
+			if _, err := coll.DeleteOne(ctx, byID(version)); err != nil {
 				return err
 			}
-			for _, d := range c.docs[c.head:] {
+			for _, d := range c.docs { // its clid records and events; its log entry stays
 				raw, ok := d.(bson.Raw)
 				if !ok {
 					continue
 				}
-				if id, ok := raw.Lookup("_id").StringValueOK(); ok {
-					if _, err := coll.DeleteOne(ctx, byID(id)); err != nil {
-						return err
-					}
+				id, ok := raw.Lookup("_id").StringValueOK()
+				if !ok || id == version || strings.HasPrefix(id, migrations.LogEntryPrefix) {
+					continue
+				}
+				if _, err := coll.DeleteOne(ctx, byID(id)); err != nil {
+					return err
 				}
 			}
 			return nil

@@ -33,8 +33,8 @@ func TestUpgradeGivesPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(ctx) })
-	if n, err := migrations.Pending(ctx, conn); err != nil || n != 3 {
-		t.Fatalf("pending steps before the upgrade: %d (%v), want 3 (steps 7 to 9)", n, err)
+	if n, err := migrations.Pending(ctx, conn); err != nil || n != 4 {
+		t.Fatalf("pending steps before the upgrade: %d (%v), want 4 (steps 7 to 10)", n, err)
 	}
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
@@ -80,6 +80,23 @@ func TestUpgradeGivesPositions(t *testing.T) {
 	}
 	if len(seen) != total {
 		t.Errorf("commit logs name %d events, want %d", len(seen), total)
+	}
+	// The clids of room/r2 (records in room_clids before step 10) are
+	// still repeats: the same event back, nothing stored.
+	var withClid []*eventstore.Event
+	for _, e := range listAll(t, s, "room", "r2", store.Forward, "") {
+		if e.Clid != "" {
+			withClid = append(withClid, e)
+		}
+	}
+	if len(withClid) < 5 {
+		t.Errorf("room/r2 has %d events with a clid, want 6", len(withClid))
+	}
+	for _, first := range withClid {
+		again, existed, err := s.Append(ctx, "room", "r2", store.NewEvent{T: first.T, O: first.O, Clid: first.Clid})
+		if err != nil || !existed || again.ID != first.ID {
+			t.Errorf("a repeat of clid %s from before the upgrade: existed %v, %v; got %v, want %s", first.Clid, existed, err, again, first.ID)
+		}
 	}
 	// New events continue the timeline.
 	e, _, err := s.Append(ctx, "room", "r2", store.NewEvent{T: "msg", O: storetest.Data(t, `{"msg":"after"}`)})

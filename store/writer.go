@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // MaxBatchEvents is how many events one head version adds at most: with
@@ -40,6 +41,10 @@ type writer struct {
 
 	seq    atomic.Int64         // the newest version this store has seen, even if head is nil
 	latest atomic.Pointer[head] // the newest version this store has read or written
+
+	// taken: clids the batch being written found used, and their events
+	// (claimed.go); reset for every batch.
+	taken map[string]*eventstore.Event
 
 	qmu   sync.Mutex
 	queue []*request
@@ -168,6 +173,7 @@ func batchSize(queue []*request) int {
 // writeBatch writes one batch: plan it against the latest head, claim the
 // next version, complete it (advance), then answer its requests.
 func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
+	w.taken = nil
 	var p *plan
 	next, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
 		var err error
@@ -257,6 +263,7 @@ type planner struct {
 	added   map[string]*eventstore.Event // events of this batch
 	flagged map[string]bool              // events that carry isLeaf
 	unflag  []string                     // flags the version clears
+	records []clidRecord                 // of the batch's appends with a clid, for its claim
 	p       plan
 }
 
@@ -266,7 +273,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	for _, id := range pl.next.Flagged {
 		pl.flagged[id] = true
 	}
-	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.next.Leaves)
+	known, err := s.prefetch(ctx, w.ct, batch, pl.next.Leaves, w.taken)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +303,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	}
 	slices.Sort(next.Flagged)
 	next.Unflag = pl.unflag
+	next.records = pl.records
 	for _, d := range events {
 		next.Pos++
 		next.Added = append(next.Added, d.ID)
@@ -303,8 +311,8 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 		if d.Src == s.opts.Server {
 			next.Local = append(next.Local, d.ID)
 		}
-		if d.Clid != "" {
-			next.Clids = append(next.Clids, clidDoc{ID: clidID(d.Cid, d.Clid), Event: d.ID})
+		if d.Clid != "" && !slices.ContainsFunc(pl.records, func(c clidRecord) bool { return c.Event == d.ID }) {
+			next.RemoteClids = append(next.RemoteClids, clidRecord{ID: migrations.ClidRecordID(d.Cid, d.Clid), Cid: d.Cid, Event: d.ID})
 		}
 		if d.T == eventstore.TypeUpdate || d.T == eventstore.TypeDelete {
 			next.Edits = append(next.Edits, d.ID)
