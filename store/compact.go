@@ -53,7 +53,7 @@ const logFoldedID = migrations.LogEntryPrefix + "folded"
 
 // CompactStats is what a compaction did.
 type CompactStats struct {
-	Contexts int   // contexts looked at
+	Contexts int   // contexts looked at: those the commit log names since the last pass
 	Versions int64 // head versions folded into spans
 	Entries  int64 // commit log entries folded into spans
 	Freed    int64 // bytes the embedded store's file gave back
@@ -61,8 +61,9 @@ type CompactStats struct {
 }
 
 // Compact folds every head version and commit log entry old enough
-// (Options.CompactAfter) into spans, type by type and context by context,
-// logging its progress every few seconds. It may run while the store is
+// (Options.CompactAfter) into spans, type by type, visiting the contexts
+// that the commit log names since the last pass (compactLog), logging its
+// progress every few seconds. It may run while the store is
 // written, read and audited, in this process or others, and be stopped
 // at any point: a new run goes on where the last one got to.
 func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
@@ -76,33 +77,12 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	if err != nil {
 		return st, err
 	}
-	start, logged := time.Now(), time.Now()
+	start := time.Now()
 	for _, ct := range types {
-		contexts, err := s.foldedThrough(ctx, ct)
-		if err != nil {
-			return st, err
-		}
-		for i, c := range contexts {
-			n, err := s.compactContext(ctx, ct, c.Cid, c.Folded)
-			st.Versions += n
-			if err != nil {
-				if ctx.Err() != nil {
-					return st, ctx.Err()
-				}
-				// One context's trouble (the audit reports it) does not
-				// hold up the others.
-				s.log.Warn("compacting a context", "ct", ct, "cid", c.Cid, "err", err)
-				st.Skipped++
+		if err := s.compactLog(ctx, ct, &st); err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
 			}
-			st.Contexts++
-			if time.Since(logged) >= 5*time.Second {
-				s.log.Info("compacting head versions", "ct", ct, "contexts", i+1, "of", len(contexts), "versions_folded", st.Versions)
-				logged = time.Now()
-			}
-		}
-		n, err := s.compactLog(ctx, ct)
-		st.Entries += n
-		if err != nil {
 			return st, dbError("compact", err)
 		}
 	}
@@ -119,19 +99,39 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	return st, nil
 }
 
-// foldedThrough lists the contexts of type ct with the version each is
-// folded through (the contexts registry is small: one document per
-// context).
-func (s *Store) foldedThrough(ctx context.Context, ct string) ([]contextDoc, error) {
-	cur, err := s.contexts().Find(ctx, bson.D{{Key: "ct", Value: ct}})
-	if err != nil {
-		return nil, dbError("compact", err)
+// foldedFrom is the version context ct/cid is folded through, from the
+// contexts registry.
+func (s *Store) foldedFrom(ctx context.Context, ct, cid string) (int64, error) {
+	var d contextDoc
+	_, err := findByID(ctx, s.contexts(), contextKey(ct, cid), &d)
+	return d.Folded, err
+}
+
+// visitContexts compacts the contexts of cids that this pass has not
+// visited yet. One context's trouble (the audit reports it) does not hold
+// up the others.
+func (s *Store) visitContexts(ctx context.Context, ct string, cids []string, visited map[string]bool, st *CompactStats) error {
+	for _, cid := range cids {
+		if visited[cid] {
+			continue
+		}
+		visited[cid] = true
+		from, err := s.foldedFrom(ctx, ct, cid)
+		if err == nil {
+			var n int64
+			n, err = s.compactContext(ctx, ct, cid, from)
+			st.Versions += n
+		}
+		st.Contexts++
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.log.Warn("compacting a context", "ct", ct, "cid", cid, "err", err)
+			st.Skipped++
+		}
 	}
-	var docs []contextDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbError("compact", err)
-	}
-	return docs, nil
+	return nil
 }
 
 // compactContext folds the old versions of ct/cid after version from,
@@ -194,21 +194,31 @@ func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) 
 	return folded, flush()
 }
 
-// compactLog folds the old entries of ct's commit log, span by span.
-func (s *Store) compactLog(ctx context.Context, ct string) (int64, error) {
+// compactLog folds the old entries of ct's commit log, span by span, and
+// before it folds an entry it compacts the context the entry names: the
+// log says which contexts were written since the last pass, so a pass
+// visits those, not every context of the store (an idle store's pass
+// reads one entry per type). A context's versions that are not old yet
+// when its entries fold are the newest it has, or are followed by a
+// newer entry, which a later pass visits.
+func (s *Store) compactLog(ctx context.Context, ct string, st *CompactStats) error {
 	var marker struct {
 		N int64 `bson:"n"`
 	}
 	if _, err := findByID(ctx, s.events(ct), logFoldedID, &marker); err != nil {
-		return 0, err
+		return err
 	}
 	cutoff := bson.DateTime(s.opts.Now().Add(-s.opts.CompactAfter).UnixMilli())
-	var folded int64
-	var lines, ids []string
+	visited := map[string]bool{}
+	logged := time.Now()
+	var lines, ids, cids []string
 	first, last := int64(0), int64(0)
 	flush := func() error {
 		if len(lines) == 0 {
 			return nil
+		}
+		if err := s.visitContexts(ctx, ct, cids, visited, st); err != nil {
+			return err
 		}
 		if err := s.writeSpan(ctx, ct, entrySpanID(last), "", lines); err != nil {
 			return err
@@ -217,8 +227,12 @@ func (s *Store) compactLog(ctx context.Context, ct string) (int64, error) {
 			return err
 		}
 		err := s.upsertByID(ctx, s.events(ct), logFoldedID, bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: last}}}})
-		folded += int64(len(lines))
-		lines, ids = lines[:0], ids[:0]
+		st.Entries += int64(len(lines))
+		lines, ids, cids = lines[:0], ids[:0], cids[:0]
+		if time.Since(logged) >= 5*time.Second {
+			s.log.Info("compacting", "ct", ct, "entries_folded", st.Entries, "contexts", st.Contexts, "versions_folded", st.Versions)
+			logged = time.Now()
+		}
 		return err
 	}
 	n := marker.N + 1
@@ -226,32 +240,43 @@ func (s *Store) compactLog(ctx context.Context, ct string) (int64, error) {
 		var d logDoc
 		found, err := findByID(ctx, s.events(ct), migrations.LogEntryID(n), &d)
 		if err != nil {
-			return folded, err
+			return err
 		}
 		if !found {
-			if line, err := s.spanLine(ctx, ct, entrySpanID(n), n); err != nil || line == "" {
+			line, err := s.spanLine(ctx, ct, entrySpanID(n), n)
+			if err != nil || line == "" {
 				break // a hole or the end: readers wait for it or void it
+			}
+			// Folded by a pass that stopped before it recorded so: its
+			// context may not have been visited.
+			if _, e, err := parseEntryLine(line); err == nil && !e.Void {
+				if err := s.visitContexts(ctx, ct, []string{e.Cid}, visited, st); err != nil {
+					return err
+				}
 			}
 			continue
 		}
 		old, err := s.entryAge(ctx, ct, &d, cutoff)
 		if err != nil || !old {
 			if err := flush(); err != nil {
-				return folded, err
+				return err
 			}
-			return folded, err
+			return err
 		}
 		if len(lines) > 0 && entrySpanID(n) != entrySpanID(first) {
 			if err := flush(); err != nil {
-				return folded, err
+				return err
 			}
 		}
 		if len(lines) == 0 {
 			first = n
 		}
 		lines, ids, last = append(lines, entryLine(n, &d)), append(ids, d.ID), n
+		if !d.Void {
+			cids = append(cids, d.Cid)
+		}
 	}
-	return folded, flush()
+	return flush()
 }
 
 // entryAge says whether entry d is older than cutoff, by the version it

@@ -352,3 +352,61 @@ func TestCompactionPastOldVoids(t *testing.T) {
 		}
 	})
 }
+
+// TestCompactionFollowsTheLog: a pass visits the contexts written since
+// the last one, which the commit log names, not every context: with 200
+// rooms at rest, a pass with nothing new visits none and sends the same
+// few commands as with 2 rooms; three rooms written get three visits,
+// and their old versions are folded.
+func TestCompactionFollowsTheLog(t *testing.T) {
+	const rooms = 200
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := ctxT(t)
+		var clk clock
+		var counter storetest.CommandCounter
+		conn := b.Connect(t, storetest.Options{Monitor: counter.Monitor()})
+		s := storetest.NewStore(t, conn, server, store.Options{Now: clk.now, CompactAfter: store.MinCompactAfter, LeafFlagDelay: time.Hour})
+		for r := range rooms {
+			cid := fmt.Sprintf("q%d", r)
+			if _, err := s.CreateContext(ctx, "room", cid, "", nil); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, _, err := s.Append(ctx, "room", cid, store.NewEvent{T: "msg"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		clk.advance(store.MinCompactAfter + time.Minute)
+		st, err := s.Compact(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Contexts != rooms || st.Versions != 2*rooms {
+			t.Errorf("first pass: %+v, want %d contexts and %d versions folded", st, rooms, 2*rooms)
+		}
+		before := counter.Count()
+		st, err = s.Compact(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idle := counter.Count() - before; st.Contexts != 0 || idle > 10 {
+			t.Errorf("a pass with nothing new: %+v in %d commands, want no context and a few commands", st, idle)
+		}
+		for _, cid := range []string{"q1", "q7", "q150"} {
+			for range 3 {
+				if _, _, err := s.Append(ctx, "room", cid, store.NewEvent{T: "msg"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		clk.advance(store.MinCompactAfter + time.Minute)
+		if st, err = s.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.Contexts != 3 || st.Versions != 3*3 {
+			t.Errorf("after writes to 3 rooms: %+v, want 3 contexts and 9 versions folded", st)
+		}
+		checkAudit(t, s, conn)
+	})
+}
