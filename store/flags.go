@@ -19,6 +19,37 @@ import (
 // its own sets the flags of the current leaves. Both go through the head
 // log like any write, so they are crash-safe and correct with several
 // processes; the API reports isLeaf from the head, never from the flags.
+//
+// A write to a quiet context (no write for LeafFlagDelay) is likely the
+// last for a while: its leaves are written flagged, in the claim's insert
+// (flagLeaves), rather than by a flag version and an update a second
+// later. A room that gets a message now and then thus costs a claim and
+// the update that clears its last message's flag, not four writes; a busy
+// room's flags still wait for it to be idle.
+
+// flagLeaves writes the isLeaf flags of those of events that are leaves
+// of the version with the events themselves, in its claim's insert, and
+// the version names them in Flagged. A batch into a quiet context takes
+// them (see writer.quiet): there the idle upkeep would otherwise write a
+// flag version and update the events a second later (flags.go), two more
+// writes for every message of a room that gets one now and then.
+func (pl *planner) flagLeaves(events []eventDoc) {
+	for i := range events {
+		d := &events[i]
+		if slices.ContainsFunc(pl.next.Leaves, func(l leaf) bool { return l.ID == d.ID }) {
+			d.IsLeaf = true
+			pl.flagged[d.ID] = true
+		}
+	}
+}
+
+// quiet (w.mu held) reports whether w's context had no write of this
+// store for delay, or none yet: the next one is likely the last for a
+// while, so its leaves get their flags at once (flagLeaves). In a busy
+// context they wait for it to be idle, as its next write would clear them.
+func (w *writer) quiet(now time.Time, delay time.Duration) bool {
+	return w.lastWrite.IsZero() || now.Sub(w.lastWrite) >= delay
+}
 
 // DefaultLeafFlagDelay is how long a context must be idle before the
 // isLeaf flags of its leaves are written. It is well above the gaps

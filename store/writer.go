@@ -37,7 +37,8 @@ type writer struct {
 	head      *head      // the latest version this writer knows complete; nil: unknown
 	verified  time.Time  // when head was last known to be the latest (see claimFresh)
 	idleTimer *time.Timer
-	hinted    int64 // the version last recorded in the registry
+	hinted    int64     // the version last recorded in the registry
+	lastWrite time.Time // of the last batch that wrote events (quiet)
 
 	seq    atomic.Int64         // the newest version this store has seen, even if head is nil
 	latest atomic.Pointer[head] // the newest version this store has read or written
@@ -194,6 +195,7 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	if next == nil { // nothing was written: every request has its answer
 		return
 	}
+	w.lastWrite = s.opts.Now()
 	s.scheduleIdle(w)
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(w.ct, w.cid, p.written)
@@ -295,6 +297,9 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 		if err := s.escapeEvent(&events[i]); err != nil {
 			return nil, err
 		}
+	}
+	if w.quiet(s.opts.Now(), s.opts.LeafFlagDelay) {
+		pl.flagLeaves(events)
 	}
 	next := pl.next
 	next.Flagged = make([]string, 0, len(pl.flagged))
