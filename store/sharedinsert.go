@@ -296,22 +296,34 @@ func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, fail
 func (s *Store) writeRest(ctx context.Context, coll *mongo.Collection, c *sharedClaim) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 	defer cancel()
+	err := threeTimes(ctx, 50*time.Millisecond, func() error {
+		if err := s.step("write rest"); err != nil {
+			return err
+		}
+		return s.insertMissing(ctx, coll, c.docs)
+	})
+	if err != nil {
+		s.undoClaim(ctx, coll, c)
+	}
+	return err
+}
+
+// threeTimes runs f until it succeeds, three times at most, waiting
+// backoff, then twice that, between tries; it returns f's last error.
+func threeTimes(ctx context.Context, backoff time.Duration, f func() error) error {
 	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
 			select {
-			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+			case <-time.After(time.Duration(attempt) * backoff):
 			case <-ctx.Done():
 				return err
 			}
 		}
-		if err = s.step("write rest"); err == nil {
-			if err = s.insertMissing(ctx, coll, c.docs); err == nil {
-				return nil
-			}
+		if err = f(); err == nil {
+			return nil
 		}
 	}
-	s.undoClaim(ctx, coll, c)
 	return err
 }
 

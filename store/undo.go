@@ -102,22 +102,12 @@ func (s *Store) takeBack(ctx context.Context, coll *mongo.Collection, c *sharedC
 			return nil
 		})
 	}
-	var err error
-	for attempt := range 3 {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-			case <-ctx.Done():
-				return err
-			}
-		}
-		if err = once(); err == nil {
-			s.log.Warn("a head version whose events could not be written was taken back; its write failed",
-				"ct", c.ct, "cid", c.version.Cid, "seq", c.version.Seq)
-			return nil
-		}
+	if err := threeTimes(ctx, 100*time.Millisecond, once); err != nil {
+		return err
 	}
-	return err
+	s.log.Warn("a head version whose events could not be written was taken back; its write failed",
+		"ct", c.ct, "cid", c.version.Cid, "seq", c.version.Seq)
+	return nil
 }
 
 // partialWrite, returned by a failpoint at a shared insert, makes it write
