@@ -36,13 +36,23 @@ const restEvents = 2_000
 // own so that it can stop it, it also reports the bytes on disk per event
 // of that data directory and, read from the SQLite file, what FerretDB
 // stores per document (its JSON) and the bytes of each table and index.
+//
+// It runs twice: without a clid, and with a clid on every append, as chat
+// services send (each clid is a record of its own, issue 27's target
+// ≤ 1,700 bytes on disk per event).
 func BenchmarkStorageAtRest(b *testing.B) {
 	for _, backend := range storetest.Backends() {
-		b.Run(backend.Name, func(b *testing.B) {
-			for range b.N {
-				storageAtRest(b, backend)
+		for _, clid := range []bool{false, true} {
+			name := backend.Name
+			if clid {
+				name += "/clid"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					storageAtRest(b, backend, clid)
+				}
+			})
+		}
 	}
 }
 
@@ -58,11 +68,13 @@ func docKind(d bson.Raw) string {
 		return "version"
 	case d.Lookup("v").Type != 0:
 		return "event"
+	case d.Lookup("event").Type != 0:
+		return "clid"
 	}
 	return "other"
 }
 
-func storageAtRest(b *testing.B, backend storetest.Backend) {
+func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
 	b.Helper()
 	ctx := context.Background()
 	dir := ""
@@ -93,7 +105,11 @@ func storageAtRest(b *testing.B, backend storetest.Backend) {
 	o := data(b, roomMessage)
 	start := time.Now()
 	err = storetest.Concurrently(roomWriters, restEvents, func(i int) error {
-		_, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), store.NewEvent{T: "msg", O: o})
+		in := store.NewEvent{T: "msg", O: o}
+		if clid {
+			in.Clid = fmt.Sprintf("web-%08d", i)
+		}
+		_, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), in)
 		return err
 	})
 	if err != nil {
