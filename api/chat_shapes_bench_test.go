@@ -54,7 +54,7 @@ var chatShapes = []chatShape{
 }
 
 const (
-	chatAppends = 2_000 // per shape, unless perRoom says otherwise
+	chatAppends = 4_000 // per shape, unless perRoom says otherwise
 	// chatBlocks: the shapes take turns, a block of appends each, and a
 	// shape's rate is the median of its blocks' rates, as in the store's
 	// BenchmarkAppendAcrossRooms: this machine's disk stalls for tens of
@@ -86,8 +86,9 @@ const (
 //
 // The shapes are measured once, together, taking turns in chatBlocks
 // blocks (the first shape of each round moving on by one), and each
-// sub-benchmark reports its shape: appends/s (median of blocks; the
-// whole-run rate beside it), p50 and p99 latency, the process's CPU per
+// sub-benchmark reports its shape: appends/s (the median of its blocks'
+// rates, each without the block's drain, see chatLoad.block; the whole-run
+// rate, drains included, beside it), p50 and p99 latency, the process's CPU per
 // append while its blocks ran (cpu-µs/append; server, embedded FerretDB
 // and SQLite, and the load client too, since all run in this process: the
 // http-floor shape says how much of it is net/http and the client), the
@@ -163,7 +164,7 @@ func BenchmarkChatShapes(b *testing.B) {
 type chatRun struct {
 	took       []time.Duration // each append's latency
 	elapsed    time.Duration   // the blocks' time
-	blocks     []float64       // each block's appends/s
+	blocks     []float64       // each block's appends/s, without its drain (see block)
 	cpu        time.Duration   // the process's, during the blocks
 	upkeep     time.Duration   // the process's, while settling after the blocks
 	upkeepTime time.Duration   // the settling's time
@@ -214,14 +215,14 @@ func measureChat(b *testing.B, backend storetest.Backend, shapes []chatShape) ma
 				size = l.total - first
 			}
 			start, cpu0 := time.Now(), storetest.ProcessCPU(pid)
-			err := l.block(first, size, r.took)
+			rate, err := l.block(first, size, r.took)
 			took := time.Since(start)
 			cpu1 := storetest.ProcessCPU(pid)
 			if err != nil {
 				b.Fatalf("%s: %v", l.shape.name, err)
 			}
 			r.elapsed += took
-			r.blocks = append(r.blocks, float64(size)/took.Seconds())
+			r.blocks = append(r.blocks, rate)
 			r.cpu += cpu1 - cpu0
 			start = time.Now()
 			l.settle(b)
@@ -321,10 +322,17 @@ func (l *chatLoad) settle(b *testing.B) {
 }
 
 // block appends messages first … first+n-1 with the shape's writers, each
-// on its own connection, recording each append's latency in took.
-func (l *chatLoad) block(first, n int, took []time.Duration) error {
-	var next atomic.Int64
+// on its own connection, recording each append's latency in took. It
+// returns the block's rate without its drain: once fewer messages are left
+// than writers, writers go idle one by one while the last appends finish
+// (a stall of tens of ms, in a block of a tenth of a second, halved the
+// rate of the fast shapes). So the rate is k appends over the time until
+// the k-th finished, k = n - writers + 1 (all of them for one writer).
+func (l *chatLoad) block(first, n int, took []time.Duration) (rate float64, err error) {
+	var next, finished atomic.Int64
+	at := make([]time.Duration, n) // when the k-th append finished, from the start
 	errs := make(chan error, len(l.clients))
+	start := time.Now()
 	for _, c := range l.clients {
 		go func() {
 			for {
@@ -338,17 +346,19 @@ func (l *chatLoad) block(first, n int, took []time.Duration) error {
 					errs <- fmt.Errorf("message %d: %w", i, err)
 					return
 				}
-				took[i] = time.Since(t0)
+				now := time.Now()
+				took[i] = now.Sub(t0)
+				at[finished.Add(1)-1] = now.Sub(start)
 			}
 		}()
 	}
-	var failed error
 	for range l.clients {
-		if err := <-errs; err != nil && failed == nil {
-			failed = err
+		if e := <-errs; e != nil && err == nil {
+			err = e
 		}
 	}
-	return failed
+	k := max(n-len(l.clients)+1, 1)
+	return float64(k) / at[k-1].Seconds(), err
 }
 
 // post sends message i, to room i mod rooms, with clid <txn><i> unless the
