@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,6 +38,15 @@ func (s *Store) onIdle(w *writer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
+	// A write to a quiet context flagged its leaves itself (flags.go):
+	// then there is nothing to look up. (Another process's writes have an
+	// upkeep of their own.)
+	if h := w.head; h != nil && slices.Equal(leafIDs(h.Leaves), h.Flagged) {
+		if err := s.recordHint(ctx, w); err != nil {
+			s.log.Warn("recording the head hint", "ct", w.ct, "cid", w.cid, "err", err)
+		}
+		return
+	}
 	if err := s.syncFlags(ctx, w); err != nil {
 		s.log.Warn("writing isLeaf flags", "ct", w.ct, "cid", w.cid, "err", err)
 		return

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +36,11 @@ type undos struct {
 // undoClaim takes back claim c now, or leaves it pending.
 func (s *Store) undoClaim(ctx context.Context, coll *mongo.Collection, c *sharedClaim) {
 	if err := s.takeBack(ctx, coll, c); err != nil {
-		s.log.Error("a head version whose events could not be written is not taken back yet; writes to its room wait for it",
+		level := slog.LevelError
+		if outOfSpace(err) { // the cause is logged once, at error level (space.go)
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, "a head version whose events could not be written is not taken back yet; writes to its room wait for it",
 			"cid", c.version.Cid, "seq", c.version.Seq, "err", err)
 		s.undos.mu.Lock()
 		if s.undos.pending == nil {
