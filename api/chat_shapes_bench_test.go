@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/eventstore-go/eventstore/api"
 	"github.com/eventstore-go/eventstore/store"
@@ -86,17 +90,26 @@ const (
 //
 // The shapes are measured once, together, taking turns in chatBlocks
 // blocks (the first shape of each round moving on by one), and each
-// sub-benchmark reports its shape: appends/s (the median of its blocks'
-// rates, each without the block's drain, see chatLoad.block; the whole-run
-// rate, drains included, beside it), p50 and p99 latency, the process's CPU per
-// append while its blocks ran (cpu-µs/append; server, embedded FerretDB
-// and SQLite, and the load client too, since all run in this process: the
-// http-floor shape says how much of it is net/http and the client), the
-// isLeaf upkeep left when a block ends (see below), and x-dendrite, the
-// multiple of Dendrite's figure (the aim is ≥ 10 in every shape). In the
-// same run, rooms=20 reports ratio-clid-to-no-clid (its rate over the
-// no-clid shape's; target ≥ 0.9) and rooms=20000 ratio-to-rooms=20 (over
-// the clid shape in 20 rooms; target ≥ 0.8).
+// sub-benchmark reports its shape:
+//   - appends/s: the median of its blocks' rates, each without the block's
+//     drain (see chatLoad.block); whole-run-appends/s, drains included;
+//   - p50 and p99 latency;
+//   - cpu-µs/append: the process's CPU while the shape's blocks ran, over
+//     its appends: the server, embedded FerretDB and SQLite, and the load
+//     client too, since all run in this process (the http-floor shape says
+//     how much of it is net/http and the client); cores-busy, its share of
+//     the machine's cores;
+//   - commands/append: the database commands the store sent during the
+//     blocks (and inserts, finds and updates apart; FerretDB turning them
+//     into SQLite is most of the CPU);
+//   - upkeep-cpu-µs/append, upkeep-commands/append: the isLeaf upkeep left
+//     when a block ends (see below);
+//   - x-dendrite: the multiple of Dendrite's figure (the aim is ≥ 10 in
+//     every shape).
+//
+// In the same run, rooms=20 reports ratio-clid-to-no-clid (its rate over
+// the no-clid shape's; target ≥ 0.9) and rooms=20000 ratio-to-rooms=20
+// (over the clid shape in 20 rooms; target ≥ 0.8).
 //
 // After each block the store is settled (chatLoad.settle: the isLeaf
 // upkeep that waits for a room to be idle a second is done), outside the
@@ -107,6 +120,10 @@ const (
 // as it would on a server, counted in the block: over 20,000 rooms every
 // message is to a room idle since its last one, so nearly all of that
 // shape's upkeep is in its blocks.
+//
+// The whole set takes 4–5 minutes here, most of it the 20,000-room shape:
+// a minute to create its rooms, then its 40,000 appends. To profile one
+// shape's appends, see chatProfileEnv.
 func BenchmarkChatShapes(b *testing.B) {
 	selected := chatShapes
 	if names := os.Getenv(chatShapesEnv); names != "" {
@@ -137,12 +154,23 @@ func BenchmarkChatShapes(b *testing.B) {
 				b.ReportMetric(float64(r.cpu.Microseconds())/n, "cpu-µs/append")
 				b.ReportMetric(float64(r.upkeep.Microseconds())/n, "upkeep-cpu-µs/append")
 				b.ReportMetric(r.cpu.Seconds()/(r.elapsed.Seconds()*float64(runtime.NumCPU())), "cores-busy")
+				if !shape.floor {
+					var all int64
+					for name, c := range r.commands {
+						all += c
+						if name == "insert" || name == "find" || name == "update" {
+							b.ReportMetric(float64(c)/n, name+"s/append")
+						}
+					}
+					b.ReportMetric(float64(all)/n, "commands/append")
+					b.ReportMetric(float64(r.upkeepCommands)/n, "upkeep-commands/append")
+				}
 				if shape.dendrite > 0 {
 					b.ReportMetric(rate/shape.dendrite, "x-dendrite")
 				}
-				b.Logf("%s, %s: %d appends in %v (%.0f/s, blocks %.0f … %.0f/s), setup %v, upkeep after the blocks %v",
+				b.Logf("%s, %s: %d appends in %v (%.0f/s, blocks %.0f … %.0f/s), setup %v, upkeep after the blocks %v, commands %v",
 					backend.Name, shape.name, len(r.took), r.elapsed.Round(time.Millisecond), rate,
-					slices.Min(r.blocks), slices.Max(r.blocks), r.setup.Round(time.Millisecond), r.upkeepTime.Round(time.Millisecond))
+					slices.Min(r.blocks), slices.Max(r.blocks), r.setup.Round(time.Millisecond), r.upkeepTime.Round(time.Millisecond), r.commands)
 				ratio := func(limit, unit string) {
 					if l := results[limit]; l != nil {
 						b.ReportMetric(rate/l.medianRate(), unit)
@@ -169,6 +197,10 @@ type chatRun struct {
 	upkeep     time.Duration   // the process's, while settling after the blocks
 	upkeepTime time.Duration   // the settling's time
 	setup      time.Duration   // the store, server and rooms
+	// commands the store sent during the blocks, by name, and while
+	// settling after them
+	commands       map[string]int64
+	upkeepCommands int64
 }
 
 // medianRate is the median of r's block rates.
@@ -188,7 +220,7 @@ func measureChat(b *testing.B, backend storetest.Backend, shapes []chatShape) ma
 	for k, shape := range shapes {
 		start := time.Now()
 		loads[k] = newChatLoad(b, backend, shape)
-		runs[k] = &chatRun{took: make([]time.Duration, loads[k].total), setup: time.Since(start)}
+		runs[k] = &chatRun{took: make([]time.Duration, loads[k].total), setup: time.Since(start), commands: map[string]int64{}}
 		b.Logf("%s: set up in %v", shape.name, runs[k].setup.Round(time.Millisecond))
 	}
 	if path := os.Getenv(chatProfileEnv); path != "" {
@@ -214,10 +246,12 @@ func measureChat(b *testing.B, backend storetest.Backend, shapes []chatShape) ma
 			if blk == chatBlocks-1 {
 				size = l.total - first
 			}
+			commands0 := l.countCommands()
 			start, cpu0 := time.Now(), storetest.ProcessCPU(pid)
 			rate, err := l.block(first, size, r.took)
 			took := time.Since(start)
 			cpu1 := storetest.ProcessCPU(pid)
+			commands1 := l.countCommands()
 			if err != nil {
 				b.Fatalf("%s: %v", l.shape.name, err)
 			}
@@ -228,6 +262,14 @@ func measureChat(b *testing.B, backend storetest.Backend, shapes []chatShape) ma
 			l.settle(b)
 			r.upkeepTime += time.Since(start)
 			r.upkeep += storetest.ProcessCPU(pid) - cpu1
+			for name, n := range commands1 {
+				if d := n - commands0[name]; d > 0 {
+					r.commands[name] += d
+				}
+			}
+			for name, n := range l.countCommands() {
+				r.upkeepCommands += n - commands1[name]
+			}
 		}
 	}
 	out := map[string]*chatRun{}
@@ -246,6 +288,19 @@ type chatLoad struct {
 	urls    []string     // of each room's events
 	clients []*http.Client
 	txn     string // the clids' prefix, as a Matrix client's txnId
+	// commands counts the database commands the store sends, by name
+	// (FerretDB's CPU is most of an append's).
+	commands struct {
+		sync.Mutex
+		n map[string]int64
+	}
+}
+
+// countCommands returns a snapshot of l's command counts.
+func (l *chatLoad) countCommands() map[string]int64 {
+	l.commands.Lock()
+	defer l.commands.Unlock()
+	return maps.Clone(l.commands.n)
 }
 
 // newChatLoad sets shape up on a fresh store in a fresh database. The rooms
@@ -264,7 +319,13 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 	if shape.floor {
 		handler = chatFloorHandler(b, backend)
 	} else {
-		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{}), "a.example", store.Options{})
+		l.commands.n = map[string]int64{}
+		monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			l.commands.Lock()
+			l.commands.n[e.CommandName]++
+			l.commands.Unlock()
+		}}
+		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{})
 		handler = api.New(api.Config{Store: l.st})
 		err := storetest.Concurrently(8, shape.rooms, func(r int) error {
 			_, err := l.st.CreateContext(ctx, "room", "r"+strconv.Itoa(r), "", nil)
