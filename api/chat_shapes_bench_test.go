@@ -435,7 +435,12 @@ func (l *chatLoad) post(c *http.Client, i int) error {
 		body = append(body, '"')
 	}
 	body = append(body, '}')
-	res, err := c.Post(l.urls[i%len(l.urls)], "application/json", bytes.NewReader(body))
+	return postAppend(c, l.urls[i%len(l.urls)], body)
+}
+
+// postAppend posts an append and reads its answer, which must be 201.
+func postAppend(c *http.Client, url string, body []byte) error {
+	res, err := c.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

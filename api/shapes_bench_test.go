@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -87,14 +85,8 @@ func httpShapeRun(b *testing.B, backend storetest.Backend, shape httpShape, n in
 	err := storetest.Concurrently(shape.writers, n, func(i int) error {
 		url := fmt.Sprintf("%s/api/v1/contexts/room/r%d/events", srv.URL, i%shape.rooms)
 		t0 := time.Now()
-		res, err := client.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
+		if err := postAppend(client, url, body); err != nil {
 			return err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusCreated {
-			return fmt.Errorf("status %d", res.StatusCode)
 		}
 		took[i] = time.Since(t0)
 		return nil
