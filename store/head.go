@@ -268,14 +268,22 @@ func findEvent(events []eventDoc, id string) *eventDoc {
 }
 
 // writeLeafFlags writes the flag changes of version h. Unlike the rest of a
-// completion they do not commute: a writer completing h late could set a
-// flag that a newer version has cleared. So after writing, it looks for a
-// newer version and makes the flags it touched agree with the newest one.
+// completion, setting flags does not commute: a writer completing h late
+// could set a flag that a newer version has cleared. So after setting any,
+// it looks for a newer version and makes the flags it touched agree with
+// the newest one.
 // (A version claimed after that look is completed after it, by its
 // claimer.)
 func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head) error {
 	if err := s.setLeafFlags(ctx, ct, h.Flag, h.Unflag); err != nil {
 		return err
+	}
+	if len(h.Flag) == 0 {
+		// Clearing a flag is never wrong, however late: a version clears
+		// the flags of events it gives children, and an event with a child
+		// is never a leaf again. (An append's completion, which clears its
+		// parents' flags, thus reads nothing.)
+		return nil
 	}
 	latest, err := s.probeFrom(ctx, ct, h.Cid, h)
 	if err != nil || latest.Seq == h.Seq {
