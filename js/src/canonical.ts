@@ -1,4 +1,4 @@
-// Canonical JSON (RFC 8785, JCS) as shared/spec/hashing.md fixes it: no
+// Canonical JSON (RFC 8785, JCS) as docs/hashing.md fixes it: no
 // white space; members sorted by the UTF-16 code units of their names;
 // strings escaped only for '"', '\' and control characters; numbers as
 // ECMAScript writes a double. The spec was written to match ECMAScript's

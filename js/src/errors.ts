@@ -1,5 +1,5 @@
 // Problems as typed errors: every failure of a call is an EventStoreError
-// carrying the server's stable code (shared/spec/api.md), so that callers
+// carrying the server's stable code (docs/api.md), so that callers
 // switch on `err.code`, never on a message.
 
 import type { Event, Problem } from './types.js';

@@ -1,4 +1,4 @@
-// Verification on receipt (shared/spec/hashing.md): an event's dHash is
+// Verification on receipt (docs/hashing.md): an event's dHash is
 // SHA-256 over the canonical JSON of its o, its _id SHA-256 over the
 // canonical head {cid, ct, dHash, pids, src, t, ts}. Both are recomputed
 // with WebCrypto, so an event altered on its way is an IntegrityError,

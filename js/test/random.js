@@ -1,4 +1,4 @@
-// Random events within the spec's rules (shared/spec/hashing.md), from a
+// Random events within the spec's rules (docs/hashing.md), from a
 // seeded generator so that a failure can be run again: unicode of every
 // plane, control characters, numbers of every spelling the rules allow,
 // nesting, empty objects and arrays.
