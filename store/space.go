@@ -62,7 +62,11 @@ func (s *Store) noteWrite(op string, err error) {
 		f.mu.Lock()
 		first := !f.failing
 		if first {
-			f.failing, f.since, f.cause = true, s.opts.Now(), errors.Unwrap(err).Error()
+			cause := err // the database's words, where the error carries them
+			if inner := errors.Unwrap(err); inner != nil {
+				cause = inner
+			}
+			f.failing, f.since, f.cause = true, s.opts.Now(), cause.Error()
 		}
 		f.mu.Unlock()
 		if first {

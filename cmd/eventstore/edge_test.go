@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +67,23 @@ func TestRefusedRequestIsNotHeldByItsBody(t *testing.T) {
 			}
 		})
 	}
+	// Every refused connection's goroutine is gone, not waiting for the
+	// bodies that never come (bounded: a few seconds at most).
+	left := httpConnGoroutines()
+	for i := 0; i < 50 && left > 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+		left = httpConnGoroutines()
+	}
+	if left > 0 {
+		t.Errorf("%d goroutines still serve HTTP connections after the refused requests", left)
+	}
+}
+
+// httpConnGoroutines counts the goroutines serving an HTTP connection
+// (net/http's conn.serve) in this process.
+func httpConnGoroutines() int {
+	buf := make([]byte, 8<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "net/http.(*conn).serve(")
 }
 
 // TestOutOfSpaceOverHTTP fills a small filesystem under a real server:
