@@ -14,13 +14,15 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // auditRoom is a storetest.Room with its store and an auditor.
 type auditRoom struct {
 	*storetest.Room
 	s    *store.Store
-	conn *store.Conn
+	conn *database.Conn
 }
 
 func newAuditRoom(t *testing.T, b storetest.Backend) *auditRoom {

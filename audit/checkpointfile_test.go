@@ -16,6 +16,8 @@ import (
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // noteKeys is a signer and its verifiers, for signed checkpoints.
@@ -41,7 +43,7 @@ func newNoteKeys(t *testing.T, name string) noteKeys {
 	return noteKeys{signer: signer, verifiers: note.VerifierList(verifier)}
 }
 
-func (k noteKeys) auditor(s *store.Store, conn *store.Conn) *audit.Auditor {
+func (k noteKeys) auditor(s *store.Store, conn *database.Conn) *audit.Auditor {
 	return audit.New(s, conn.DB, audit.Config{Signer: k.signer, Verifiers: k.verifiers})
 }
 
@@ -56,7 +58,7 @@ func verifyWith(t *testing.T, a *audit.Auditor, opts audit.Options) *audit.Repor
 
 // dropCheckpoints deletes the audit's checkpoints in the database, as an
 // attacker covering a rewrite would.
-func dropCheckpoints(t *testing.T, conn *store.Conn) {
+func dropCheckpoints(t *testing.T, conn *database.Conn) {
 	t.Helper()
 	if _, err := conn.DB.Collection(migrations.CheckpointsCollection).DeleteMany(context.Background(), bson.D{}); err != nil {
 		t.Fatal(err)

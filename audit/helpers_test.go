@@ -12,6 +12,8 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -35,13 +37,13 @@ func mustKey() *federation.Key {
 
 // newStore is a store of server that signs its events with a key kept in
 // conn's database, as serve does.
-func newStore(t *testing.T, b storetest.Backend) (*store.Store, *store.Conn) {
+func newStore(t *testing.T, b storetest.Backend) (*store.Store, *database.Conn) {
 	t.Helper()
 	conn := b.Connect(t, storetest.Options{})
 	return signingStore(t, conn), conn
 }
 
-func signingStore(tb testing.TB, conn *store.Conn) *store.Store {
+func signingStore(tb testing.TB, conn *database.Conn) *store.Store {
 	tb.Helper()
 	keys, err := federation.LoadKeyring(context.Background(), conn.DB, nil, time.Now())
 	if err != nil {
@@ -53,11 +55,11 @@ func signingStore(tb testing.TB, conn *store.Conn) *store.Store {
 // auditorOf is an auditor of s, with its checkpoints in conn's database,
 // that verifies signatures (the server's keys in the database, the peer's
 // pinned) and signs checkpoints as serve's does.
-func auditorOf(s *store.Store, conn *store.Conn) *audit.Auditor {
+func auditorOf(s *store.Store, conn *database.Conn) *audit.Auditor {
 	return audit.New(s, conn.DB, signedConfig(conn))
 }
 
-func signedConfig(conn *store.Conn) audit.Config {
+func signedConfig(conn *database.Conn) audit.Config {
 	ctx := context.Background()
 	keys, err := federation.ReadKeyring(ctx, conn.DB, nil)
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 	"github.com/eventstore-go/eventstore/stream"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -36,7 +38,7 @@ type serverConfig struct {
 type server struct {
 	URL  string
 	st   *store.Store
-	conn *store.Conn
+	conn *database.Conn
 	http *httptest.Server
 	stop func() // the server goes: connections, listener, hub, store
 }
@@ -49,7 +51,7 @@ func newServer(t testing.TB, b storetest.Backend, cfg serverConfig) *server {
 
 // startServer starts a server on conn's database, as a restarted process
 // would: a new store, hub and listener.
-func startServer(t testing.TB, conn *store.Conn, cfg serverConfig) *server {
+func startServer(t testing.TB, conn *database.Conn, cfg serverConfig) *server {
 	t.Helper()
 	var hub atomic.Pointer[stream.Hub]
 	st := storetest.NewStore(t, conn, "a.example", store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {

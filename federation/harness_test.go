@@ -25,6 +25,9 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // node is one real server: its own embedded store, the store, the
@@ -37,7 +40,7 @@ type node struct {
 	keys *federation.Keyring
 	// keyFile, when set, is the signing key given as --key-file would.
 	keyFile *federation.Key
-	conn    *store.Conn
+	conn    *database.Conn
 	st      *store.Store
 	fed     *federation.Federation
 	srv     *http.Server
@@ -127,7 +130,7 @@ func startNodesPinned(t testing.TB, pin bool, names ...string) map[string]*node 
 func (n *node) start() {
 	t := n.t
 	ctx := context.Background()
-	conn, err := store.Connect(ctx, store.ConnConfig{DataDir: n.dir})
+	conn, err := database.Connect(ctx, database.Config{DataDir: n.dir, MongoDBReads: os.Getenv(storetest.MongoDBReadsVariable) != ""})
 	if err != nil {
 		t.Fatal(err)
 	}

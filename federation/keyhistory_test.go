@@ -18,13 +18,15 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // keysConn is an empty, migrated embedded database.
-func keysConn(t testing.TB) *store.Conn {
+func keysConn(t testing.TB) *database.Conn {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := store.Connect(ctx, store.ConnConfig{DataDir: t.TempDir()})
+	conn, err := database.Connect(ctx, database.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

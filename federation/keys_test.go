@@ -12,7 +12,8 @@ import (
 
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
-	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 func keyIDs(keys []*federation.Key) []string {
@@ -37,7 +38,7 @@ func contains(keys []*federation.Key, id string) bool {
 // server whose key came from a file refuses to start without it.
 func TestKeyringRotation(t *testing.T) {
 	ctx := context.Background()
-	conn, err := store.Connect(ctx, store.ConnConfig{DataDir: t.TempDir()})
+	conn, err := database.Connect(ctx, database.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 
 	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/federation"
-	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Tests of peers that speak the protocol correctly (their requests signed
@@ -227,7 +228,7 @@ func TestRetiredKeySignsNothingNew(t *testing.T) {
 	a.stop()
 	// The rotation, dated ten minutes ago (as if A had rotated then).
 	a.keyFile = mustKey(t)
-	conn, err := store.Connect(context.Background(), store.ConnConfig{DataDir: a.dir})
+	conn, err := database.Connect(context.Background(), database.Config{DataDir: a.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

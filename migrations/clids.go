@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // upClidRecords (step 10) moves the records of client ids from <ct>_clids
@@ -19,7 +21,7 @@ import (
 // then fails that insert, and an append with a clid is one write. It
 // copies every record (a record there already stays as it is), then drops
 // <ct>_clids; run again, it copies what is left.
-func upClidRecords(ctx context.Context, db Database, log *slog.Logger) error {
+func upClidRecords(ctx context.Context, db *database.Conn, log *slog.Logger) error {
 	types, err := ContextTypes(ctx, db.Database())
 	if err != nil {
 		return err

@@ -11,21 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-)
 
-// Database is what migrations need of an open database: the driver handle,
-// a way to create a collection (which, on the embedded store, also adds
-// the index FerretDB's _id lookups need), and whether secondary indexes
-// serve any query there.
-type Database interface {
-	Database() *mongo.Database
-	CreateCollection(ctx context.Context, name string) error
-	// SecondaryIndexes is false on the embedded store: FerretDB v1 on
-	// SQLite reaches SQLite only by _id equality and scans for everything
-	// else, so an index on other fields would be kept up to date on every
-	// write and read by nothing (it made appends and ingest ~25 % slower).
-	SecondaryIndexes() bool
-}
+	"github.com/eventstore-go/eventstore/internal/database"
+)
 
 // Collections shared by all context types.
 const (
@@ -92,7 +80,7 @@ var EventIndexes = []Index{
 
 // PrepareContextType creates the collections and indexes of context type
 // ct. It is idempotent.
-func PrepareContextType(ctx context.Context, db Database, ct string) error {
+func PrepareContextType(ctx context.Context, db *database.Conn, ct string) error {
 	for _, name := range []string{EventsCollection(ct), EditsCollection(ct)} {
 		if err := db.CreateCollection(ctx, name); err != nil {
 			return err
@@ -104,8 +92,8 @@ func PrepareContextType(ctx context.Context, db Database, ct string) error {
 // createIndexes creates the indexes a collection lacks, where secondary
 // indexes serve queries. (Asking FerretDB v1 to create an index that exists
 // makes it panic and drop the connection.)
-func createIndexes(ctx context.Context, db Database, c *mongo.Collection, indexes []Index) error {
-	if !db.SecondaryIndexes() {
+func createIndexes(ctx context.Context, db *database.Conn, c *mongo.Collection, indexes []Index) error {
+	if !db.Backend().SecondaryIndexes() {
 		return nil
 	}
 	existing, err := indexNames(ctx, c)
@@ -135,8 +123,8 @@ func createIndexes(ctx context.Context, db Database, c *mongo.Collection, indexe
 // dropUnusedIndexes drops the given indexes of a collection where
 // secondary indexes serve no query (stores made before step 6 have them).
 // A concurrent drop of the same index by another process is not an error.
-func dropUnusedIndexes(ctx context.Context, db Database, c *mongo.Collection, indexes []Index) error {
-	if db.SecondaryIndexes() {
+func dropUnusedIndexes(ctx context.Context, db *database.Conn, c *mongo.Collection, indexes []Index) error {
+	if db.Backend().SecondaryIndexes() {
 		return nil
 	}
 	existing, err := indexNames(ctx, c)

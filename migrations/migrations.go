@@ -10,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Step is one schema change. Up must be idempotent: it may run again after a
@@ -17,13 +19,13 @@ import (
 type Step struct {
 	Version int
 	Name    string
-	Up      func(ctx context.Context, db Database, log *slog.Logger) error // log: progress of long steps
+	Up      func(ctx context.Context, db *database.Conn, log *slog.Logger) error // log: progress of long steps
 }
 
 // Steps are every migration, in order. Append new steps; never edit or
 // renumber one that has shipped.
 var Steps = []Step{
-	{1, "contexts registry", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{1, "contexts registry", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		for _, name := range []string{ContextsCollection, MigrationsCollection} {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
@@ -31,7 +33,7 @@ var Steps = []Step{
 		}
 		return createIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes)
 	}},
-	{2, "collections and indexes of every context type", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{2, "collections and indexes of every context type", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		types, err := ContextTypes(ctx, db.Database())
 		if err != nil {
 			return err
@@ -43,10 +45,10 @@ var Steps = []Step{
 		}
 		return nil
 	}},
-	{3, "audit checkpoints", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{3, "audit checkpoints", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, CheckpointsCollection)
 	}},
-	{4, "federation", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{4, "federation", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		for _, name := range []string{ServerKeysCollection, CursorsCollection, TransactionsCollection, PendingCollection} {
 			if err := db.CreateCollection(ctx, name); err != nil {
 				return err
@@ -54,10 +56,10 @@ var Steps = []Step{
 		}
 		return nil
 	}},
-	{5, "federation leases", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{5, "federation leases", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, LeasesCollection)
 	}},
-	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		if err := dropUnusedIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes); err != nil {
 			return err
 		}
@@ -73,10 +75,10 @@ var Steps = []Step{
 		return nil
 	}},
 	{7, "timeline positions and commit logs", upTimeline},
-	{8, "federation peer keys", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{8, "federation peer keys", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, PeerKeysCollection)
 	}},
-	{9, "federation replay record", func(ctx context.Context, db Database, _ *slog.Logger) error {
+	{9, "federation replay record", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
 		return db.CreateCollection(ctx, ReplaysCollection)
 	}},
 	{10, "clid records beside the events", upClidRecords},
@@ -103,7 +105,7 @@ type StepStatus struct {
 }
 
 // Status lists every step with its state.
-func Status(ctx context.Context, db Database) ([]StepStatus, error) {
+func Status(ctx context.Context, db *database.Conn) ([]StepStatus, error) {
 	cur, err := db.Database().Collection(MigrationsCollection).Find(ctx, bson.D{})
 	if err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func Status(ctx context.Context, db Database) ([]StepStatus, error) {
 }
 
 // Pending is the number of steps not yet applied.
-func Pending(ctx context.Context, db Database) (int, error) {
+func Pending(ctx context.Context, db *database.Conn) (int, error) {
 	status, err := Status(ctx, db)
 	if err != nil {
 		return 0, err
@@ -139,7 +141,7 @@ func Pending(ctx context.Context, db Database) (int, error) {
 }
 
 // Up applies every pending step in order and returns those it applied.
-func Up(ctx context.Context, db Database, logger *slog.Logger) ([]StepStatus, error) {
+func Up(ctx context.Context, db *database.Conn, logger *slog.Logger) ([]StepStatus, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,7 +175,7 @@ func Up(ctx context.Context, db Database, logger *slog.Logger) ([]StepStatus, er
 var ErrPending = errors.New("schema migrations are pending; run `eventstore migrate up`")
 
 // Check returns ErrPending unless every step is applied.
-func Check(ctx context.Context, db Database) error {
+func Check(ctx context.Context, db *database.Conn) error {
 	n, err := Pending(ctx, db)
 	if err != nil {
 		return err

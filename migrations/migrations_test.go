@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -55,8 +56,8 @@ func TestUpStatusCheck(t *testing.T) {
 		}
 		have := indexNames(t, conn.DB.Collection("chat_events"))
 		for _, want := range migrations.EventIndexes {
-			if got := slices.Contains(have, want.Name); got != conn.SecondaryIndexes() {
-				t.Errorf("index %s on chat_events: present %v, want %v (secondary indexes serve queries: %v)", want.Name, got, conn.SecondaryIndexes(), conn.SecondaryIndexes())
+			if got := slices.Contains(have, want.Name); got != conn.Backend().SecondaryIndexes() {
+				t.Errorf("index %s on chat_events: present %v, want %v (secondary indexes serve queries: %v)", want.Name, got, conn.Backend().SecondaryIndexes(), conn.Backend().SecondaryIndexes())
 			}
 		}
 		names, _ := conn.DB.ListCollectionNames(ctx, bson.D{})
@@ -78,7 +79,7 @@ func TestConcurrentUp(t *testing.T) {
 		second := b.Connect(t, storetest.Options{SkipMigrations: true, Database: first.DB.Name()})
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
-		for i, c := range []migrations.Database{first, second} {
+		for i, c := range []*database.Conn{first, second} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -132,8 +133,8 @@ func TestUnusedIndexesDropped(t *testing.T) {
 		}
 		have := indexNames(t, events)
 		for _, ix := range migrations.EventIndexes {
-			if got := slices.Contains(have, ix.Name); got != conn.SecondaryIndexes() {
-				t.Errorf("index %s after step 6: present %v, want %v", ix.Name, got, conn.SecondaryIndexes())
+			if got := slices.Contains(have, ix.Name); got != conn.Backend().SecondaryIndexes() {
+				t.Errorf("index %s after step 6: present %v, want %v", ix.Name, got, conn.Backend().SecondaryIndexes())
 			}
 		}
 		if !slices.Contains(have, "_id_") {

@@ -13,6 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Step 7 gives stores written before timelines existed their positions:
@@ -52,7 +54,7 @@ type timelineUpdate struct {
 	same  bool // already so
 }
 
-func upTimeline(ctx context.Context, db Database, log *slog.Logger) error {
+func upTimeline(ctx context.Context, db *database.Conn, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -68,7 +70,7 @@ func upTimeline(ctx context.Context, db Database, log *slog.Logger) error {
 	return nil
 }
 
-func timelineOf(ctx context.Context, db Database, ct string, log *slog.Logger) error {
+func timelineOf(ctx context.Context, db *database.Conn, ct string, log *slog.Logger) error {
 	coll := db.Database().Collection(EventsCollection(ct))
 	if err := createIndexes(ctx, db, coll, EventIndexes); err != nil { // cid_seq, on MongoDB
 		return err
@@ -194,9 +196,9 @@ func planTimelines(versions map[string][]*versionRecord, eventTypes map[string]s
 
 // writeTimelines sets the versions' timelines and inserts the commit log
 // entries, in short bulk writes, logging progress.
-func writeTimelines(ctx context.Context, db Database, coll *mongo.Collection, updates []timelineUpdate, log *slog.Logger) error {
+func writeTimelines(ctx context.Context, db *database.Conn, coll *mongo.Collection, updates []timelineUpdate, log *slog.Logger) error {
 	chunk := 500
-	if !db.SecondaryIndexes() {
+	if !db.Backend().SecondaryIndexes() {
 		chunk = 4 // FerretDB v1 deadlocks on long update commands (store/dialect.go)
 	}
 	var models []mongo.WriteModel

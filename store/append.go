@@ -15,6 +15,8 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // NewEvent is an event a client asks to append.
@@ -54,13 +56,13 @@ func (s *Store) CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw
 // register records a context in the contexts registry (idempotent), so that
 // the audit and listings find it even before its first hint.
 func (s *Store) register(ctx context.Context, ct, cid string) error {
-	err := s.conn.write(ctx, func() error {
+	err := s.conn.Write(ctx, func() error {
 		_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(ct, cid)}},
 			bson.D{{Key: "$setOnInsert", Value: contextDoc{ID: contextKey(ct, cid), Ct: ct, Cid: cid, Created: bson.DateTime(s.opts.Now().UnixMilli())}}},
 			options.UpdateOne().SetUpsert(true))
 		return err
 	})
-	if err != nil && !onlyDuplicates(err) { // two upserts racing: one inserts, the other may see a duplicate
+	if err != nil && !database.OnlyDuplicates(err) { // two upserts racing: one inserts, the other may see a duplicate
 		return dbError("register", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // The insert of one claim, and what a duplicate key in it means.
@@ -73,11 +76,12 @@ func (s *Store) insertVersion(ctx context.Context, ct string, h *head, events []
 	if err == nil {
 		return true, nil
 	}
-	index, dup := duplicateAt(err)
-	if !dup {
+	var ie *database.InsertError
+	if !errors.As(err, &ie) || !ie.Duplicate {
 		return false, err
 	}
-	if s.conn.dialect.transactions { // nothing written, and no index
+	index := ie.At
+	if index < 0 { // nothing written, and the duplicate not named
 		return s.duplicateRead(ctx, ct, h, entry != nil)
 	}
 	switch {
@@ -144,7 +148,7 @@ func (s *Store) removeRecords(ctx context.Context, ct string, records []clidReco
 	if len(records) == 0 {
 		return nil
 	}
-	return s.conn.write(ctx, func() error {
+	return s.conn.Write(ctx, func() error {
 		for _, r := range records {
 			if _, err := s.events(ct).DeleteOne(ctx, bson.D{{Key: "_id", Value: r.ID}, {Key: "event", Value: r.Event}}); err != nil {
 				return err

@@ -15,6 +15,8 @@ import (
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // TestClidRepeatAcrossStores: a clid used through one store is a repeat
@@ -239,7 +241,7 @@ func TestClidAppendIsOneWrite(t *testing.T) {
 	}
 }
 
-func checkAudit(t *testing.T, s *store.Store, conn *store.Conn) {
+func checkAudit(t *testing.T, s *store.Store, conn *database.Conn) {
 	t.Helper()
 	rep, err := audit.New(s, conn.DB, audit.Config{}).Verify(ctxT(t), audit.Options{})
 	if err != nil || !rep.Clean {

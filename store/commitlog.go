@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 )
 
@@ -177,7 +178,7 @@ func (s *Store) voidEntry(ctx context.Context, ct string, n int64) (bool, error)
 	if line, err := s.spanLine(ctx, ct, entrySpanID(n), n); err != nil || line != "" {
 		return false, err // folded: it exists
 	}
-	err := s.conn.write(ctx, func() error {
+	err := s.conn.Write(ctx, func() error {
 		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true, At: bson.DateTime(s.opts.Now().UnixMilli())})
 		return err
 	})
@@ -222,7 +223,7 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 			if _, verr := s.voidEntry(vctx, ct, n); verr != nil {
 				level := slog.LevelWarn
-				if outOfSpace(verr) { // logged once, as the write's cause (space.go)
+				if database.OutOfSpace(verr) { // logged once, as the write's cause (space.go)
 					level = slog.LevelDebug
 				}
 				s.log.Log(vctx, level, "voiding an unused commit log entry; readers void it after a wait", "ct", ct, "entry", n, "err", verr)

@@ -89,10 +89,8 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	if st.Versions == 0 && st.Entries == 0 {
 		return st, nil
 	}
-	if e := s.conn.embedded; e != nil {
-		if st.Freed, err = e.ReclaimSpace(ctx, s.db.Name(), s.conn.write); err != nil {
-			return st, dbError("compact", err)
-		}
+	if st.Freed, err = s.conn.ReclaimSpace(ctx); err != nil {
+		return st, dbError("compact", err)
 	}
 	s.log.Info("compacted", "contexts", st.Contexts, "versions_folded", st.Versions, "entries_folded", st.Entries,
 		"bytes_freed", st.Freed, "took", time.Since(start).Round(time.Millisecond))
@@ -160,7 +158,7 @@ func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) 
 		if err := s.deleteByID(ctx, s.events(ct), ids); err != nil {
 			return err
 		}
-		err := s.conn.write(ctx, func() error {
+		err := s.conn.Write(ctx, func() error {
 			_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(ct, cid)}},
 				bson.D{{Key: "$max", Value: bson.D{{Key: "folded", Value: last}}}})
 			return err
@@ -301,7 +299,7 @@ func (s *Store) entryAge(ctx context.Context, ct string, d *logDoc, cutoff bson.
 		d.Void = true
 		return d.At <= cutoff, nil
 	}
-	err := s.conn.write(ctx, func() error {
+	err := s.conn.Write(ctx, func() error {
 		_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: bson.DateTime(s.opts.Now().UnixMilli())}}}})
 		return err
@@ -338,7 +336,7 @@ func (s *Store) writeSpan(ctx context.Context, ct, id, cid string, lines []strin
 // then an update.
 func (s *Store) upsertByID(ctx context.Context, coll *mongo.Collection, id string, update bson.D) error {
 	upsert := func() error {
-		return s.conn.write(ctx, func() error {
+		return s.conn.Write(ctx, func() error {
 			_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update, options.UpdateOne().SetUpsert(true))
 			return err
 		})
@@ -354,12 +352,12 @@ func (s *Store) upsertByID(ctx context.Context, coll *mongo.Collection, id strin
 // backend (an $in on _id is a scan on FerretDB).
 func (s *Store) deleteByID(ctx context.Context, coll *mongo.Collection, ids []string) error {
 	for len(ids) > 0 {
-		n := min(len(ids), s.conn.dialect.updateChunk())
+		n := min(len(ids), s.conn.Backend().UpdateChunk())
 		models := make([]mongo.WriteModel, n)
 		for i, id := range ids[:n] {
 			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
 		}
-		err := s.conn.write(ctx, func() error {
+		err := s.conn.Write(ctx, func() error {
 			_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 			return err
 		})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // eventDoc is an event as stored in <ct>_events (and, as write-ahead copy,
@@ -72,10 +74,10 @@ func (d *eventDoc) event() *eventstore.Event {
 	if d.ArraysEscaped {
 		// Escaped data came from valid data, so it decodes; should a
 		// tampered document not, the audit reports it from the raw form.
-		if o, err := unescapeRaw(e.O); err == nil {
+		if o, err := database.UnescapeRaw(e.O); err == nil {
 			e.O = o
 		}
-		if dd, err := unescapeRaw(e.D); err == nil {
+		if dd, err := database.UnescapeRaw(e.D); err == nil {
 			e.D = dd
 		}
 	}

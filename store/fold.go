@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // maxFoldRounds bounds how often one writer re-reads a target that other
@@ -23,7 +25,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 	o := ev.O
 	if ev.ArraysEscaped {
 		var err error
-		if o, err = unescapeRaw(o); err != nil {
+		if o, err = database.UnescapeRaw(o); err != nil {
 			return err
 		}
 	}
@@ -42,7 +44,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		return nil
 	}
 	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: ed.Set, Unset: ed.Unset}
-	if s.conn.dialect.escapesNestedArrays() && needsEscape(setValues(ed.Set)) {
+	if s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(setValues(ed.Set)) {
 		rec.Set, rec.ArraysEscaped = escapeSet(ed.Set), true
 	}
 	n := int64(0)
@@ -54,7 +56,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 	var fresh []editDoc
 	for k := n + 1; ; k++ {
 		rec.ID = editID(target, k)
-		err := s.conn.write(ctx, func() error {
+		err := s.conn.Write(ctx, func() error {
 			_, err := s.edits(ct).InsertOne(ctx, rec)
 			return err
 		})
@@ -120,7 +122,7 @@ func (s *Store) refold(ctx context.Context, ct string, seq int64, doc *eventDoc,
 		if err := s.step("fold"); err != nil {
 			return err
 		}
-		err = s.conn.write(ctx, func() error {
+		err = s.conn.Write(ctx, func() error {
 			_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: target}}, update)
 			return err
 		})
@@ -195,12 +197,12 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 		return nil, err
 	}
 	if doc.ArraysEscaped {
-		d = unescapeData(d).(bson.D)
+		d = database.UnescapeData(d).(bson.D)
 	}
 	d = applyUpdates(d, records)
 	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
-	if doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d) {
-		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
+	if doc.ArraysEscaped || s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(d) {
+		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
 	}
 	return bson.D{{Key: "$set", Value: fields}}, nil
 }
@@ -307,7 +309,7 @@ func setValues(set []SetOp) bson.A {
 func escapeSet(set []SetOp) []SetOp {
 	out := make([]SetOp, len(set))
 	for i, op := range set {
-		out[i] = SetOp{Path: op.Path, Value: escapeElement(op.Value)}
+		out[i] = SetOp{Path: op.Path, Value: database.EscapeElement(op.Value)}
 	}
 	return out
 }
@@ -315,7 +317,7 @@ func escapeSet(set []SetOp) []SetOp {
 func unescapeSet(set []SetOp) []SetOp {
 	out := make([]SetOp, len(set))
 	for i, op := range set {
-		out[i] = SetOp{Path: op.Path, Value: unescapeElement(op.Value)}
+		out[i] = SetOp{Path: op.Path, Value: database.UnescapeElement(op.Value)}
 	}
 	return out
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // readHead reads version seq of a context's head, from its document or,
@@ -320,72 +322,12 @@ func (s *Store) setLeafFlags(ctx context.Context, ct string, flag, unflag []stri
 // insertMissing inserts those of docs that are not stored yet (the others
 // are duplicates, and fine): the idempotent steps of a write.
 func (s *Store) insertMissing(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	err := s.conn.write(ctx, func() error {
+	err := s.conn.Write(ctx, func() error {
 		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		return err
 	})
-	if onlyDuplicates(err) {
+	if database.OnlyDuplicates(err) {
 		return nil
 	}
 	return err
-}
-
-// duplicateAt reports whether err is a duplicate key error, and at which
-// document of an insert.
-func duplicateAt(err error) (int, bool) {
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) {
-		for _, we := range bwe.WriteErrors {
-			if we.Code == 11000 {
-				return we.Index, true
-			}
-		}
-	}
-	var we mongo.WriteException
-	if errors.As(err, &we) {
-		for _, e := range we.WriteErrors {
-			if e.Code == 11000 {
-				return e.Index, true
-			}
-		}
-	}
-	var ce mongo.CommandError
-	if errors.As(err, &ce) && ce.Code == 11000 {
-		return 0, true // inside a transaction the index is not reported; treat as the version
-	}
-	return 0, mongo.IsDuplicateKeyError(err)
-}
-
-// onlyDuplicates reports whether err is nil or consists only of duplicate
-// key errors (documents that were already written: fine for idempotent
-// steps).
-func onlyDuplicates(err error) bool {
-	if err == nil {
-		return true
-	}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) {
-		if bwe.WriteConcernError != nil {
-			return false
-		}
-		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 {
-				return false
-			}
-		}
-		return len(bwe.WriteErrors) > 0
-	}
-	var we mongo.WriteException
-	if errors.As(err, &we) {
-		if we.WriteConcernError != nil {
-			return false
-		}
-		for _, e := range we.WriteErrors {
-			if e.Code != 11000 {
-				return false
-			}
-		}
-		return len(we.WriteErrors) > 0
-	}
-	return false
 }

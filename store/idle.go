@@ -68,7 +68,7 @@ func (s *Store) recordHint(ctx context.Context, w *writer) error {
 	if w.head == nil || w.head.Seq-w.hinted < hintEvery {
 		return nil
 	}
-	err := s.conn.write(ctx, func() error {
+	err := s.conn.Write(ctx, func() error {
 		_, err := s.contexts().UpdateOne(ctx, bson.D{{Key: "_id", Value: contextKey(w.ct, w.cid)}},
 			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: w.head.Seq}}}})
 		return err

@@ -53,7 +53,7 @@ const prefetchConcurrency = 8
 // prefetchIDs reads events by _id into k: a few at a time, or on MongoDB
 // by $in, a batch per round trip.
 func prefetchIDs(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
-	if s.conn.dialect.readsRanges() {
+	if s.conn.Backend().ReadsRanges() {
 		return prefetchIn(ctx, s, ct, k, ids)
 	}
 	g, gctx := errgroup.WithContext(ctx)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // What the audit reads (package audit): the documents of a context as
@@ -108,12 +110,12 @@ func (d *eventDoc) stored() *StoredEvent {
 	se := &StoredEvent{Event: e}
 	e.O, e.D = d.O, d.D
 	if d.ArraysEscaped {
-		if o, err := unescapeRaw(d.O); err != nil {
+		if o, err := database.UnescapeRaw(d.O); err != nil {
 			se.DataErr = err
 		} else {
 			e.O = o
 		}
-		if dd, err := unescapeRaw(d.D); err == nil {
+		if dd, err := database.UnescapeRaw(d.D); err == nil {
 			e.D = dd
 		}
 	}
@@ -235,7 +237,7 @@ const scanBatch = 256
 // EstimatedDocuments is about how many documents <ct>_events holds, when
 // the backend knows without reading them all (0 otherwise).
 func (s *Store) EstimatedDocuments(ctx context.Context, ct string) (int64, error) {
-	if !s.conn.dialect.countsCheaply() {
+	if !s.conn.Backend().CountsCheaply() {
 		return 0, nil
 	}
 	n, err := s.events(ct).EstimatedDocumentCount(ctx)

@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // RepairReport says what Repair changed. It only ever touches derived data:
@@ -173,7 +175,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 	}
 	o := doc.O
 	if doc.ArraysEscaped {
-		if o, err = unescapeRaw(o); err != nil {
+		if o, err = database.UnescapeRaw(o); err != nil {
 			return false, err
 		}
 	}
@@ -186,8 +188,8 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		return false, err
 	}
 	fields := bson.D{{Key: "d", Value: d}}
-	if escape := doc.ArraysEscaped || s.conn.dialect.escapesNestedArrays() && needsEscape(d); escape {
-		fields = bson.D{{Key: "d", Value: escapeData(d)}, {Key: "arraysEscaped", Value: true}}
+	if escape := doc.ArraysEscaped || s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(d); escape {
+		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "arraysEscaped", Value: true}}
 	}
 	n := int64(len(records))
 	if len(edits) > 0 {
@@ -196,7 +198,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		})
 		fields = append(fields, bson.E{Key: "dFold", Value: foldState{N: n, TS: last.TS, ID: last.ID}})
 	}
-	err = s.conn.write(ctx, func() error {
+	err = s.conn.Write(ctx, func() error {
 		_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}})
 		return err
 	})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Group commit across contexts.
@@ -17,7 +19,7 @@ import (
 // entry and events. Claims of different contexts of one type that are
 // ready at the same moment share one insert: while one shared insert is
 // being written, the next claims queue, and the next insert writes them
-// all (at most ferretBatch documents, so one SQLite transaction on
+// all (at most database.FerretBatch documents, so one SQLite transaction on
 // FerretDB, one transaction on MongoDB). The insert holds every claim's
 // entry and version first, then every claim's events (sharedLayout). Each
 // claim is still a compare-and-swap on its own version's _id, and every
@@ -110,14 +112,14 @@ func (s *Store) insertClaim(ctx context.Context, ct string, h *head, docs []any,
 }
 
 // sharedBatchSize is how many claims from the front of the queue one
-// insert takes: at least one, at most ferretBatch documents and
+// insert takes: at least one, at most database.FerretBatch documents and
 // maxBatchBytes of data in all.
 func sharedBatchSize(queue []*sharedClaim) int {
 	docs, bytes := 0, 0
 	for i, c := range queue {
 		docs += len(c.docs)
 		bytes += c.bytes
-		if i > 0 && (docs > ferretBatch || bytes > maxBatchBytes) {
+		if i > 0 && (docs > database.FerretBatch || bytes > maxBatchBytes) {
 			return i
 		}
 	}
@@ -160,7 +162,7 @@ func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedCla
 		if werr := s.insertMissing(ctx, coll, docs[:min(partial.n, len(docs))]); werr != nil {
 			err = werr
 		} else {
-			err = partial.err
+			err = &database.InsertError{Err: partial.err, At: -1, Written: partial.n, Unknown: true}
 		}
 	case err != nil:
 		for _, c := range batch {
@@ -168,7 +170,7 @@ func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedCla
 		}
 		return nil
 	default:
-		err = s.insertAtomically(ctx, coll, docs)
+		err = s.conn.InsertAtomically(ctx, coll, docs)
 	}
 	if err == nil {
 		for _, c := range batch {
@@ -176,39 +178,39 @@ func (s *Store) writeShared(ct string, batch []*sharedClaim) (retry []*sharedCla
 		}
 		return nil
 	}
-	index, dup := duplicateAt(err)
-	var ce mongo.CommandError
+	var ie *database.InsertError
 	switch {
-	case dup && s.conn.dialect.transactions && errors.As(err, &ce) && len(batch) > 1:
-		// In a transaction, no index: one at a time.
-		for _, c := range batch {
-			answer(c, s.insertAtomically(ctx, coll, c.docs))
-		}
-		return nil
-	case !dup && s.conn.dialect.partialInsertPossible():
-		// FerretDB went on document by document and stopped at some
-		// failure: what came before it is written. A claim whose version
-		// is written has won; its remaining documents are written now.
-		for _, c := range batch {
-			answer(c, s.finishClaim(ctx, ct, c, err))
-		}
-		return nil
-	case !dup:
+	case !errors.As(err, &ie) || !ie.Duplicate && !ie.Unknown:
 		for _, c := range batch {
 			answer(c, err)
 		}
 		return nil
+	case !ie.Duplicate:
+		// Written up to a failure that is not known: what came before it
+		// is in. A claim whose version is written has won; its remaining
+		// documents are written now.
+		for _, c := range batch {
+			answer(c, s.finishClaim(ctx, ct, c, err))
+		}
+		return nil
+	case ie.At < 0 && len(batch) > 1:
+		// Nothing written, and the duplicate not named: one at a time.
+		for _, c := range batch {
+			answer(c, s.conn.InsertAtomically(ctx, coll, c.docs))
+		}
+		return nil
+	case ie.At < 0:
+		answer(batch[0], err)
+		return nil
 	}
-	holder, local := place(index)
+	holder, local := place(ie.At)
 	for k, c := range batch {
 		switch {
 		case k == holder:
-			answer(c, duplicateError(local))
-		case s.conn.dialect.transactions:
-			retry = append(retry, c) // the transaction wrote nothing
-		case c.headBefore(index, batch, k):
-			// Written up to index, one document at a time: its entry
-			// and version are in, its events may not be.
+			answer(c, database.DuplicateAt(local))
+		case c.headBefore(ie.Written, batch, k):
+			// Written up to the duplicate, one document at a time: its
+			// entry and version are in, its events may not be.
 			answer(c, s.writeRest(ctx, coll, c))
 		default: // not tried
 			retry = append(retry, c)
@@ -325,17 +327,4 @@ func threeTimes(ctx context.Context, backoff time.Duration, f func() error) erro
 		}
 	}
 	return err
-}
-
-// insertAtomically is the dialect's atomic insert, through the write gate.
-func (s *Store) insertAtomically(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	return s.conn.write(ctx, func() error { return s.conn.dialect.insertAtomically(ctx, s.conn.Client, coll, docs) })
-}
-
-// duplicateError is the error an insert returns for a duplicate key at
-// document index.
-func duplicateError(index int) error {
-	return mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{
-		WriteError: mongo.WriteError{Index: index, Code: 11000, Message: "E11000 duplicate key error (in a shared insert)"},
-	}}}
 }

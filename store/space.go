@@ -9,34 +9,11 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
 )
-
-// outOfSpace reports whether a database error says that it has no space
-// left to write: SQLite's SQLITE_FULL as FerretDB passes it on ("database
-// or disk is full (13)", inside an InternalError), MongoDB's
-// OutOfDiskSpace (14031), or the system's ENOSPC in any message.
-func outOfSpace(err error) bool {
-	var ce mongo.CommandError
-	if errors.As(err, &ce) && ce.Code == 14031 {
-		return true
-	}
-	var we mongo.WriteException
-	if errors.As(err, &we) {
-		for _, e := range we.WriteErrors {
-			if e.Code == 14031 {
-				return true
-			}
-		}
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "No space left on device") ||
-		strings.Contains(msg, "no space left on device")
-}
 
 // spaceFault is the store's knowledge that the database is out of space:
 // set by the first write that fails for it (logged once, at error level),

@@ -16,6 +16,8 @@ import (
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // restEvents is how many messages BenchmarkStorageAtRest appends.
@@ -78,11 +80,11 @@ func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
 	b.Helper()
 	ctx := context.Background()
 	dir := ""
-	var conn *store.Conn
+	var conn *database.Conn
 	if backend.Name == "embedded" {
 		dir = b.TempDir()
 		var err error
-		if conn, err = store.Connect(ctx, store.ConnConfig{DataDir: dir, Database: "rest"}); err != nil {
+		if conn, err = database.Connect(ctx, database.Config{DataDir: dir, Database: "rest"}); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = conn.Close(context.Background()) }) // if it failed before stopping it

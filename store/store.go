@@ -15,6 +15,8 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Options configure a Store.
@@ -55,7 +57,7 @@ type Options struct {
 // Store is the event store on one database. It is safe for concurrent use,
 // and several Stores (in one or many processes) may share a database.
 type Store struct {
-	conn *Conn
+	conn *database.Conn
 	db   *mongo.Database
 	opts Options
 	log  *slog.Logger
@@ -78,7 +80,7 @@ type Store struct {
 }
 
 // New returns a Store on conn. The schema must be migrated (migrations.Up).
-func New(conn *Conn, opts Options) (*Store, error) {
+func New(conn *database.Conn, opts Options) (*Store, error) {
 	if err := hashing.ValidateSrc(opts.Server); err != nil {
 		return nil, fmt.Errorf("server name: %w", err)
 	}
@@ -187,27 +189,7 @@ func (s *Store) observe(op string, start time.Time, err *error) {
 // dbError turns a driver error into a domain error: not found, conflict on
 // a duplicate key, unavailable when the database cannot be reached, out of
 // space when it has no room to write (space.go).
-func dbError(op string, err error) error {
-	var e *eventstore.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &e):
-		return err
-	case errors.Is(err, mongo.ErrNoDocuments):
-		return &eventstore.Error{Code: eventstore.ENOTFOUND, Message: "not found", Err: err}
-	case mongo.IsDuplicateKeyError(err):
-		return &eventstore.Error{Code: eventstore.ECONFLICT, Message: "conflict", Err: err}
-	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.DeadlineExceeded):
-		return &eventstore.Error{Code: eventstore.EUNAVAILABLE, Message: "the database did not answer in time; retry", Err: fmt.Errorf("%s: %w", op, err)}
-	case errors.Is(err, context.Canceled):
-		return err
-	case outOfSpace(err):
-		return &eventstore.Error{Code: eventstore.EOUTOFSPACE, Message: "the database is out of space; writes resume once space is freed",
-			Err: fmt.Errorf("%s: %w", op, err)}
-	}
-	return &eventstore.Error{Code: eventstore.EINTERNAL, Err: fmt.Errorf("%s: %w", op, err)}
-}
+func dbError(op string, err error) error { return database.Wrap(op, err) }
 
 // findByID reads one document by _id into out (a *bson.Raw takes it
 // raw); found is false when absent.

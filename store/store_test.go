@@ -12,13 +12,15 @@ import (
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 const server = "a.example"
 
-func newStore(t *testing.T, b storetest.Backend) (*store.Store, *store.Conn) {
+func newStore(t *testing.T, b storetest.Backend) (*store.Store, *database.Conn) {
 	t.Helper()
 	conn := b.Connect(t, storetest.Options{})
 	return storetest.NewStore(t, conn, server, store.Options{}), conn

@@ -296,7 +296,7 @@ const versionReads = 8
 // have, a version read already, from memory), in that order: concurrently
 // by _id, or on MongoDB by one find along the cid_seq index.
 func (s *Store) versions(ctx context.Context, ct string, latest, have *head, seqs []int64) ([]*head, error) {
-	if s.conn.dialect.readsRanges() && len(seqs) > 1 {
+	if s.conn.Backend().ReadsRanges() && len(seqs) > 1 {
 		return s.versionRange(ctx, ct, latest, seqs)
 	}
 	out := make([]*head, len(seqs))

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 )
 
@@ -37,7 +38,7 @@ type undos struct {
 func (s *Store) undoClaim(ctx context.Context, coll *mongo.Collection, c *sharedClaim) {
 	if err := s.takeBack(ctx, coll, c); err != nil {
 		level := slog.LevelError
-		if outOfSpace(err) { // the cause is logged once, at error level (space.go)
+		if database.OutOfSpace(err) { // the cause is logged once, at error level (space.go)
 			level = slog.LevelWarn
 		}
 		s.log.Log(ctx, level, "a head version whose events could not be written is not taken back yet; writes to its room wait for it",
@@ -86,7 +87,7 @@ func (s *Store) takeBack(ctx context.Context, coll *mongo.Collection, c *sharedC
 		if err := s.step("take back"); err != nil {
 			return err
 		}
-		return s.conn.write(ctx, func() error {
+		return s.conn.Write(ctx, func() error {
 			version := headID(c.version.Cid, c.version.Seq)
 			if _, err := coll.DeleteOne(ctx, byID(version)); err != nil {
 				return err

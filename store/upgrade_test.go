@@ -13,6 +13,8 @@ import (
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // TestUpgradeGivesPositions upgrades a store written before timelines
@@ -22,13 +24,13 @@ import (
 func TestUpgradeGivesPositions(t *testing.T) {
 	dir := t.TempDir()
 	untar(t, "../testdata/store-v6.tar.gz", dir)
-	emb, err := store.StartEmbedded(store.EmbeddedConfig{Dir: dir})
+	emb, err := database.StartEmbedded(database.EmbeddedConfig{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emb.Close() })
 	ctx := storetest.Context(t)
-	conn, err := store.Connect(ctx, store.ConnConfig{Embedded: emb})
+	conn, err := database.Connect(ctx, database.Config{Embedded: emb})
 	if err != nil {
 		t.Fatal(err)
 	}

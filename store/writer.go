@@ -13,12 +13,14 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // MaxBatchEvents is how many events one head version adds at most: with
 // the version and its commit log entry, one FerretDB insert batch. Callers that hand the store
 // events in batches (a history a peer sends) use it as their batch size.
-const MaxBatchEvents = ferretBatch - 2 // and its commit log entry
+const MaxBatchEvents = database.FerretBatch - 2 // and its commit log entry
 
 const (
 	maxBatchEvents    = MaxBatchEvents
@@ -366,13 +368,13 @@ func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid strin
 
 // escapeEvent stores an event's data escaped if the backend needs it.
 func (s *Store) escapeEvent(d *eventDoc) error {
-	o, escaped, err := s.storable(d.O)
+	o, escaped, err := s.conn.Storable(d.O)
 	if err != nil || !escaped {
 		return err
 	}
 	d.O, d.ArraysEscaped = o, true
 	if d.D != nil {
-		if d.D, _, err = s.storable(d.D); err != nil {
+		if d.D, _, err = s.conn.Storable(d.D); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Config configures a Hub.
@@ -163,7 +165,7 @@ func (h *Hub) Run(ctx context.Context) error {
 func (h *Hub) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := h.st.WatchLogs(ctx, h.Committed)
-		if errors.Is(err, store.ErrNoChangeStreams) {
+		if errors.Is(err, database.ErrNoChangeStreams) {
 			return
 		}
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 	"github.com/eventstore-go/eventstore/stream"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -31,7 +33,7 @@ type node struct {
 	stop func()
 }
 
-func newNode(t testing.TB, conn *store.Conn, cfg stream.Config) *node {
+func newNode(t testing.TB, conn *database.Conn, cfg stream.Config) *node {
 	t.Helper()
 	var hub atomic.Pointer[stream.Hub]
 	st := storetest.NewStore(t, conn, server, store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {

@@ -10,7 +10,8 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Flag names shared by several commands.
@@ -77,10 +78,10 @@ func isTerminal(w io.Writer) bool {
 }
 
 // connect opens the database the flags select and says which in the log.
-func connect(ctx context.Context, cmd *cli.Command, logger *slog.Logger) (*store.Conn, error) {
-	cfg := store.ConnConfig{URI: cmd.String(flagMongoDBURI), DataDir: cmd.String(flagData),
+func connect(ctx context.Context, cmd *cli.Command, logger *slog.Logger) (*database.Conn, error) {
+	cfg := database.Config{URI: cmd.String(flagMongoDBURI), DataDir: cmd.String(flagData),
 		EmbeddedListen: cmd.String(flagEmbeddedListen), Logger: logger}
-	conn, err := store.Connect(ctx, cfg)
+	conn, err := database.Connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 )
 
 func migrateCommand(env environment) *cli.Command {
 	flags := append(storeFlags(env), logFlags(env)...)
-	run := func(f func(ctx context.Context, db migrations.Database) error) cli.ActionFunc {
+	run := func(f func(ctx context.Context, db *database.Conn) error) cli.ActionFunc {
 		return func(ctx context.Context, cmd *cli.Command) error {
 			logger, err := newLogger(cmd, env.stderr)
 			if err != nil {
@@ -35,7 +36,7 @@ func migrateCommand(env environment) *cli.Command {
 				Name:  "up",
 				Usage: "apply pending migrations (serve does this at start)",
 				Flags: flags,
-				Action: run(func(ctx context.Context, db migrations.Database) error {
+				Action: run(func(ctx context.Context, db *database.Conn) error {
 					done, err := migrations.Up(ctx, db, nil)
 					for _, s := range done {
 						fmt.Fprintf(env.stdout, "applied %d %s\n", s.Version, s.Name)
@@ -50,7 +51,7 @@ func migrateCommand(env environment) *cli.Command {
 				Name:  "status",
 				Usage: "list migrations and whether they are applied",
 				Flags: flags,
-				Action: run(func(ctx context.Context, db migrations.Database) error {
+				Action: run(func(ctx context.Context, db *database.Conn) error {
 					status, err := migrations.Status(ctx, db)
 					if err != nil {
 						return err

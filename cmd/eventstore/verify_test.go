@@ -17,15 +17,17 @@ import (
 	"github.com/eventstore-go/eventstore/federation"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // fillStore writes a room into a fresh embedded store under dir and stops
 // it, as a server that was shut down would leave it. It returns the ids.
-func fillStore(t *testing.T, dir string, tamper func(db *store.Conn, ids []string)) []string {
+func fillStore(t *testing.T, dir string, tamper func(db *database.Conn, ids []string)) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := store.Connect(ctx, store.ConnConfig{DataDir: dir})
+	conn, err := database.Connect(ctx, database.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	broken := t.TempDir()
-	ids := fillStore(t, broken, func(conn *store.Conn, ids []string) {
+	ids := fillStore(t, broken, func(conn *database.Conn, ids []string) {
 		_, err := conn.DB.Collection("room_events").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: ids[2]}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "o.msg", Value: "forged"}}}})
 		if err != nil {
@@ -127,7 +129,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	flags := t.TempDir()
-	fillStore(t, flags, func(conn *store.Conn, ids []string) {
+	fillStore(t, flags, func(conn *database.Conn, ids []string) {
 		_, err := conn.DB.Collection("room_events").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: ids[1]}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "isLeaf", Value: true}}}})
 		if err != nil {

@@ -20,15 +20,22 @@ import (
 
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // MongoDBURIVariable names the environment variable with a real MongoDB to
 // test against as well.
 const MongoDBURIVariable = "EVENTSTORE_TEST_MONGODB_URI"
 
+// MongoDBReadsVariable, set to anything, makes every test connection take
+// MongoDB's read paths on the embedded FerretDB as well
+// (database.Config.MongoDBReads), so that those paths run here.
+const MongoDBReadsVariable = "EVENTSTORE_TEST_MONGODB_READS"
+
 var (
 	embeddedOnce sync.Once
-	embedded     *store.Embedded
+	embedded     *database.Embedded
 	embeddedErr  error
 	embeddedDir  string
 	counter      atomic.Int64
@@ -69,16 +76,16 @@ func Run(t *testing.T, f func(t *testing.T, b Backend)) {
 }
 
 // Embedded returns the shared embedded store, starting it on first use.
-func Embedded(tb testing.TB) *store.Embedded {
+func Embedded(tb testing.TB) *database.Embedded {
 	tb.Helper()
 	embeddedOnce.Do(func() {
 		embeddedDir, embeddedErr = os.MkdirTemp("", "eventstore-test-")
 		if embeddedErr == nil {
-			cfg := store.EmbeddedConfig{Dir: embeddedDir}
+			cfg := database.EmbeddedConfig{Dir: embeddedDir}
 			if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
-			embedded, embeddedErr = store.StartEmbedded(cfg)
+			embedded, embeddedErr = database.StartEmbedded(cfg)
 		}
 	})
 	if embeddedErr != nil {
@@ -96,9 +103,10 @@ type Options struct {
 
 // Connect opens a fresh, migrated database on the backend (or the one named
 // in opts, to share it between two connections) and closes it with the test.
-func (b Backend) Connect(tb testing.TB, opts Options) *store.Conn {
+func (b Backend) Connect(tb testing.TB, opts Options) *database.Conn {
 	tb.Helper()
-	cfg := store.ConnConfig{URI: b.uri, Database: opts.Database, Monitor: opts.Monitor}
+	cfg := database.Config{URI: b.uri, Database: opts.Database, Monitor: opts.Monitor,
+		MongoDBReads: os.Getenv(MongoDBReadsVariable) != ""}
 	if b.uri == "" {
 		cfg.Embedded = Embedded(tb)
 	}
@@ -107,7 +115,7 @@ func (b Backend) Connect(tb testing.TB, opts Options) *store.Conn {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := store.Connect(ctx, cfg)
+	conn, err := database.Connect(ctx, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -142,7 +150,7 @@ func NewDatabaseName(tb testing.TB) string {
 }
 
 // NewStore returns a store named server on conn, closed with the test.
-func NewStore(tb testing.TB, conn *store.Conn, server string, opts store.Options) *store.Store {
+func NewStore(tb testing.TB, conn *database.Conn, server string, opts store.Options) *store.Store {
 	tb.Helper()
 	opts.Server = server
 	s, err := store.New(conn, opts)
@@ -156,7 +164,7 @@ func NewStore(tb testing.TB, conn *store.Conn, server string, opts store.Options
 // CheckLeaves recomputes the leaf set of a context from its events, read
 // straight from the collection, and fails the test unless the store's
 // leaves and every isLeaf flag agree with it. It returns the events' ids.
-func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string) []string {
+func CheckLeaves(tb testing.TB, s *store.Store, conn *database.Conn, ct, cid string) []string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -221,7 +229,7 @@ func CheckLeaves(tb testing.TB, s *store.Store, conn *store.Conn, ct, cid string
 
 // Empty deletes every document of every collection of conn's database,
 // keeping the collections and their indexes.
-func Empty(tb testing.TB, conn *store.Conn) {
+func Empty(tb testing.TB, conn *database.Conn) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

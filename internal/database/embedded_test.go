@@ -1,4 +1,4 @@
-package store
+package database
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestOneIDIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	conn, err := Connect(ctx, ConnConfig{Embedded: e})
+	conn, err := Connect(ctx, Config{Embedded: e})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package database
 
 import (
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -6,8 +6,8 @@ import (
 
 // FerretDB v1 refuses documents with an array directly inside an array,
 // which event data may hold (the spec's own vectors do). On FerretDB such
-// data is stored escaped, and the event document is marked
-// (arraysEscaped: true); a real MongoDB stores it as it is. In escaped
+// data is stored escaped, and the caller marks the document
+// (the store: arraysEscaped: true); a real MongoDB stores it as it is. In escaped
 // data, each element of an array that is
 //   - an array becomes {"": "array", "v": [elements…]},
 //   - an object with a "" member becomes {"": "object", "v": {members…}},
@@ -23,12 +23,12 @@ const (
 	escapeValue  = "v"
 )
 
-// needsEscape reports whether data must be escaped to be stored on FerretDB.
-func needsEscape(v any) bool {
+// NeedsEscape reports whether data must be escaped to be stored on FerretDB.
+func NeedsEscape(v any) bool {
 	switch x := v.(type) {
 	case bson.D:
 		for _, e := range x {
-			if needsEscape(e.Value) {
+			if NeedsEscape(e.Value) {
 				return true
 			}
 		}
@@ -44,7 +44,7 @@ func needsEscape(v any) bool {
 					}
 				}
 			}
-			if needsEscape(item) {
+			if NeedsEscape(item) {
 				return true
 			}
 		}
@@ -52,7 +52,8 @@ func needsEscape(v any) bool {
 	return false
 }
 
-func escapeData(v any) any { return mapArrayItems(v, escapeElement) }
+// EscapeData is v in its escaped form.
+func EscapeData(v any) any { return mapArrayItems(v, EscapeElement) }
 
 // mapArrayItems copies v with every array item, at any depth, replaced by
 // item(it); item recurses itself into what it returns.
@@ -74,48 +75,52 @@ func mapArrayItems(v any, item func(any) any) any {
 	return v
 }
 
-func escapeElement(item any) any {
+// EscapeElement is item, an array element or a value set into data, in
+// its escaped form.
+func EscapeElement(item any) any {
 	switch it := item.(type) {
 	case bson.A:
-		return bson.D{{Key: escapeKey, Value: escapeArray}, {Key: escapeValue, Value: escapeData(it)}}
+		return bson.D{{Key: escapeKey, Value: escapeArray}, {Key: escapeValue, Value: EscapeData(it)}}
 	case bson.D:
 		for _, e := range it {
 			if e.Key == escapeKey {
-				return bson.D{{Key: escapeKey, Value: escapeObject}, {Key: escapeValue, Value: escapeData(it)}}
+				return bson.D{{Key: escapeKey, Value: escapeObject}, {Key: escapeValue, Value: EscapeData(it)}}
 			}
 		}
 	}
-	return escapeData(item)
+	return EscapeData(item)
 }
 
-func unescapeData(v any) any { return mapArrayItems(v, unescapeElement) }
+// UnescapeData is escaped data v as it was.
+func UnescapeData(v any) any { return mapArrayItems(v, UnescapeElement) }
 
-func unescapeElement(item any) any {
+// UnescapeElement is escaped item as it was.
+func UnescapeElement(item any) any {
 	if d, ok := item.(bson.D); ok && len(d) == 2 && d[0].Key == escapeKey && d[1].Key == escapeValue {
 		switch d[0].Value {
 		case escapeArray, escapeObject:
-			return unescapeData(d[1].Value)
+			return UnescapeData(d[1].Value)
 		}
 	}
-	return unescapeData(item)
+	return UnescapeData(item)
 }
 
-// storable returns data as it must be stored on this backend, and whether
+// Storable returns data as it must be stored on this backend, and whether
 // that is the escaped form.
-func (s *Store) storable(data bson.Raw) (bson.Raw, bool, error) {
-	if data == nil || !s.conn.dialect.escapesNestedArrays() {
+func (c *Conn) Storable(data bson.Raw) (bson.Raw, bool, error) {
+	if data == nil || !c.backend.EscapesNestedArrays() {
 		return data, false, nil
 	}
 	d, err := decodeRaw(data)
-	if err != nil || !needsEscape(d) {
+	if err != nil || !NeedsEscape(d) {
 		return data, false, err
 	}
-	raw, err := bson.Marshal(escapeData(d))
+	raw, err := bson.Marshal(EscapeData(d))
 	return raw, true, err
 }
 
-// unescapeRaw turns escaped stored data back into the data.
-func unescapeRaw(data bson.Raw) (bson.Raw, error) {
+// UnescapeRaw turns escaped stored data back into the data.
+func UnescapeRaw(data bson.Raw) (bson.Raw, error) {
 	if data == nil {
 		return nil, nil
 	}
@@ -123,7 +128,7 @@ func unescapeRaw(data bson.Raw) (bson.Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bson.Marshal(unescapeData(d))
+	return bson.Marshal(UnescapeData(d))
 }
 
 func decodeRaw(data bson.Raw) (bson.D, error) {

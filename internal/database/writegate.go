@@ -1,4 +1,4 @@
-package store
+package database
 
 import "context"
 
@@ -7,15 +7,16 @@ import "context"
 // the lock frees. Writes that FerretDB's pool hands SQLite at the same
 // moment therefore wait far longer than they take: 8 one-event inserts at
 // once ran at a quarter of the rate of the same inserts one after the
-// other. So on the embedded store the writes of this process go to SQLite
+// other. So on FerretDB the writes of this process go to SQLite
 // one at a time, through the gate below, and the claims that queue behind
-// it meanwhile share the next insert (sharedinsert.go). Other processes on
+// it meanwhile share the next insert (the store's sharedinsert.go). Other processes on
 // the same file still meet SQLite's lock. On MongoDB writes are not gated.
 
-// write runs f, a database write, alone among this connection's writes on
-// the embedded store (at once on MongoDB).
-func (c *Conn) write(ctx context.Context, f func() error) error {
-	if !c.dialect.ferret {
+// Write runs f, a database write, alone among this connection's writes on
+// FerretDB (at once on MongoDB). Every write of this process to the
+// database goes through it.
+func (c *Conn) Write(ctx context.Context, f func() error) error {
+	if !c.backend.gated() {
 		return f()
 	}
 	select {

@@ -1,4 +1,4 @@
-package store
+package database
 
 import (
 	"context"
@@ -19,9 +19,9 @@ import (
 // DefaultDatabase is the database used when the URI names none.
 const DefaultDatabase = "eventstore"
 
-// ConnConfig selects the database: a MongoDB URI, or with none the embedded
+// Config selects the database: a MongoDB URI, or with none the embedded
 // FerretDB under DataDir.
-type ConnConfig struct {
+type Config struct {
 	URI            string // mongodb://…; empty means the embedded store
 	Database       string // overrides the database named in the URI (default "eventstore")
 	DataDir        string // the embedded store's data directory
@@ -31,6 +31,10 @@ type ConnConfig struct {
 	Embedded *Embedded
 	Logger   *slog.Logger
 	Monitor  *event.CommandMonitor // optional, e.g. to count round trips
+	Pool     *event.PoolMonitor    // optional, e.g. to count connections
+	// MongoDBReads takes MongoDB's read paths on FerretDB too (see
+	// Backend.mongoReads): tests set it, so that those paths run here.
+	MongoDBReads bool
 }
 
 // Conn is an open database: a real MongoDB or the embedded FerretDB,
@@ -41,16 +45,17 @@ type Conn struct {
 	embedded     *Embedded
 	ownsEmbedded bool
 
-	dialect dialect       // what this backend can do, and how
-	writing chan struct{} // the embedded store's write gate (writegate.go)
+	backend Backend       // what this backend can do, and how
+	writing chan struct{} // FerretDB's write gate (writegate.go)
 
 	mu      sync.Mutex
 	created map[string]bool
 }
 
 // Connect opens the database cfg selects, starting the embedded store when
-// no URI is given, and checks that it answers.
-func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
+// no URI is given, checks that it answers and asks it what it is. The
+// driver's settings follow the backend, however it is reached.
+func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	c := &Conn{created: map[string]bool{}, writing: make(chan struct{}, 1)}
 	uri := cfg.URI
 	if cfg.Embedded != nil {
@@ -66,6 +71,16 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		c.embedded, c.ownsEmbedded = e, true
 		uri = e.URI()
 	}
+	name := cfg.Database
+	if name == "" {
+		name = databaseName(uri)
+	}
+	var err error
+	if c.backend, err = askBackend(ctx, uri, name); err != nil {
+		c.closeEmbedded()
+		return nil, err
+	}
+	c.backend.mongoReads = cfg.MongoDBReads
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("eventstore").
 		// An append is acknowledged only once a majority has journaled it, so
@@ -78,8 +93,11 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 	if cfg.Monitor != nil {
 		opts.SetMonitor(cfg.Monitor)
 	}
-	if c.embedded != nil {
-		opts.SetMaxPoolSize(embeddedPoolSize)
+	if cfg.Pool != nil {
+		opts.SetPoolMonitor(cfg.Pool)
+	}
+	if n := c.backend.poolSize(); n > 0 {
+		opts.SetMaxPoolSize(n)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -87,24 +105,42 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", redactURI(uri), err)
 	}
 	c.Client = client
-	name := cfg.Database
-	if name == "" {
-		name = databaseName(uri)
-	}
 	c.DB = client.Database(name)
 	if err := c.Ping(ctx); err != nil {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("MongoDB at %s does not answer: %w", redactURI(uri), err)
 	}
-	if c.dialect, err = detectDialect(ctx, c.DB); err != nil {
-		_ = c.Close(context.Background())
-		return nil, fmt.Errorf("MongoDB at %s: %w", redactURI(uri), err)
+	if c.backend.FerretDB && c.embedded == nil && cfg.Logger != nil {
+		cfg.Logger.Warn("FerretDB reached by URI: its lookups by _id scan their collection " +
+			"(FerretDB v1 indexes _id on another expression than it queries; the embedded store fixes that in its SQLite file)")
 	}
 	return c, nil
 }
 
-// Writable says whether the store can write here (see dialect.writable).
-func (c *Conn) Writable() error { return c.dialect.writable() }
+// askBackend asks the server at uri what it is, on a connection of its
+// own: the driver's settings of the real one depend on the answer.
+func askBackend(ctx context.Context, uri, name string) (Backend, error) {
+	opts := options.Client().ApplyURI(uri).SetAppName("eventstore").SetMaxPoolSize(1)
+	if !strings.Contains(strings.ToLower(uri), "serverselectiontimeoutms") {
+		opts.SetServerSelectionTimeout(10 * time.Second)
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return Backend{}, fmt.Errorf("connecting to %s: %w", redactURI(uri), err)
+	}
+	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
+	b, err := detectBackend(ctx, client.Database(name))
+	if err != nil {
+		return Backend{}, fmt.Errorf("MongoDB at %s does not answer: %w", redactURI(uri), err)
+	}
+	return b, nil
+}
+
+// Backend is what the server can do.
+func (c *Conn) Backend() Backend { return c.backend }
+
+// Writable says whether events can be written here (see Backend.Writable).
+func (c *Conn) Writable() error { return c.backend.Writable() }
 
 // Embedded reports whether this is the embedded store; it is nil otherwise.
 func (c *Conn) Embedded() *Embedded { return c.embedded }
@@ -182,8 +218,8 @@ func redactURI(uri string) string {
 // BulkUpdate runs update models in commands small enough for the backend.
 func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
 	for len(models) > 0 {
-		n := min(len(models), c.dialect.updateChunk())
-		err := c.write(ctx, func() error {
+		n := min(len(models), c.backend.UpdateChunk())
+		err := c.Write(ctx, func() error {
 			_, err := coll.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
 			return err
 		})
@@ -198,6 +234,16 @@ func (c *Conn) BulkUpdate(ctx context.Context, coll *mongo.Collection, models []
 // Database is the driver handle (for packages that take an interface).
 func (c *Conn) Database() *mongo.Database { return c.DB }
 
-// SecondaryIndexes says whether indexes other than _id serve queries: not
-// on the embedded store (see migrations.Database).
-func (c *Conn) SecondaryIndexes() bool { return c.embedded == nil }
+// Name is the database's name.
+func (c *Conn) Name() string { return c.DB.Name() }
+
+// ReclaimSpace gives back to the file system the space that deleted
+// documents left in the embedded store's file (Embedded.ReclaimSpace),
+// through the write gate; it returns the bytes freed. Elsewhere it does
+// nothing: a MongoDB reuses the space itself.
+func (c *Conn) ReclaimSpace(ctx context.Context) (int64, error) {
+	if c.embedded == nil {
+		return 0, nil
+	}
+	return c.embedded.ReclaimSpace(ctx, c.DB.Name(), c.Write)
+}
