@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -69,10 +69,10 @@ type Config struct {
 	Verifiers note.Verifiers
 }
 
-// Auditor audits one store and keeps its checkpoints in db.
+// Auditor audits one store and keeps its checkpoints in its database.
 type Auditor struct {
 	src         Source
-	checkpoints *mongo.Collection
+	checkpoints *database.Collection
 	now         func() time.Time
 	log         *slog.Logger
 	sigs        Signatures
@@ -81,7 +81,7 @@ type Auditor struct {
 }
 
 // New returns an Auditor of src whose checkpoints live in db.
-func New(src Source, db *mongo.Database, cfg Config) *Auditor {
+func New(src Source, db *database.Conn, cfg Config) *Auditor {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -48,7 +48,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			coll := conn.DB.Collection(migrations.EventsCollection("room"))
-			auditor := audit.New(s, conn.DB, signedConfig(conn))
+			auditor := audit.New(s, conn, signedConfig(conn))
 			var tScan, tVerify time.Duration
 			var docs int64
 			b.ResetTimer()

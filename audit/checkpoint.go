@@ -10,10 +10,9 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -53,8 +52,8 @@ func (cp *checkpoint) usable() bool { return cp != nil && cp.Bad == "" }
 // before checkpoints were signed) as none.
 func (a *Auditor) checkpoint(ctx context.Context, ct, cid string) (*checkpoint, error) {
 	var cp checkpoint
-	err := a.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: checkpointID(ct, cid)}}).Decode(&cp)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := a.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: checkpointID(ct, cid)}}, &cp)
+	if errors.Is(err, database.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -87,8 +86,7 @@ func (a *Auditor) saveCheckpoint(ctx context.Context, ct, cid string, h *store.H
 		}
 		cp.Note = string(signed)
 	}
-	_, err := a.checkpoints.ReplaceOne(ctx, bson.D{{Key: "_id", Value: cp.ID}}, cp, options.Replace().SetUpsert(true))
-	return err
+	return a.checkpoints.ReplaceOne(ctx, bson.D{{Key: "_id", Value: cp.ID}}, cp, true)
 }
 
 func newCheckpoint(ct, cid string, h *store.HeadVersion) *checkpoint {

@@ -44,7 +44,7 @@ func newNoteKeys(t *testing.T, name string) noteKeys {
 }
 
 func (k noteKeys) auditor(s *store.Store, conn *database.Conn) *audit.Auditor {
-	return audit.New(s, conn.DB, audit.Config{Signer: k.signer, Verifiers: k.verifiers})
+	return audit.New(s, conn, audit.Config{Signer: k.signer, Verifiers: k.verifiers})
 }
 
 func verifyWith(t *testing.T, a *audit.Auditor, opts audit.Options) *audit.Report {
@@ -190,7 +190,7 @@ func TestCheckpointFileRefusedIfNotOurs(t *testing.T) {
 				t.Errorf("%s: the file was overwritten", name)
 			}
 		}
-		if _, err := audit.New(r.s, r.conn.DB, audit.Config{}).Verify(ctxT(t), audit.Options{CheckpointFile: file}); err == nil {
+		if _, err := audit.New(r.s, r.conn, audit.Config{}).Verify(ctxT(t), audit.Options{CheckpointFile: file}); err == nil {
 			t.Error("an auditor without a signing key used a checkpoint file")
 		}
 	})

@@ -56,7 +56,7 @@ func signingStore(tb testing.TB, conn *database.Conn) *store.Store {
 // that verifies signatures (the server's keys in the database, the peer's
 // pinned) and signs checkpoints as serve's does.
 func auditorOf(s *store.Store, conn *database.Conn) *audit.Auditor {
-	return audit.New(s, conn.DB, signedConfig(conn))
+	return audit.New(s, conn, signedConfig(conn))
 }
 
 func signedConfig(conn *database.Conn) audit.Config {

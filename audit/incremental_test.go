@@ -69,7 +69,7 @@ func TestIncrementalAuditChecksWhatIsNew(t *testing.T) {
 		r.tamper(t, r.Events[8].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: r.Events[8].O}, {Key: "d", Value: r.Events[8].O}}},
 			{Key: "$unset", Value: bson.D{{Key: "deletedAt", Value: ""}}}})
 
-		rep = verifyWith(t, audit.New(storetest.NewStore(t, r.conn, server, store.Options{}), r.conn.DB, signedConfig(r.conn)), audit.Options{Incremental: true})
+		rep = verifyWith(t, audit.New(storetest.NewStore(t, r.conn, server, store.Options{}), r.conn, signedConfig(r.conn)), audit.Options{Incremental: true})
 		if rep.PerCtx[0].Checked != "incremental" {
 			t.Fatalf("not incremental: %+v", rep)
 		}

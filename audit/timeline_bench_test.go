@@ -44,7 +44,7 @@ func BenchmarkVerifyRoom(b *testing.B) {
 				f := storetest.Populate(b, s, storetest.Fill{Sizes: sizes})
 				b.Logf("%s: filled %d events in %d rooms in %v (%.0f events/s)", label, sumInts(sizes), len(sizes),
 					f.Took.Round(time.Millisecond), float64(sumInts(sizes))/f.Took.Seconds())
-				return &auditedRoom{label: label, auditor: audit.New(s, conn.DB, audit.Config{}), cid: f.Rooms[at], cmds: cmds}
+				return &auditedRoom{label: label, auditor: audit.New(s, conn, audit.Config{}), cid: f.Rooms[at], cmds: cmds}
 			}
 			alone := build("room", []int{roomEvents}, 0)
 			sizes := make([]int, others)

@@ -64,7 +64,7 @@ func startServer(t testing.TB, conn *database.Conn, cfg serverConfig) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
-	auditor := audit.New(st, conn.DB, audit.Config{})
+	auditor := audit.New(st, conn, audit.Config{})
 	var handler http.Handler = api.New(api.Config{Store: st, Hub: h, Tokens: cfg.tokens,
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			return auditor.Verify(ctx, audit.Options{Ct: ct, Cid: cid})

@@ -29,7 +29,7 @@ func (n *node) auditor() *audit.Auditor {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	return audit.New(n.st, n.conn.DB, cfg)
+	return audit.New(n.st, n.conn, cfg)
 }
 
 // eventID is the _id of an event in an API answer.

@@ -187,7 +187,7 @@ func (n *node) start() {
 			if err != nil {
 				return nil, err
 			}
-			return audit.New(st, conn.DB, cfg).Verify(ctx, audit.Options{Ct: ct, Cid: cid})
+			return audit.New(st, conn, cfg).Verify(ctx, audit.Options{Ct: ct, Cid: cid})
 		}})
 	if n.ln == nil {
 		if n.ln, err = net.Listen("tcp", strings.TrimPrefix(n.url, "http://")); err != nil {

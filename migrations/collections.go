@@ -2,15 +2,11 @@ package migrations
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore/internal/database"
 )
@@ -59,17 +55,10 @@ func ClidRecordID(cid, clid string) string { return cid + "#c" + clid }
 // LogEntryPrefix starts the _id of every commit log entry.
 const LogEntryPrefix = "~log#"
 
-// Index is a secondary index of a collection.
-type Index struct {
-	Name   string
-	Keys   bson.D
-	Sparse bool
-}
-
 // EventIndexes are the secondary indexes of every <ct>_events collection.
 // They serve listing and the audit on MongoDB; the hot path (append,
 // ingest, leaves, idempotency) reads and writes by _id only.
-var EventIndexes = []Index{
+var EventIndexes = []database.Index{
 	{Name: "cid_ts_id", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "ts", Value: 1}, {Key: "_id", Value: 1}}},
 	{Name: "cid_isLeaf", Keys: bson.D{{Key: "cid", Value: 1}, {Key: "isLeaf", Value: 1}}, Sparse: true},
 	{Name: "pids", Keys: bson.D{{Key: "pids", Value: 1}}},
@@ -86,86 +75,53 @@ func PrepareContextType(ctx context.Context, db *database.Conn, ct string) error
 			return err
 		}
 	}
-	return createIndexes(ctx, db, db.Database().Collection(EventsCollection(ct)), EventIndexes)
+	return createIndexes(ctx, db, db.Collection(EventsCollection(ct)), EventIndexes)
 }
 
 // createIndexes creates the indexes a collection lacks, where secondary
 // indexes serve queries. (Asking FerretDB v1 to create an index that exists
 // makes it panic and drop the connection.)
-func createIndexes(ctx context.Context, db *database.Conn, c *mongo.Collection, indexes []Index) error {
+func createIndexes(ctx context.Context, db *database.Conn, c *database.Collection, indexes []database.Index) error {
 	if !db.Backend().SecondaryIndexes() {
 		return nil
 	}
-	existing, err := indexNames(ctx, c)
+	existing, err := c.IndexNames(ctx)
 	if err != nil {
 		return err
 	}
-	var missing []mongo.IndexModel
+	var missing []database.Index
 	for _, ix := range indexes {
-		if slices.Contains(existing, ix.Name) {
-			continue
+		if !slices.Contains(existing, ix.Name) {
+			missing = append(missing, ix)
 		}
-		opts := options.Index().SetName(ix.Name)
-		if ix.Sparse {
-			opts.SetSparse(true)
-		}
-		missing = append(missing, mongo.IndexModel{Keys: ix.Keys, Options: opts})
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
-		return fmt.Errorf("indexes of %s: %w", c.Name(), err)
-	}
-	return nil
+	return c.CreateIndexes(ctx, missing)
 }
 
 // dropUnusedIndexes drops the given indexes of a collection where
 // secondary indexes serve no query (stores made before step 6 have them).
 // A concurrent drop of the same index by another process is not an error.
-func dropUnusedIndexes(ctx context.Context, db *database.Conn, c *mongo.Collection, indexes []Index) error {
+func dropUnusedIndexes(ctx context.Context, db *database.Conn, c *database.Collection, indexes []database.Index) error {
 	if db.Backend().SecondaryIndexes() {
 		return nil
 	}
-	existing, err := indexNames(ctx, c)
+	existing, err := c.IndexNames(ctx)
 	if err != nil {
 		return err
 	}
 	for _, ix := range indexes {
-		if !slices.Contains(existing, ix.Name) {
-			continue
-		}
-		err := c.Indexes().DropOne(ctx, ix.Name)
-		var ce mongo.CommandError
-		if err != nil && !(errors.As(err, &ce) && ce.Code == 27) { // 27: IndexNotFound
-			return fmt.Errorf("dropping index %s of %s: %w", ix.Name, c.Name(), err)
+		if slices.Contains(existing, ix.Name) {
+			if err := c.DropIndex(ctx, ix.Name); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// indexNames lists the names of a collection's indexes.
-func indexNames(ctx context.Context, c *mongo.Collection) ([]string, error) {
-	cur, err := c.Indexes().List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("indexes of %s: %w", c.Name(), err)
-	}
-	var existing []struct {
-		Name string `bson:"name"`
-	}
-	if err := cur.All(ctx, &existing); err != nil {
-		return nil, fmt.Errorf("indexes of %s: %w", c.Name(), err)
-	}
-	names := make([]string, len(existing))
-	for i, e := range existing {
-		names[i] = e.Name
-	}
-	return names, nil
-}
-
 // ContextTypes lists the context types present in the database: those in
 // the contexts registry and those with an events collection.
-func ContextTypes(ctx context.Context, db *mongo.Database) ([]string, error) {
+func ContextTypes(ctx context.Context, db *database.Conn) ([]string, error) {
 	seen := map[string]bool{}
 	var types []string
 	add := func(ct string) {
@@ -174,7 +130,7 @@ func ContextTypes(ctx context.Context, db *mongo.Database) ([]string, error) {
 			types = append(types, ct)
 		}
 	}
-	names, err := db.ListCollectionNames(ctx, bson.D{})
+	names, err := db.CollectionNames(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -184,14 +140,11 @@ func ContextTypes(ctx context.Context, db *mongo.Database) ([]string, error) {
 		}
 	}
 	// Not distinct: FerretDB v1 refuses the maxTimeMS the driver adds to it.
-	cur, err := db.Collection(ContextsCollection).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "ct", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
 	var docs []struct {
 		Ct string `bson:"ct"`
 	}
-	if err := cur.All(ctx, &docs); err != nil {
+	ctOnly := &database.Find{Projection: bson.D{{Key: "ct", Value: 1}}}
+	if err := db.Collection(ContextsCollection).FindAll(ctx, bson.D{}, ctOnly, &docs); err != nil {
 		return nil, err
 	}
 	for _, d := range docs {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/internal/database"
 )
@@ -31,10 +30,10 @@ var Steps = []Step{
 				return err
 			}
 		}
-		return createIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes)
+		return createIndexes(ctx, db, db.Collection(ContextsCollection), contextsIndexes)
 	}},
 	{2, "collections and indexes of every context type", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
-		types, err := ContextTypes(ctx, db.Database())
+		types, err := ContextTypes(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -60,15 +59,15 @@ var Steps = []Step{
 		return db.CreateCollection(ctx, LeasesCollection)
 	}},
 	{6, "no secondary indexes on the embedded store", func(ctx context.Context, db *database.Conn, _ *slog.Logger) error {
-		if err := dropUnusedIndexes(ctx, db, db.Database().Collection(ContextsCollection), contextsIndexes); err != nil {
+		if err := dropUnusedIndexes(ctx, db, db.Collection(ContextsCollection), contextsIndexes); err != nil {
 			return err
 		}
-		types, err := ContextTypes(ctx, db.Database())
+		types, err := ContextTypes(ctx, db)
 		if err != nil {
 			return err
 		}
 		for _, ct := range types {
-			if err := dropUnusedIndexes(ctx, db, db.Database().Collection(EventsCollection(ct)), EventIndexes); err != nil {
+			if err := dropUnusedIndexes(ctx, db, db.Collection(EventsCollection(ct)), EventIndexes); err != nil {
 				return err
 			}
 		}
@@ -85,7 +84,7 @@ var Steps = []Step{
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.
-var contextsIndexes = []Index{
+var contextsIndexes = []database.Index{
 	{Name: "ct_cid", Keys: bson.D{{Key: "ct", Value: 1}, {Key: "cid", Value: 1}}},
 }
 
@@ -106,12 +105,8 @@ type StepStatus struct {
 
 // Status lists every step with its state.
 func Status(ctx context.Context, db *database.Conn) ([]StepStatus, error) {
-	cur, err := db.Database().Collection(MigrationsCollection).Find(ctx, bson.D{})
-	if err != nil {
-		return nil, err
-	}
 	var applied []record
-	if err := cur.All(ctx, &applied); err != nil {
+	if err := db.Collection(MigrationsCollection).FindAll(ctx, bson.D{}, nil, &applied); err != nil {
 		return nil, err
 	}
 	at := map[int]time.Time{}
@@ -161,8 +156,8 @@ func Up(ctx context.Context, db *database.Conn, logger *slog.Logger) ([]StepStat
 			return done, fmt.Errorf("migration %d (%s): %w", s.Version, s.Name, err)
 		}
 		r := record{Version: s.Version, Name: s.Name, AppliedAt: time.Now().UTC().Truncate(time.Millisecond), By: by}
-		_, err := db.Database().Collection(MigrationsCollection).InsertOne(ctx, r)
-		if err != nil && !mongo.IsDuplicateKeyError(err) { // a duplicate: another process recorded it first
+		err := db.Collection(MigrationsCollection).InsertOne(ctx, r)
+		if err != nil && !database.IsDuplicate(err) { // a duplicate: another process recorded it first
 			return done, fmt.Errorf("recording migration %d: %w", s.Version, err)
 		}
 		logger.Info("migration applied", "version", s.Version, "name", s.Name, "took", time.Since(start).Round(time.Millisecond))

@@ -3,7 +3,6 @@ package migrations
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore/internal/database"
 )
@@ -58,7 +55,7 @@ func upTimeline(ctx context.Context, db *database.Conn, log *slog.Logger) error 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	types, err := ContextTypes(ctx, db.Database())
+	types, err := ContextTypes(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -71,7 +68,7 @@ func upTimeline(ctx context.Context, db *database.Conn, log *slog.Logger) error 
 }
 
 func timelineOf(ctx context.Context, db *database.Conn, ct string, log *slog.Logger) error {
-	coll := db.Database().Collection(EventsCollection(ct))
+	coll := db.Collection(EventsCollection(ct))
 	if err := createIndexes(ctx, db, coll, EventIndexes); err != nil { // cid_seq, on MongoDB
 		return err
 	}
@@ -84,48 +81,47 @@ func timelineOf(ctx context.Context, db *database.Conn, ct string, log *slog.Log
 		return err
 	}
 	log.Info("timeline positions: writing", "ct", ct, "versions", len(updates), "events", len(eventTypes))
-	return writeTimelines(ctx, db, coll, updates, log.With("ct", ct))
+	return writeTimelines(ctx, coll, updates, log.With("ct", ct))
 }
 
 // readTimelines reads every head version of a collection, and the type of
 // every event, in one scan.
-func readTimelines(ctx context.Context, coll *mongo.Collection) (map[string][]*versionRecord, map[string]string, error) {
-	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{
-		{Key: "cid", Value: 1}, {Key: "t", Value: 1}, {Key: "v", Value: 1}, {Key: "head", Value: 1}}))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cur.Close(ctx)
+func readTimelines(ctx context.Context, coll *database.Collection) (map[string][]*versionRecord, map[string]string, error) {
 	versions := map[string][]*versionRecord{}
 	eventTypes := map[string]string{}
-	for cur.Next(ctx) {
-		id, _ := cur.Current.Lookup("_id").StringValueOK()
+	fields := &database.Find{Projection: bson.D{{Key: "cid", Value: 1}, {Key: "t", Value: 1}, {Key: "v", Value: 1}, {Key: "head", Value: 1}}}
+	err := coll.Each(ctx, bson.D{}, fields, func(doc bson.Raw) error {
+		id, _ := doc.Lookup("_id").StringValueOK()
 		switch {
 		case strings.HasPrefix(id, LogEntryPrefix):
-		case cur.Current.Lookup("head").Type == bson.TypeEmbeddedDocument:
+		case doc.Lookup("head").Type == bson.TypeEmbeddedDocument:
 			v := new(versionRecord)
-			if err := cur.Decode(v); err != nil {
-				return nil, nil, fmt.Errorf("head version %s: %w", id, err)
+			if err := bson.Unmarshal(doc, v); err != nil {
+				return fmt.Errorf("head version %s: %w", id, err)
 			}
 			// A version written after this step (when it runs again) has
 			// its head packed into one string (store/headformat.go).
 			// As the store reads it: packed, then the fields beside it
 			// (such as this step's own updates) over it.
-			if packed, ok := cur.Current.Lookup("head", "packed").StringValueOK(); ok {
+			if packed, ok := doc.Lookup("head", "packed").StringValueOK(); ok {
 				if err := bson.UnmarshalExtJSON([]byte(packed), false, &v.Head); err != nil {
-					return nil, nil, fmt.Errorf("head version %s: its packed head: %w", id, err)
+					return fmt.Errorf("head version %s: its packed head: %w", id, err)
 				}
-				if err := cur.Current.Lookup("head").Unmarshal(&v.Head); err != nil {
-					return nil, nil, fmt.Errorf("head version %s: %w", id, err)
+				if err := doc.Lookup("head").Unmarshal(&v.Head); err != nil {
+					return fmt.Errorf("head version %s: %w", id, err)
 				}
 			}
 			versions[v.Cid] = append(versions[v.Cid], v)
 		default:
-			t, _ := cur.Current.Lookup("t").StringValueOK()
+			t, _ := doc.Lookup("t").StringValueOK()
 			eventTypes[id] = t
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return versions, eventTypes, cur.Err()
+	return versions, eventTypes, nil
 }
 
 // planTimelines computes every version's positions, types and log entry.
@@ -195,16 +191,15 @@ func planTimelines(versions map[string][]*versionRecord, eventTypes map[string]s
 }
 
 // writeTimelines sets the versions' timelines and inserts the commit log
-// entries, in short bulk writes, logging progress.
-func writeTimelines(ctx context.Context, db *database.Conn, coll *mongo.Collection, updates []timelineUpdate, log *slog.Logger) error {
-	chunk := 500
-	if !db.Backend().SecondaryIndexes() {
-		chunk = 4 // FerretDB v1 deadlocks on long update commands (store/dialect.go)
-	}
-	var models []mongo.WriteModel
+// entries, in short bulk writes (UpdateEach splits them as the backend
+// needs), logging progress.
+func writeTimelines(ctx context.Context, coll *database.Collection, updates []timelineUpdate, log *slog.Logger) error {
+	const updateBatch, entryBatch = 500, 100
+	var sets []database.Update
 	var entries []any
 	lastLog := time.Now()
 	for i, u := range updates {
+		last := i == len(updates)-1
 		if len(u.types) > 0 {
 			entries = append(entries, bson.D{{Key: "_id", Value: LogEntryID(u.log)}, {Key: "cid", Value: u.cid}, {Key: "seq", Value: u.seq}})
 		}
@@ -213,17 +208,17 @@ func writeTimelines(ctx context.Context, db *database.Conn, coll *mongo.Collecti
 			if len(u.types) > 0 {
 				set = append(set, bson.E{Key: "head.types", Value: u.types})
 			}
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: u.id}}).
-				SetUpdate(bson.D{{Key: "$set", Value: set}}))
+			sets = append(sets, database.Update{Filter: bson.D{{Key: "_id", Value: u.id}}, Update: bson.D{{Key: "$set", Value: set}}})
 		}
-		if len(models) >= chunk || i == len(updates)-1 && len(models) > 0 {
-			if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		if len(sets) >= updateBatch || last && len(sets) > 0 {
+			if err := coll.UpdateEach(ctx, sets); err != nil {
 				return err
 			}
-			models = models[:0]
+			sets = sets[:0]
 		}
-		if len(entries) >= 100 || i == len(updates)-1 && len(entries) > 0 {
-			if err := insertIgnoringDuplicates(ctx, coll, entries); err != nil {
+		if len(entries) >= entryBatch || last && len(entries) > 0 {
+			// Entries already there (an earlier run wrote them) are fine.
+			if err := coll.InsertMany(ctx, entries, false); !database.OnlyDuplicates(err) {
 				return err
 			}
 			entries = entries[:0]
@@ -231,21 +226,6 @@ func writeTimelines(ctx context.Context, db *database.Conn, coll *mongo.Collecti
 		if time.Since(lastLog) > 5*time.Second {
 			log.Info("timeline positions: progress", "versions", i+1, "of", len(updates))
 			lastLog = time.Now()
-		}
-	}
-	return nil
-}
-
-// insertIgnoringDuplicates inserts docs; those already there are fine.
-func insertIgnoringDuplicates(ctx context.Context, coll *mongo.Collection, docs []any) error {
-	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	var bwe mongo.BulkWriteException
-	if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return err
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return err
 		}
 	}
 	return nil

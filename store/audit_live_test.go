@@ -52,7 +52,7 @@ func liveRoom(t *testing.T, b storetest.Backend) (*store.Store, *audit.Auditor, 
 	t.Helper()
 	s, conn := newStore(t, b)
 	room := storetest.NewRoom(t, s)
-	auditor := audit.New(s, conn.DB, audit.Config{})
+	auditor := audit.New(s, conn, audit.Config{})
 	if rep, err := auditor.Verify(ctxT(t), audit.Options{}); err != nil || !rep.Clean {
 		t.Fatalf("clean store: %v %+v", err, rep.Problems)
 	}

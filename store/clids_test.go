@@ -243,7 +243,7 @@ func TestClidAppendIsOneWrite(t *testing.T) {
 
 func checkAudit(t *testing.T, s *store.Store, conn *database.Conn) {
 	t.Helper()
-	rep, err := audit.New(s, conn.DB, audit.Config{}).Verify(ctxT(t), audit.Options{})
+	rep, err := audit.New(s, conn, audit.Config{}).Verify(ctxT(t), audit.Options{})
 	if err != nil || !rep.Clean {
 		t.Fatalf("audit: %v %+v", err, rep.Problems)
 	}

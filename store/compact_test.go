@@ -56,7 +56,7 @@ func TestCompactionRacingWrites(t *testing.T) {
 		// ten versions adding one event each.
 		opts := store.Options{Now: clk.now, CompactAfter: store.MinCompactAfter, LeafFlagDelay: time.Hour}
 		s := storetest.NewStore(t, conn, server, opts)
-		auditor := audit.New(s, conn.DB, audit.Config{})
+		auditor := audit.New(s, conn, audit.Config{})
 		acked := map[string][]string{}
 		var mu sync.Mutex
 		appendTo := func(cid string, n int) error {
@@ -218,7 +218,7 @@ func TestCompactionRacingWrites(t *testing.T) {
 			t.Errorf("the old cursor reads on at %s, want %s", page.Events[0].ID, acked["r0"][5])
 		}
 		for _, opts := range []audit.Options{{Incremental: true}, {}} {
-			rep, err := audit.New(fresh, conn.DB, audit.Config{}).Verify(ctx, opts)
+			rep, err := audit.New(fresh, conn, audit.Config{}).Verify(ctx, opts)
 			if err != nil || !rep.Clean {
 				t.Fatalf("audit %+v after compaction: %v %+v", opts, err, rep.Problems)
 			}
@@ -288,7 +288,7 @@ func TestCompactionStaleWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		storetest.CheckLeaves(t, other, conn, "room", "r1")
-		rep, err := audit.New(other, conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
+		rep, err := audit.New(other, conn, audit.Config{}).Verify(ctx, audit.Options{})
 		if err != nil || !rep.Clean {
 			t.Fatalf("audit: %v %+v", err, rep.Problems)
 		}

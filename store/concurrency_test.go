@@ -165,7 +165,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 					case "restarted store":
 						next = storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, store.Options{})
 					case "repair":
-						if _, err := audit.New(s, conn.DB, audit.Config{}).Repair(ctx, "room", "r1"); err != nil {
+						if _, err := audit.New(s, conn, audit.Config{}).Repair(ctx, "room", "r1"); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -127,7 +127,7 @@ func (d *eventDoc) stored() *StoredEvent {
 
 // ContextTypes lists the context types that have contexts.
 func (s *Store) ContextTypes(ctx context.Context) ([]string, error) {
-	types, err := migrations.ContextTypes(ctx, s.db)
+	types, err := migrations.ContextTypes(ctx, s.conn)
 	return types, dbError("context types", err)
 }
 

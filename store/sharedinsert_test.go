@@ -141,7 +141,7 @@ func TestSharedInsertLostClaim(t *testing.T) {
 		if len(seen) != 4+1+4 {
 			t.Errorf("commit log holds %d events, want 9", len(seen))
 		}
-		rep, err := audit.New(ours, conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
+		rep, err := audit.New(ours, conn, audit.Config{}).Verify(ctx, audit.Options{})
 		if err != nil || !rep.Clean {
 			t.Fatalf("audit: %v %+v", err, rep.Problems)
 		}
@@ -257,7 +257,7 @@ func TestConcurrentAppendsTwoStoresManyRooms(t *testing.T) {
 			}
 			storetest.CheckLeaves(t, ss[0], conn, "room", cid)
 		}
-		rep, err := audit.New(ss[0], conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
+		rep, err := audit.New(ss[0], conn, audit.Config{}).Verify(ctx, audit.Options{})
 		if err != nil || !rep.Clean {
 			t.Fatalf("audit: %v %+v", err, rep.Problems)
 		}
@@ -318,7 +318,7 @@ func TestCrashInSharedInsert(t *testing.T) {
 			}
 			storetest.CheckLeaves(t, restarted, conn, "room", cid)
 		}
-		rep, err := audit.New(restarted, conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
+		rep, err := audit.New(restarted, conn, audit.Config{}).Verify(ctx, audit.Options{})
 		if err != nil || !rep.Clean {
 			t.Fatalf("audit: %v %+v", err, rep.Problems)
 		}

@@ -96,7 +96,7 @@ func TestOutOfSpace(t *testing.T) {
 		}
 	}
 	storetest.CheckLeaves(t, s, conn, "room", cid)
-	rep, err := audit.New(s, conn.DB, audit.Config{}).Verify(ctx, audit.Options{})
+	rep, err := audit.New(s, conn, audit.Config{}).Verify(ctx, audit.Options{})
 	if err != nil || !rep.Clean {
 		t.Fatalf("audit: %v %+v", err, rep.Problems)
 	}

@@ -199,7 +199,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	if err != nil {
 		return err
 	}
-	auditor := audit.New(st, conn.DB, auditCfg)
+	auditor := audit.New(st, conn, auditCfg)
 	if cmd.Int(flagStreamBuffer) < 1 {
 		return fmt.Errorf("--%s must be at least 1", flagStreamBuffer)
 	}

@@ -104,7 +104,7 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 		return failed(err)
 	}
 	defer st.Close()
-	auditor := audit.New(st, conn.DB, cfg)
+	auditor := audit.New(st, conn, cfg)
 	rep, err := auditor.Verify(ctx, opts)
 	if opts.Progress != nil {
 		fmt.Fprintln(env.stderr)
