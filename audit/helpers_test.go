@@ -45,7 +45,7 @@ func newStore(t *testing.T, b storetest.Backend) (*store.Store, *database.Conn) 
 
 func signingStore(tb testing.TB, conn *database.Conn) *store.Store {
 	tb.Helper()
-	keys, err := federation.LoadKeyring(context.Background(), conn.DB, nil, time.Now())
+	keys, err := federation.LoadKeyring(context.Background(), conn, nil, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,11 +61,11 @@ func auditorOf(s *store.Store, conn *database.Conn) *audit.Auditor {
 
 func signedConfig(conn *database.Conn) audit.Config {
 	ctx := context.Background()
-	keys, err := federation.ReadKeyring(ctx, conn.DB, nil)
+	keys, err := federation.ReadKeyring(ctx, conn, nil)
 	if err != nil {
 		panic(err)
 	}
-	k, err := federation.LoadAuditKeys(ctx, conn.DB, server, keys, []federation.Peer{{Name: peer, URL: "http://127.0.0.1:1", Pinned: []*federation.Key{peerKey}}})
+	k, err := federation.LoadAuditKeys(ctx, conn, server, keys, []federation.Peer{{Name: peer, URL: "http://127.0.0.1:1", Pinned: []*federation.Key{peerKey}}})
 	if err != nil {
 		panic(err)
 	}

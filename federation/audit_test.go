@@ -16,7 +16,7 @@ import (
 // auditConfig is the audit as serve configures it on node n: signatures
 // checked against the keys n knows, checkpoints signed with its key.
 func (n *node) auditConfig(ctx context.Context) (audit.Config, error) {
-	k, err := federation.LoadAuditKeys(ctx, n.conn.DB, n.name, n.keys, n.peers)
+	k, err := federation.LoadAuditKeys(ctx, n.conn, n.name, n.keys, n.peers)
 	if err != nil {
 		return audit.Config{}, err
 	}

@@ -2,12 +2,11 @@ package federation
 
 import (
 	"context"
-	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // A cursor records, per peer and context, up to which head version this
@@ -28,6 +27,19 @@ type cursorDoc struct {
 }
 
 func cursorID(peer, ct, cid string) string { return peer + "|" + ct + "/" + cid }
+
+// cursorsOf reads the cursors of peer: the one read of the collection that
+// is not by _id, so on FerretDB it reads every cursor (on MongoDB too: no
+// index on peer). It stays because a sender must find the cursors other
+// processes sharing the database made, and it is bounded: one small
+// document per peer and shared context, read in the background by the one
+// process sending to the peer, once a sweep (Config.Sweep) and once an
+// anti-entropy round, never on a request's path.
+func (f *Federation) cursorsOf(ctx context.Context, peer string) ([]cursorDoc, error) {
+	var cursors []cursorDoc
+	err := f.cursors.FindAll(ctx, bson.D{{Key: "peer", Value: peer}}, nil, &cursors)
+	return cursors, err
+}
 
 // track makes sure every other participant of a context has a cursor (new
 // ones start at the current version: what came before, a new participant
@@ -79,11 +91,8 @@ func (f *Federation) track(ctx context.Context, ct, cid string, events []*events
 // stored before the cursor exists, so before the invitation goes out and
 // the peer fetches the history.)
 func (f *Federation) newCursor(ctx context.Context, id, peer, ct, cid string, seq int64, invite string) error {
-	err := f.cursors.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
+	var existing cursorDoc
+	if found, err := f.cursors.FindByID(ctx, id, &existing); found || err != nil {
 		return err
 	}
 	if invite == "" {
@@ -97,7 +106,7 @@ func (f *Federation) newCursor(ctx context.Context, id, peer, ct, cid string, se
 		}
 	}
 	doc := cursorDoc{ID: id, Peer: peer, Ct: ct, Cid: cid, Seq: seq, Invite: invite, Updated: bson.DateTime(f.now().UnixMilli())}
-	if _, err := f.cursors.InsertOne(ctx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := f.cursors.InsertOne(ctx, doc); err != nil && !database.IsDuplicate(err) {
 		return err
 	}
 	return nil

@@ -13,9 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
@@ -29,7 +28,7 @@ const DefaultMaxSkew = 5 * time.Minute
 type Config struct {
 	Server string // this server's name: the src of its events
 	Store  *store.Store
-	DB     *mongo.Database // where the federation keeps its cursors, transactions and pending events
+	DB     *database.Conn // where the federation keeps its cursors, transactions and pending events
 	Keys   *Keyring
 	Peers  []Peer
 	Logger *slog.Logger
@@ -70,7 +69,8 @@ type Federation struct {
 	metrics *Metrics
 	errs    httperr.Adapter // answers, logs and counts failed requests
 
-	cursors, txns, pending, leases *mongo.Collection
+	cursors, txns, pending, leases *database.Collection
+	pendingIndex                   *pendingIndex // the pending events by room and by origin (pendingindex.go)
 
 	replays  *replayRecord
 	holder   string // this process, in leases
@@ -79,8 +79,8 @@ type Federation struct {
 
 	retryMu    sync.Mutex // one retry of pending events at a time
 	retryAgain atomic.Bool
-	// mayPend is false only when this process found no pending events and
-	// kept none since: commits then need not look. (The periodic retry
+	// mayPend is false only when this process found no pending events (in
+	// its pendingIndex) and kept none since: commits then need not look. (The periodic retry
 	// always looks, for what other processes keep.)
 	mayPend atomic.Bool
 
@@ -147,6 +147,7 @@ func New(cfg Config) (*Federation, error) {
 		senders:  map[string]*sender{},
 		joining:  map[string]bool{},
 	}
+	f.pendingIndex = newPendingIndex()
 	if f.metrics == nil {
 		f.metrics = NewMetrics(nil)
 	}

@@ -211,7 +211,7 @@ func TestPruneTransactions(t *testing.T) {
 		t.Fatalf("%d transactions recorded on B (%v)", recorded, err)
 	}
 	at := func(now time.Time) *federation.Federation {
-		f, err := federation.New(federation.Config{Server: "b.test", Store: b.st, DB: b.conn.DB, Keys: b.keys,
+		f, err := federation.New(federation.Config{Server: "b.test", Store: b.st, DB: b.conn, Keys: b.keys,
 			Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)

@@ -137,7 +137,7 @@ func (n *node) start() {
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n.keys, err = federation.LoadKeyring(ctx, conn.DB, n.keyFile, time.Now()); err != nil {
+	if n.keys, err = federation.LoadKeyring(ctx, conn, n.keyFile, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var fed atomic.Pointer[federation.Federation]
@@ -163,7 +163,7 @@ func (n *node) start() {
 	if os.Getenv("EVENTSTORE_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
 	}
-	cfg := federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn.DB, Keys: n.keys, Peers: n.peers,
+	cfg := federation.Config{Server: n.name, Logger: logger, Store: st, DB: conn, Keys: n.keys, Peers: n.peers,
 		Client: &http.Client{Transport: n.out, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
 		Sweep: 500 * time.Millisecond, AntiEntropy: time.Second, MaxBackoff: time.Second, BodyTimeout: 2 * time.Second,
 		Metrics: federation.NewMetrics(n.reg)}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 )
 
@@ -47,8 +47,9 @@ func (d *directory) record(ctx context.Context, server string, keys []*Key, now 
 }
 
 // recordPeerKeys inserts the keys of server not recorded yet, and keeps
-// the earliest expiry reported of each. It never removes a key.
-func recordPeerKeys(ctx context.Context, c *mongo.Collection, server string, keys []*Key, now time.Time) error {
+// the earliest expiry reported of each ($min sets a missing one, and
+// lowers a later one, in one update by _id). It never removes a key.
+func recordPeerKeys(ctx context.Context, c *database.Collection, server string, keys []*Key, now time.Time) error {
 	for _, k := range keys {
 		doc := peerKeyDoc{ID: server + "/" + k.ID, Server: server, KeyID: k.ID, Public: k.Public,
 			Seen: bson.DateTime(now.UnixMilli())}
@@ -56,14 +57,12 @@ func recordPeerKeys(ctx context.Context, c *mongo.Collection, server string, key
 			at := bson.DateTime(k.Expired.UnixMilli())
 			doc.Expired = &at
 		}
-		_, err := c.InsertOne(ctx, doc)
-		if mongo.IsDuplicateKeyError(err) { // known: at most an earlier expiry
+		err := c.InsertOne(ctx, doc)
+		if database.IsDuplicate(err) { // known: at most an earlier expiry
 			err = nil
 			if doc.Expired != nil {
-				_, err = c.UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}, {Key: "$or", Value: bson.A{
-					bson.D{{Key: "expired", Value: bson.D{{Key: "$exists", Value: false}}}},
-					bson.D{{Key: "expired", Value: bson.D{{Key: "$gt", Value: *doc.Expired}}}},
-				}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "expired", Value: *doc.Expired}}}})
+				_, err = c.UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}},
+					bson.D{{Key: "$min", Value: bson.D{{Key: "expired", Value: *doc.Expired}}}}, false)
 			}
 		}
 		if err != nil {
@@ -77,7 +76,7 @@ func recordPeerKeys(ctx context.Context, c *mongo.Collection, server string, key
 // included, with the time each was retired: what verifies the signatures
 // of stored events, offline and after rotations.
 type KeyHistory struct {
-	db    *mongo.Database
+	db    *database.Conn
 	self  string
 	peers []Peer
 	known atomic.Pointer[map[serverKey]knownKey] // replaced whole by Load
@@ -96,7 +95,7 @@ type knownKey struct {
 // current, and old with expired) under the name self, the recorded peer
 // keys (PeerKeysCollection), and the keys pinned in peers (never retired;
 // for a peer with pins, only they count, recorded keys are ignored).
-func LoadKeyHistory(ctx context.Context, db *mongo.Database, self string, peers []Peer) (*KeyHistory, error) {
+func LoadKeyHistory(ctx context.Context, db *database.Conn, self string, peers []Peer) (*KeyHistory, error) {
 	h := &KeyHistory{db: db, self: self, peers: slices.Clone(peers)}
 	if err := h.Load(ctx); err != nil {
 		return nil, err
@@ -106,7 +105,8 @@ func LoadKeyHistory(ctx context.Context, db *mongo.Database, self string, peers 
 
 // Load re-reads the collections; it is safe while VerifyEvent runs. A key
 // known from several places is retired at the latest of its retirements
-// (never, if any has it current).
+// (never, if any has it current). It reads both whole: a few keys per
+// server, at start and before an audit.
 func (h *KeyHistory) Load(ctx context.Context) error {
 	known := map[serverKey]knownKey{}
 	add := func(server string, k *Key) {
@@ -120,7 +120,7 @@ func (h *KeyHistory) Load(ctx context.Context) error {
 		}
 	}
 	var own []keyDoc
-	if err := findAll(ctx, h.db.Collection(migrations.ServerKeysCollection), &own); err != nil {
+	if err := h.db.Collection(migrations.ServerKeysCollection).FindAll(ctx, bson.D{}, nil, &own); err != nil {
 		return fmt.Errorf("this server's keys: %w", err)
 	}
 	for _, d := range own {
@@ -131,7 +131,7 @@ func (h *KeyHistory) Load(ctx context.Context) error {
 		add(h.self, k)
 	}
 	var recorded []peerKeyDoc
-	if err := findAll(ctx, h.db.Collection(migrations.PeerKeysCollection), &recorded); err != nil {
+	if err := h.db.Collection(migrations.PeerKeysCollection).FindAll(ctx, bson.D{}, nil, &recorded); err != nil {
 		return fmt.Errorf("the peers' keys: %w", err)
 	}
 	pinned := map[string]bool{}
@@ -162,14 +162,6 @@ func (h *KeyHistory) Load(ctx context.Context) error {
 }
 
 func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
-
-func findAll(ctx context.Context, c *mongo.Collection, docs any) error {
-	cursor, err := c.Find(ctx, bson.D{})
-	if err != nil {
-		return err
-	}
-	return cursor.All(ctx, docs)
-}
 
 // RetiredKeyGrace is how long after its retirement a key still verifies
 // events dated then. An event's ts is not the wall clock of its signing:

@@ -84,16 +84,16 @@ func TestKeyHistoryOwnKeys(t *testing.T) {
 	ctx := context.Background()
 	conn := keysConn(t)
 	t0 := time.UnixMilli(1_700_000_000_000)
-	first, err := federation.LoadKeyring(ctx, conn.DB, nil, t0)
+	first, err := federation.LoadKeyring(ctx, conn, nil, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k0, k1, stranger := first.Current, mustKey(t), mustKey(t)
 	rotated := t0.Add(time.Hour)
-	if _, err := federation.LoadKeyring(ctx, conn.DB, k1, rotated); err != nil {
+	if _, err := federation.LoadKeyring(ctx, conn, k1, rotated); err != nil {
 		t.Fatal(err)
 	}
-	h, err := federation.LoadKeyHistory(ctx, conn.DB, "a.test", nil)
+	h, err := federation.LoadKeyHistory(ctx, conn, "a.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func (s *keysServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestKeyHistoryPeerKeys(t *testing.T) {
 	ctx := context.Background()
 	conn := keysConn(t)
-	ring, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	ring, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestKeyHistoryPeerKeys(t *testing.T) {
 	pinned := mustKey(t)
 	peers := []federation.Peer{{Name: "b.test", URL: srv.URL},
 		{Name: "c.test", URL: "http://127.0.0.1:1", Pinned: []*federation.Key{{ID: pinned.ID, Public: pinned.Public}}}}
-	fed, err := federation.New(federation.Config{Server: "a.test", Store: st, DB: conn.DB, Keys: ring, Peers: peers, Now: now})
+	fed, err := federation.New(federation.Config{Server: "a.test", Store: st, DB: conn, Keys: ring, Peers: peers, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestKeyHistoryPeerKeys(t *testing.T) {
 			t.Fatalf("request signed with %s: %d %s", k.ID, rec.Code, rec.Body)
 		}
 	}
-	h, err := federation.LoadKeyHistory(ctx, conn.DB, "a.test", peers)
+	h, err := federation.LoadKeyHistory(ctx, conn, "a.test", peers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +281,11 @@ func ownHistory(tb testing.TB) (*federation.Keyring, *federation.KeyHistory) {
 	tb.Helper()
 	ctx := context.Background()
 	conn := keysConn(tb)
-	ring, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	ring, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := federation.LoadKeyHistory(ctx, conn.DB, "a.test", nil)
+	h, err := federation.LoadKeyHistory(ctx, conn, "a.test", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestKeyHistoryPinsOverrideRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := federation.LoadKeyHistory(ctx, conn.DB, "a.test",
+	h, err := federation.LoadKeyHistory(ctx, conn, "a.test",
 		[]federation.Peer{{Name: "c.test", URL: "http://127.0.0.1:1", Pinned: []*federation.Key{{ID: pinned.ID, Public: pinned.Public}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
 )
 
@@ -104,12 +104,14 @@ type Keyring struct {
 // one kept in the database, generated on first start. A key that was
 // current before (another key file, or the database's) stays published as
 // an old key.
-func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now time.Time) (*Keyring, error) {
+func LoadKeyring(ctx context.Context, db *database.Conn, fromFile *Key, now time.Time) (*Keyring, error) {
 	keys := db.Collection(migrations.ServerKeysCollection)
 	var cur keyDoc
-	err := keys.FindOne(ctx, bson.D{{Key: "_id", Value: "current"}}).Decode(&cur)
+	found, err := keys.FindByID(ctx, "current", &cur)
 	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
+	case err != nil:
+		return nil, err
+	case !found:
 		k := fromFile
 		if k == nil {
 			if k, err = GenerateKey(); err != nil {
@@ -120,14 +122,12 @@ func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now tim
 		if fromFile == nil {
 			doc.Seed = k.Private.Seed()
 		}
-		if _, err := keys.InsertOne(ctx, doc); mongo.IsDuplicateKeyError(err) {
+		if err := keys.InsertOne(ctx, doc); database.IsDuplicate(err) {
 			return LoadKeyring(ctx, db, fromFile, now) // another process was first
 		} else if err != nil {
 			return nil, err
 		}
 		cur = doc
-	case err != nil:
-		return nil, err
 	}
 	current, err := cur.key()
 	if err != nil {
@@ -137,11 +137,11 @@ func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now tim
 		// Rotation: the previous key stays published, expired now.
 		at := bson.DateTime(now.UnixMilli())
 		old := keyDoc{ID: current.ID, KeyID: current.ID, Public: current.Public, Created: cur.Created, Expired: &at}
-		if _, err := keys.InsertOne(ctx, old); err != nil && !mongo.IsDuplicateKeyError(err) {
+		if err := keys.InsertOne(ctx, old); err != nil && !database.IsDuplicate(err) {
 			return nil, err
 		}
 		next := keyDoc{ID: "current", KeyID: fromFile.ID, Public: fromFile.Public, Created: at}
-		if _, err := keys.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "current"}}, next); err != nil {
+		if err := keys.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "current"}}, next, false); err != nil {
 			return nil, err
 		}
 		current = fromFile
@@ -156,18 +156,18 @@ func LoadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key, now tim
 // must not write: it never generates, inserts nor rotates. A fromFile
 // other than the stored current key is current here, and the stored one
 // old (in memory only).
-func ReadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key) (*Keyring, error) {
+func ReadKeyring(ctx context.Context, db *database.Conn, fromFile *Key) (*Keyring, error) {
 	keys := db.Collection(migrations.ServerKeysCollection)
 	var cur keyDoc
-	err := keys.FindOne(ctx, bson.D{{Key: "_id", Value: "current"}}).Decode(&cur)
+	found, err := keys.FindByID(ctx, "current", &cur)
 	switch {
-	case errors.Is(err, mongo.ErrNoDocuments) && fromFile == nil:
-		return nil, errors.New("this server has no signing key yet: start the server once, or pass --key-file")
-	case err != nil && !errors.Is(err, mongo.ErrNoDocuments):
+	case err != nil:
 		return nil, err
+	case !found && fromFile == nil:
+		return nil, errors.New("this server has no signing key yet: start the server once, or pass --key-file")
 	}
 	current, previous := fromFile, (*Key)(nil)
-	if err == nil {
+	if found {
 		stored, err := cur.key()
 		if err != nil {
 			return nil, err
@@ -190,18 +190,15 @@ func ReadKeyring(ctx context.Context, db *mongo.Database, fromFile *Key) (*Keyri
 }
 
 // ringOf is the keyring signing with current, whose old keys are those
-// kept in keys.
-func ringOf(ctx context.Context, keys *mongo.Collection, current *Key) (*Keyring, error) {
+// kept in keys. Its filter reads the whole collection on FerretDB: one
+// document per key this server ever had, read at start.
+func ringOf(ctx context.Context, keys *database.Collection, current *Key) (*Keyring, error) {
 	if current.Private == nil {
 		return nil, errors.New("this server's signing key came from a key file last time: give it again (--key-file)")
 	}
 	ring := &Keyring{Current: current}
-	cursor, err := keys.Find(ctx, bson.D{{Key: "expired", Value: bson.D{{Key: "$exists", Value: true}}}})
-	if err != nil {
-		return nil, err
-	}
 	var olds []keyDoc
-	if err := cursor.All(ctx, &olds); err != nil {
+	if err := keys.FindAll(ctx, bson.D{{Key: "expired", Value: bson.D{{Key: "$exists", Value: true}}}}, nil, &olds); err != nil {
 		return nil, err
 	}
 	for _, d := range olds {

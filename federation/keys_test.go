@@ -46,25 +46,25 @@ func TestKeyringRotation(t *testing.T) {
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	first, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	first, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	again, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil || again.Current.ID != first.Current.ID || len(again.Old) != 0 {
 		t.Fatalf("restart: %v, current %s (was %s), old %v", err, again.Current.ID, first.Current.ID, keyIDs(again.Old))
 	}
 	k1, _ := federation.GenerateKey()
-	ring, err := federation.LoadKeyring(ctx, conn.DB, k1, time.Now())
+	ring, err := federation.LoadKeyring(ctx, conn, k1, time.Now())
 	if err != nil || ring.Current.ID != k1.ID || !contains(ring.Old, first.Current.ID) {
 		t.Fatalf("rotation to a key file: %v, current %s, old %v", err, ring.Current.ID, keyIDs(ring.Old))
 	}
 	k2, _ := federation.GenerateKey()
-	ring, err = federation.LoadKeyring(ctx, conn.DB, k2, time.Now())
+	ring, err = federation.LoadKeyring(ctx, conn, k2, time.Now())
 	if err != nil || ring.Current.ID != k2.ID || !contains(ring.Old, first.Current.ID) || !contains(ring.Old, k1.ID) {
 		t.Fatalf("second rotation: %v, current %s, old %v", err, ring.Current.ID, keyIDs(ring.Old))
 	}
-	if _, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now()); err == nil || !strings.Contains(err.Error(), "--key-file") {
+	if _, err := federation.LoadKeyring(ctx, conn, nil, time.Now()); err == nil || !strings.Contains(err.Error(), "--key-file") {
 		t.Fatalf("start without the key file: %v; want an error naming --key-file", err)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Leases keep to one sender per peer when several eventstore processes
@@ -60,7 +61,7 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 	case latest != nil && latest.Holder == f.holder && now.Before(latest.Expires.Time()):
 		if now.Sub(l.renewed) >= leaseRenew {
 			_, err := f.leases.UpdateOne(ctx, bson.D{{Key: "_id", Value: latest.ID}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.DateTime(now.Add(leaseTTL).UnixMilli())}}}})
+				bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.DateTime(now.Add(leaseTTL).UnixMilli())}}}}, false)
 			if err != nil {
 				return false, err
 			}
@@ -81,7 +82,7 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 	}
 	doc := leaseDoc{ID: leaseID(l.peer, next), Peer: l.peer, Epoch: next, Holder: f.holder,
 		Expires: bson.DateTime(now.Add(leaseTTL).UnixMilli())}
-	if _, err := f.leases.InsertOne(ctx, doc); mongo.IsDuplicateKeyError(err) {
+	if err := f.leases.InsertOne(ctx, doc); database.IsDuplicate(err) {
 		l.epoch = next
 		return false, nil
 	} else if err != nil {
@@ -113,11 +114,8 @@ func (l *lease) latest(ctx context.Context) (*leaseDoc, error) {
 
 func (l *lease) read(ctx context.Context, epoch int64) (*leaseDoc, error) {
 	var d leaseDoc
-	err := l.f.leases.FindOne(ctx, bson.D{{Key: "_id", Value: leaseID(l.peer, epoch)}}).Decode(&d)
-	if err == mongo.ErrNoDocuments {
-		return nil, nil
-	}
-	if err != nil {
+	found, err := l.f.leases.FindByID(ctx, leaseID(l.peer, epoch), &d)
+	if !found || err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -134,5 +132,5 @@ func (l *lease) release() {
 		return
 	}
 	_, _ = l.f.leases.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.DateTime(l.f.now().UnixMilli())}}}})
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.DateTime(l.f.now().UnixMilli())}}}}, false)
 }

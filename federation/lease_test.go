@@ -45,7 +45,7 @@ func TestOneSenderPerPeer(t *testing.T) {
 	first := &countingTransport{}
 	a.out.through(first)
 	second := &countingTransport{}
-	f2, err := federation.New(federation.Config{Server: "a.test", Store: a.st, DB: a.conn.DB, Keys: a.keys, Peers: a.peers,
+	f2, err := federation.New(federation.Config{Server: "a.test", Store: a.st, DB: a.conn, Keys: a.keys, Peers: a.peers,
 		Client: &http.Client{Transport: second, Timeout: 10 * time.Second}, Poll: 100 * time.Millisecond,
 		Sweep: 300 * time.Millisecond, AntiEntropy: time.Hour, MaxBackoff: time.Second,
 		Metrics: federation.NewMetrics(prometheus.NewRegistry())})

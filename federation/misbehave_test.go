@@ -232,7 +232,7 @@ func TestRetiredKeySignsNothingNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := federation.LoadKeyring(context.Background(), conn.DB, a.keyFile, time.Now().Add(-10*time.Minute)); err != nil {
+	if _, err := federation.LoadKeyring(context.Background(), conn, a.keyFile, time.Now().Add(-10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close(context.Background())

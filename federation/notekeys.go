@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // A server's signing key also signs C2SP signed notes (checkpoints, say).
@@ -82,7 +82,7 @@ type AuditKeys struct {
 }
 
 // LoadAuditKeys reads the key history and makes the checkpoint keys.
-func LoadAuditKeys(ctx context.Context, db *mongo.Database, self string, ring *Keyring, peers []Peer) (*AuditKeys, error) {
+func LoadAuditKeys(ctx context.Context, db *database.Conn, self string, ring *Keyring, peers []Peer) (*AuditKeys, error) {
 	history, err := LoadKeyHistory(ctx, db, self, peers)
 	if err != nil {
 		return nil, fmt.Errorf("reading the key history: %w", err)

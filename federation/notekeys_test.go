@@ -34,7 +34,7 @@ func signNote(t *testing.T, text string, k *federation.Key) []byte {
 func TestNoteSigner(t *testing.T) {
 	ctx := context.Background()
 	conn := keysConn(t)
-	ring0, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	ring0, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestNoteSigner(t *testing.T) {
 	}
 
 	k1 := mustKey(t)
-	ring1, err := federation.LoadKeyring(ctx, conn.DB, k1, time.Now())
+	ring1, err := federation.LoadKeyring(ctx, conn, k1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestReadKeyring(t *testing.T) {
 	read := func(name string, fromFile *federation.Key) (*federation.Keyring, error) {
 		t.Helper()
 		before := documents(t, conn.DB)
-		ring, err := federation.ReadKeyring(ctx, conn.DB, fromFile)
+		ring, err := federation.ReadKeyring(ctx, conn, fromFile)
 		if after := documents(t, conn.DB); !sameCounts(before, after) {
 			t.Errorf("%s: ReadKeyring wrote: %v, then %v", name, before, after)
 		}
@@ -155,7 +155,7 @@ func TestReadKeyring(t *testing.T) {
 		t.Errorf("empty database with a key file: %v %+v", err, ring)
 	}
 
-	stored, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	stored, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +172,10 @@ func TestReadKeyring(t *testing.T) {
 	}
 
 	// After real rotations, the same keyring as LoadKeyring's.
-	if _, err := federation.LoadKeyring(ctx, conn.DB, k1, time.Now()); err != nil {
+	if _, err := federation.LoadKeyring(ctx, conn, k1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := federation.LoadKeyring(ctx, conn.DB, k2, time.Now())
+	loaded, err := federation.LoadKeyring(ctx, conn, k2, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Peer is a server this one knows: its name (the src of its events), its
@@ -75,7 +74,7 @@ type directory struct {
 	peers    map[string]Peer
 	client   *http.Client
 	now      func() time.Time
-	peerKeys *mongo.Collection // where every fetched key is recorded (see KeyHistory); none when nil
+	peerKeys *database.Collection // where every fetched key is recorded (see KeyHistory); none when nil
 	log      *slog.Logger
 
 	mu    sync.Mutex

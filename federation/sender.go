@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
 )
@@ -172,15 +171,10 @@ func (s *sender) deliver(ctx context.Context, sweep bool) error {
 	dirty := s.dirty
 	s.dirty = map[string]bool{}
 	s.mu.Unlock()
-	filter := bson.D{{Key: "peer", Value: s.peer}}
 	var cursors []cursorDoc
 	if sweep {
-		cur, err := s.f.cursors.Find(ctx, filter)
-		if err != nil {
-			s.redirty(dirty)
-			return err
-		}
-		if err := cur.All(ctx, &cursors); err != nil {
+		var err error
+		if cursors, err = s.f.cursorsOf(ctx, s.peer); err != nil {
 			s.redirty(dirty)
 			return err
 		}
@@ -188,15 +182,14 @@ func (s *sender) deliver(ctx context.Context, sweep bool) error {
 		for key := range dirty {
 			ct, cid, _ := strings.Cut(key, "/")
 			var c cursorDoc
-			err := s.f.cursors.FindOne(ctx, bson.D{{Key: "_id", Value: cursorID(s.peer, ct, cid)}}).Decode(&c)
-			if err == mongo.ErrNoDocuments {
-				continue
-			}
+			found, err := s.f.cursors.FindByID(ctx, cursorID(s.peer, ct, cid), &c)
 			if err != nil {
 				s.redirty(dirty)
 				return err
 			}
-			cursors = append(cursors, c)
+			if found {
+				cursors = append(cursors, c)
+			}
 		}
 	}
 	slices.SortFunc(cursors, func(a, b cursorDoc) int { return strings.Compare(a.ID, b.ID) })
@@ -263,7 +256,7 @@ func (s *sender) deliverContext(ctx context.Context, c cursorDoc) (int64, time.T
 		now := bson.DateTime(f.now().UnixMilli())
 		_, err = f.cursors.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
 			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: through}}},
-				{Key: "$set", Value: bson.D{{Key: "updated", Value: now}, {Key: "delivered", Value: now}}}})
+				{Key: "$set", Value: bson.D{{Key: "updated", Value: now}, {Key: "delivered", Value: now}}}}, false)
 		if err != nil {
 			return 0, time.Time{}, err
 		}
@@ -334,7 +327,7 @@ func (s *sender) invite(ctx context.Context, c cursorDoc) error {
 	if err := s.f.call(ctx, s.peer, http.MethodPost, path, inviteRequest{Event: json.RawMessage(raw)}, nil); err != nil {
 		return err
 	}
-	_, err = s.f.cursors.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "invite", Value: ""}}}})
+	_, err = s.f.cursors.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "invite", Value: ""}}}}, false)
 	return err
 }
 
@@ -342,12 +335,8 @@ func (s *sender) invite(ctx context.Context, c cursorDoc) error {
 // fetches from the peer what this server lacks. (The peer does the same
 // the other way.) Two servers that missed every push still converge.
 func (f *Federation) antiEntropy(ctx context.Context, peer string) error {
-	cur, err := f.cursors.Find(ctx, bson.D{{Key: "peer", Value: peer}})
+	cursors, err := f.cursorsOf(ctx, peer)
 	if err != nil {
-		return err
-	}
-	var cursors []cursorDoc
-	if err := cur.All(ctx, &cursors); err != nil {
 		return err
 	}
 	for _, c := range cursors {

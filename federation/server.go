@@ -17,9 +17,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 )
 
@@ -321,7 +321,7 @@ func wireEvent(e *eventstore.Event) (json.RawMessage, error) {
 // the database. A signature is inserted by _id, so a second insert of it
 // fails whoever tries; entries older than the window are pruned.
 type replayRecord struct {
-	c *mongo.Collection
+	c *database.Collection
 }
 
 type replayDoc struct {
@@ -331,14 +331,17 @@ type replayDoc struct {
 
 // first records a request and reports whether it is new.
 func (c *replayRecord) first(ctx context.Context, origin string, sig []byte, ts int64) (bool, error) {
-	_, err := c.c.InsertOne(ctx, replayDoc{ID: origin + " " + base64.RawURLEncoding.EncodeToString(sig), TS: bson.DateTime(ts)})
-	if mongo.IsDuplicateKeyError(err) {
+	err := c.c.InsertOne(ctx, replayDoc{ID: origin + " " + base64.RawURLEncoding.EncodeToString(sig), TS: bson.DateTime(ts)})
+	if database.IsDuplicate(err) {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// prune forgets the requests signed before the window around now.
+// prune forgets the requests signed before the window around now. Its
+// filter reads every signature kept on FerretDB (and on MongoDB, without
+// an index on ts): those of one signing window, a minute of requests,
+// which the rate limits bound.
 func (c *replayRecord) prune(ctx context.Context, now time.Time) error {
 	_, err := c.c.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: bson.DateTime(now.UnixMilli() - 2*requestWindow)}}}})
 	return err

@@ -3,11 +3,11 @@ package federation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // keepTransactions is how long the answer to a received transaction is
@@ -20,14 +20,12 @@ const keepTransactions = 24 * time.Hour
 const pruneEvery = time.Hour
 
 // PruneTransactions forgets the answers to transactions received more
-// than a day ago, and says how many it forgot.
+// than a day ago, and says how many it forgot. Its filter reads every
+// answer kept on FerretDB (and on MongoDB, without an index on at): a
+// day's transactions, once every pruneEvery, in the background.
 func (f *Federation) PruneTransactions(ctx context.Context) (int64, error) {
 	cutoff := bson.DateTime(f.now().Add(-keepTransactions).UnixMilli())
-	res, err := f.txns.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
-	if err != nil {
-		return 0, err
-	}
-	return res.DeletedCount, nil
+	return f.txns.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}})
 }
 
 // seenTransaction returns the answer to a transaction already received.
@@ -35,11 +33,8 @@ func (f *Federation) seenTransaction(ctx context.Context, origin, txn string) (*
 	var d struct {
 		Results string `bson:"results"`
 	}
-	err := f.txns.FindOne(ctx, bson.D{{Key: "_id", Value: origin + "/" + txn}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, nil
-	}
-	if err != nil {
+	found, err := f.txns.FindByID(ctx, origin+"/"+txn, &d)
+	if !found || err != nil {
 		return nil, false, err
 	}
 	var res transactionResult
@@ -62,9 +57,9 @@ func (f *Federation) recordTransaction(ctx context.Context, origin, txn string, 
 	if err != nil {
 		return err
 	}
-	_, err = f.txns.InsertOne(ctx, bson.D{{Key: "_id", Value: origin + "/" + txn}, {Key: "results", Value: string(raw)},
+	err = f.txns.InsertOne(ctx, bson.D{{Key: "_id", Value: origin + "/" + txn}, {Key: "results", Value: string(raw)},
 		{Key: "at", Value: bson.DateTime(f.now().UnixMilli())}})
-	if mongo.IsDuplicateKeyError(err) {
+	if database.IsDuplicate(err) {
 		return nil
 	}
 	return err

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 
 	"github.com/urfave/cli/v3"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/audit"
 	"github.com/eventstore-go/eventstore/federation"
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // identityFlags say who this server is: its name, its signing key and its
@@ -54,7 +54,7 @@ func readIdentity(cmd *cli.Command) (*identity, error) {
 // auditConfig has the audit verify every event's signature against the
 // keys this server knows (its own, past ones included, and its peers'),
 // and sign its checkpoints with the server's current key.
-func (id *identity) auditConfig(ctx context.Context, db *mongo.Database, keys *federation.Keyring, logger *slog.Logger) (audit.Config, error) {
+func (id *identity) auditConfig(ctx context.Context, db *database.Conn, keys *federation.Keyring, logger *slog.Logger) (audit.Config, error) {
 	k, err := federation.LoadAuditKeys(ctx, db, id.server, keys, id.peers)
 	if err != nil {
 		return audit.Config{}, err

@@ -151,7 +151,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		return err
 	}
 
-	keys, err := federation.LoadKeyring(ctx, conn.DB, id.keyFile, time.Now())
+	keys, err := federation.LoadKeyring(ctx, conn, id.keyFile, time.Now())
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 		}
 		return 0
 	}))
-	f, err := federation.New(federation.Config{Server: server, Store: st, DB: conn.DB, Keys: keys, Peers: peers,
+	f, err := federation.New(federation.Config{Server: server, Store: st, DB: conn, Keys: keys, Peers: peers,
 		Logger: logger, Metrics: federation.NewMetrics(registry), MaxSkew: cmd.Duration(flagMaxSkew),
 		MaxPendingPerPeer: int(cmd.Int(flagPendingPerPeer)), MaxPendingPerRoom: int(cmd.Int(flagPendingPerRoom))})
 	if err != nil {
@@ -195,7 +195,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	fed.Store(f)
 	f.Start(ctx)
 	defer f.Close()
-	auditCfg, err := id.auditConfig(ctx, conn.DB, keys, logger)
+	auditCfg, err := id.auditConfig(ctx, conn, keys, logger)
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,11 @@ func verify(ctx context.Context, cmd *cli.Command, env environment) error {
 		return failed(err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	keys, err := federation.ReadKeyring(ctx, conn.DB, id.keyFile)
+	keys, err := federation.ReadKeyring(ctx, conn, id.keyFile)
 	if err != nil {
 		return failed(fmt.Errorf("this server's keys, which verify its events and sign checkpoints: %w", err))
 	}
-	cfg, err := id.auditConfig(ctx, conn.DB, keys, logger)
+	cfg, err := id.auditConfig(ctx, conn, keys, logger)
 	if err != nil {
 		return failed(err)
 	}

@@ -35,7 +35,7 @@ func fillStore(t *testing.T, dir string, tamper func(db *database.Conn, ids []st
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := federation.LoadKeyring(ctx, conn.DB, nil, time.Now())
+	keys, err := federation.LoadKeyring(ctx, conn, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
