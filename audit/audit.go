@@ -35,7 +35,7 @@ type Source interface {
 	LatestVersion(ctx context.Context, ct, cid string, from int64) (*store.HeadVersion, error)
 	Version(ctx context.Context, ct, cid string, seq int64) (*store.HeadVersion, error)
 	// StoredEvents reads events by _id, as stored.
-	StoredEvents(ctx context.Context, ct string, ids []string) (map[string]*store.StoredEvent, error)
+	StoredEvents(ctx context.Context, ct, cid string, ids []string) (map[string]*store.StoredEvent, error)
 	// EditEvents lists the edit events recorded against a target (the
 	// store's edit records, derived data: the audit checks what it reads).
 	EditEvents(ctx context.Context, ct, target string) ([]string, error)

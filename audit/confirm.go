@@ -100,7 +100,7 @@ func (a *Auditor) confirmFlags(ctx context.Context, g *graph, problems []Problem
 // flagMismatches reads the events ids and returns those whose isLeaf flag
 // disagrees with head version h, as problems by event.
 func (a *Auditor) flagMismatches(ctx context.Context, g *graph, h *store.HeadVersion, ids []string) (map[string]Problem, error) {
-	events, err := a.src.StoredEvents(ctx, g.ct, ids)
+	events, err := a.src.StoredEvents(ctx, g.ct, g.cid, ids)
 	if err != nil {
 		return nil, err
 	}

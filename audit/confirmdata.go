@@ -60,7 +60,7 @@ func (a *Auditor) dataMismatches(ctx context.Context, g *graph, ids []string) (m
 	if err := g.earlierEdits(ctx, a.src, a.sigs, edits); err != nil {
 		return nil, err
 	}
-	events, err := a.src.StoredEvents(ctx, g.ct, ids)
+	events, err := a.src.StoredEvents(ctx, g.ct, g.cid, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) erro
 	stored := map[string]*store.StoredEvent{}
 	if len(outside) > 0 {
 		var err error
-		if stored, err = src.StoredEvents(ctx, g.ct, outside); err != nil {
+		if stored, err = src.StoredEvents(ctx, g.ct, g.cid, outside); err != nil {
 			return err
 		}
 		for _, id := range outside {
@@ -146,7 +146,7 @@ func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits 
 		}
 	}
 	if len(read) > 0 {
-		more, err := src.StoredEvents(ctx, g.ct, read)
+		more, err := src.StoredEvents(ctx, g.ct, g.cid, read)
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (g *graph) earlierEdits(ctx context.Context, src Source, sigs Signatures, e
 		if len(ids) == 0 {
 			continue
 		}
-		events, err := src.StoredEvents(ctx, g.ct, ids)
+		events, err := src.StoredEvents(ctx, g.ct, g.cid, ids)
 		if err != nil {
 			return err
 		}

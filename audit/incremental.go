@@ -49,7 +49,7 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 		added = append(added, vh.Added...)
 	}
 	// Read them, the checkpoint's leaves and the flagged events at once.
-	known, err := src.StoredEvents(ctx, ct, slices.Concat(added, cp.Leaves, h.Flagged))
+	known, err := src.StoredEvents(ctx, ct, cid, slices.Concat(added, cp.Leaves, h.Flagged))
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (r *run) incremental(ctx context.Context, ct, cid string) error {
 	// Parents and targets outside the new events are read on demand.
 	outside := func(ctx context.Context, id string) (*store.StoredEvent, error) {
 		if _, ok := known[id]; !ok {
-			more, err := src.StoredEvents(ctx, ct, []string{id})
+			more, err := src.StoredEvents(ctx, ct, cid, []string{id})
 			if err != nil {
 				return nil, err
 			}

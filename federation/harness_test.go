@@ -30,6 +30,11 @@ import (
 	"github.com/eventstore-go/eventstore/internal/database"
 )
 
+// TestMain checks, when the tests take MongoDB's read paths, that every
+// command on a collection meant to be sharded carries its shard key
+// (storetest.CommandMonitor).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
 // node is one real server: its own embedded store, the store, the
 // federation and the HTTP API on a loopback port.
 type node struct {
@@ -130,7 +135,8 @@ func startNodesPinned(t testing.TB, pin bool, names ...string) map[string]*node 
 func (n *node) start() {
 	t := n.t
 	ctx := context.Background()
-	conn, err := database.Connect(ctx, database.Config{DataDir: n.dir, MongoDBReads: os.Getenv(storetest.MongoDBReadsVariable) != ""})
+	conn, err := database.Connect(ctx, database.Config{DataDir: n.dir, MongoDBReads: os.Getenv(storetest.MongoDBReadsVariable) != "",
+		Monitor: storetest.CommandMonitor(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

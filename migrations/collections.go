@@ -55,6 +55,13 @@ func ClidRecordID(cid, clid string) string { return cid + "#c" + clid }
 // LogEntryPrefix starts the _id of every commit log entry.
 const LogEntryPrefix = "~log#"
 
+// LogCid is the cid, the shard key in <ct>_events, of every commit log
+// document (entries, entry spans, the folded mark), which name their
+// context in "room": one value, so that a sharded cluster keeps the log on
+// one shard and a number claimed by a unique _id is unique across shards.
+// A context id starts with a letter or digit: it is never this.
+const LogCid = "~log"
+
 // EventIndexes are the secondary indexes of every <ct>_events collection.
 // They serve listing and the audit on MongoDB; the hot path (append,
 // ingest, leaves, idempotency) reads and writes by _id only.
@@ -122,6 +129,7 @@ func dropUnusedIndexes(ctx context.Context, db *database.Conn, c *database.Colle
 // ContextTypes lists the context types present in the database: those in
 // the contexts registry and those with an events collection.
 func ContextTypes(ctx context.Context, db *database.Conn) ([]string, error) {
+	ctx = database.Scatter(ctx, database.ScatterContextTypes)
 	seen := map[string]bool{}
 	var types []string
 	add := func(ct string) {

@@ -81,6 +81,7 @@ var Steps = []Step{
 		return db.CreateCollection(ctx, ReplaysCollection)
 	}},
 	{10, "clid records beside the events", upClidRecords},
+	{11, "commit log documents on one shard key", upLogCid},
 }
 
 // contextsIndexes are the secondary indexes of the contexts registry.
@@ -137,6 +138,7 @@ func Pending(ctx context.Context, db *database.Conn) (int, error) {
 
 // Up applies every pending step in order and returns those it applied.
 func Up(ctx context.Context, db *database.Conn, logger *slog.Logger) ([]StepStatus, error) {
+	ctx = database.Scatter(ctx, database.ScatterMigrations)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

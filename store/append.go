@@ -271,7 +271,7 @@ func (pl *planner) mayEdit(ctx context.Context, k *known, editor, author, target
 	creator := ""
 	if e := pl.added[pl.next.Genesis]; e != nil {
 		creator = e.Src
-	} else if d, err := k.lookup(ctx, pl.s, pl.ct, pl.next.Genesis); err != nil {
+	} else if d, err := k.lookup(ctx, pl.s, pl.ct, pl.cid, pl.next.Genesis); err != nil {
 		return err
 	} else if d != nil {
 		creator = d.Src

@@ -50,7 +50,7 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 		through = v
 	}
 	k := &known{docs: map[string]*eventDoc{}}
-	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+	if err := prefetchIDs(ctx, s, ct, cid, k, ids); err != nil {
 		return nil, after, dbError("changes", err)
 	}
 	for _, id := range ids {
@@ -84,7 +84,7 @@ func (s *Store) Missing(ctx context.Context, ct, cid string, want, have []string
 	queue := slices.Clone(want)
 	k := &known{docs: map[string]*eventDoc{}}
 	for len(queue) > 0 && len(events) < limit {
-		if err := prefetchIDs(ctx, s, ct, k, queue); err != nil {
+		if err := prefetchIDs(ctx, s, ct, cid, k, queue); err != nil {
 			return nil, dbError("missing", err)
 		}
 		var next []string
@@ -129,7 +129,7 @@ func (s *Store) Has(ctx context.Context, ct, cid string, ids []string) (map[stri
 		return nil, err
 	}
 	k := &known{docs: map[string]*eventDoc{}}
-	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+	if err := prefetchIDs(ctx, s, ct, cid, k, ids); err != nil {
 		return nil, dbError("has", err)
 	}
 	out := map[string]bool{}

@@ -196,8 +196,9 @@ func TestJoinEvent(t *testing.T) {
 		}
 		mu.Lock()
 		for _, f := range finds {
-			if keys, _ := f.Elements(); len(keys) != 1 || keys[0].Key() != "_id" {
-				t.Errorf("JoinEvent read with filter %v, want by _id only", f)
+			// By _id, and where reads carry it the shard key (cid).
+			if keys, _ := f.Elements(); keys[0].Key() != "_id" || len(keys) > 2 || len(keys) == 2 && keys[1].Key() != "cid" {
+				t.Errorf("JoinEvent read with filter %v, want by _id only (with cid)", f)
 			}
 		}
 		mu.Unlock()

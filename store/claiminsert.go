@@ -122,7 +122,7 @@ func (s *Store) duplicateRead(ctx context.Context, ct string, h *head, hasEntry 
 	}
 	for _, r := range h.records {
 		var other clidRecord
-		found, err := findByID(ctx, s.events(ct), r.ID, &other)
+		found, err := s.findIn(ctx, ct, r.Cid, r.ID, &other)
 		if err != nil {
 			return false, err
 		}
@@ -139,7 +139,7 @@ func (s *Store) duplicateRead(ctx context.Context, ct string, h *head, hasEntry 
 // versionTaken reports whether version h's _id is stored.
 func (s *Store) versionTaken(ctx context.Context, ct string, h *head) (bool, error) {
 	var d headDoc
-	return findByID(ctx, s.events(ct), headID(h.Cid, h.Seq), &d)
+	return s.findIn(ctx, ct, h.Cid, headID(h.Cid, h.Seq), &d)
 }
 
 // removeRecords removes clid records a failed claim wrote (those that name
@@ -150,7 +150,7 @@ func (s *Store) removeRecords(ctx context.Context, ct string, records []clidReco
 	}
 	return s.conn.Write(ctx, func() error {
 		for _, r := range records {
-			if _, err := s.events(ct).DeleteOne(ctx, bson.D{{Key: "_id", Value: r.ID}, {Key: "event", Value: r.Event}}); err != nil {
+			if _, err := s.events(ct).DeleteOne(ctx, append(s.byID(r.Cid, r.ID), bson.E{Key: "event", Value: r.Event})); err != nil {
 				return err
 			}
 		}
@@ -178,12 +178,12 @@ func (s *Store) usedClid(ctx context.Context, ct, cid, clid string) (*eventstore
 	deadline := time.Now().Add(recordPatience)
 	for {
 		var r clidRecord
-		found, err := findByID(ctx, s.events(ct), migrations.ClidRecordID(cid, clid), &r)
+		found, err := s.findIn(ctx, ct, cid, migrations.ClidRecordID(cid, clid), &r)
 		if err != nil || !found {
 			return nil, err // removed meanwhile: claim again
 		}
 		var d eventDoc
-		found, err = findByID(ctx, s.events(ct), r.Event, &d)
+		found, err = s.findIn(ctx, ct, cid, r.Event, &d)
 		switch {
 		case err != nil:
 			return nil, err

@@ -43,12 +43,23 @@ import (
 
 // logDoc is one entry of a commit log.
 type logDoc struct {
-	ID   string `bson:"_id"` // migrations.LogEntryID(n)
-	Cid  string `bson:"cid,omitempty"`
+	ID  string `bson:"_id"` // migrations.LogEntryID(n)
+	Key string `bson:"cid"` // migrations.LogCid (entries written before it had the context here)
+	// Cid is the context of the version the entry names.
+	Cid  string `bson:"room,omitempty"`
 	Seq  int64  `bson:"seq,omitempty"`
 	Void bool   `bson:"void,omitempty"` // a number no version took
 	// At is when a void entry was written (older ones lack it).
 	At bson.DateTime `bson:"at,omitempty"`
+}
+
+// upgrade gives an entry written before entries had LogCid its context.
+func (d *logDoc) upgrade() *logDoc {
+	if d.Cid == "" && d.Key != migrations.LogCid {
+		d.Cid = d.Key
+	}
+	d.Key = migrations.LogCid
+	return d
 }
 
 // numberOf is the number of entry d.
@@ -175,11 +186,11 @@ func (s *Store) logEnd(ctx context.Context, ct string, from int64) (int64, error
 // voidEntry writes entry n as void unless it exists; it reports whether
 // the void is what entry n now is.
 func (s *Store) voidEntry(ctx context.Context, ct string, n int64) (bool, error) {
-	if line, err := s.spanLine(ctx, ct, entrySpanID(n), n); err != nil || line != "" {
+	if line, err := s.spanLine(ctx, ct, migrations.LogCid, entrySpanID(n), n); err != nil || line != "" {
 		return false, err // folded: it exists
 	}
 	err := s.conn.Write(ctx, func() error {
-		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Void: true, At: bson.DateTime(s.opts.Now().UnixMilli())})
+		_, err := s.events(ct).InsertOne(ctx, logDoc{ID: migrations.LogEntryID(n), Key: migrations.LogCid, Void: true, At: bson.DateTime(s.opts.Now().UnixMilli())})
 		return err
 	})
 	if mongo.IsDuplicateKeyError(err) {
@@ -209,7 +220,7 @@ func (s *Store) claimLogged(ctx context.Context, ct string, h *head, events []ev
 			return false, err
 		}
 		h.Log = n
-		entry := logDoc{ID: migrations.LogEntryID(n), Cid: h.Cid, Seq: h.Seq}
+		entry := logDoc{ID: migrations.LogEntryID(n), Key: migrations.LogCid, Cid: h.Cid, Seq: h.Seq}
 		won, err := s.insertVersion(ctx, ct, h, events, &entry)
 		switch {
 		case err == errEntryTaken:

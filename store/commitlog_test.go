@@ -135,7 +135,7 @@ func TestCommitLogHoles(t *testing.T) {
 		written := map[string]bool{g.ID: true}
 		// Another process took entry 2 and died before writing it; entry 3
 		// is a void someone wrote. This process's next number is 2.
-		if _, err := coll.InsertOne(ctx(t), bson.D{{Key: "_id", Value: migrations.LogEntryID(3)}, {Key: "void", Value: true}}); err != nil {
+		if _, err := coll.InsertOne(ctx(t), bson.D{{Key: "_id", Value: migrations.LogEntryID(3)}, {Key: "cid", Value: migrations.LogCid}, {Key: "void", Value: true}}); err != nil {
 			t.Fatal(err)
 		}
 		other := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, store.Options{})
@@ -162,7 +162,7 @@ func TestCommitLogHoles(t *testing.T) {
 			t.Errorf("the last append took entry %d, want 4", got)
 		}
 		// A hole left by nobody: entry 6 exists, 5 never will.
-		if _, err := coll.InsertOne(ctx(t), bson.D{{Key: "_id", Value: migrations.LogEntryID(6)}, {Key: "void", Value: true}}); err != nil {
+		if _, err := coll.InsertOne(ctx(t), bson.D{{Key: "_id", Value: migrations.LogEntryID(6)}, {Key: "cid", Value: migrations.LogCid}, {Key: "void", Value: true}}); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()

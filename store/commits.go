@@ -147,14 +147,16 @@ func (s *Store) commitsOf(ctx context.Context, ct string, l *commitLog, from int
 		return nil, dbError("commit log", err)
 	}
 	k := &known{docs: map[string]*eventDoc{}}
-	var ids []string
+	ids := map[string][]string{} // by context
 	for _, i := range todo {
 		if h := versions[i]; h != nil && h.Log == from+int64(i) {
-			ids = append(ids, h.Added...)
+			ids[h.Cid] = append(ids[h.Cid], h.Added...)
 		}
 	}
-	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
-		return nil, dbError("commit log", err)
+	for cid, ids := range ids {
+		if err := prefetchIDs(ctx, s, ct, cid, k, ids); err != nil {
+			return nil, dbError("commit log", err)
+		}
 	}
 	for _, i := range todo {
 		h := versions[i]

@@ -155,7 +155,7 @@ func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) 
 		if err := s.writeSpan(ctx, ct, versionSpanID(cid, last), cid, lines); err != nil {
 			return err
 		}
-		if err := s.deleteByID(ctx, s.events(ct), ids); err != nil {
+		if err := s.deleteByID(ctx, ct, cid, ids); err != nil {
 			return err
 		}
 		err := s.conn.Write(ctx, func() error {
@@ -169,7 +169,7 @@ func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) 
 	}
 	for seq := from + 1; seq < latest.Seq; seq++ {
 		var d headDoc
-		found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
+		found, err := s.findIn(ctx, ct, cid, headID(cid, seq), &d)
 		if err != nil {
 			return folded, err
 		}
@@ -203,7 +203,7 @@ func (s *Store) compactLog(ctx context.Context, ct string, st *CompactStats) err
 	var marker struct {
 		N int64 `bson:"n"`
 	}
-	if _, err := findByID(ctx, s.events(ct), logFoldedID, &marker); err != nil {
+	if _, err := s.findIn(ctx, ct, migrations.LogCid, logFoldedID, &marker); err != nil {
 		return err
 	}
 	cutoff := bson.DateTime(s.opts.Now().Add(-s.opts.CompactAfter).UnixMilli())
@@ -218,13 +218,13 @@ func (s *Store) compactLog(ctx context.Context, ct string, st *CompactStats) err
 		if err := s.visitContexts(ctx, ct, cids, visited, st); err != nil {
 			return err
 		}
-		if err := s.writeSpan(ctx, ct, entrySpanID(last), "", lines); err != nil {
+		if err := s.writeSpan(ctx, ct, entrySpanID(last), migrations.LogCid, lines); err != nil {
 			return err
 		}
-		if err := s.deleteByID(ctx, s.events(ct), ids); err != nil {
+		if err := s.deleteByID(ctx, ct, migrations.LogCid, ids); err != nil {
 			return err
 		}
-		err := s.upsertByID(ctx, s.events(ct), logFoldedID, bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: last}}}})
+		err := s.upsertByID(ctx, ct, migrations.LogCid, logFoldedID, bson.D{{Key: "$max", Value: bson.D{{Key: "n", Value: last}}}})
 		st.Entries += int64(len(lines))
 		lines, ids, cids = lines[:0], ids[:0], cids[:0]
 		if time.Since(logged) >= 5*time.Second {
@@ -236,12 +236,13 @@ func (s *Store) compactLog(ctx context.Context, ct string, st *CompactStats) err
 	n := marker.N + 1
 	for ; ; n++ {
 		var d logDoc
-		found, err := findByID(ctx, s.events(ct), migrations.LogEntryID(n), &d)
+		found, err := s.findIn(ctx, ct, migrations.LogCid, migrations.LogEntryID(n), &d)
+		d.upgrade()
 		if err != nil {
 			return err
 		}
 		if !found {
-			line, err := s.spanLine(ctx, ct, entrySpanID(n), n)
+			line, err := s.spanLine(ctx, ct, migrations.LogCid, entrySpanID(n), n)
 			if err != nil || line == "" {
 				break // a hole or the end: readers wait for it or void it
 			}
@@ -300,26 +301,24 @@ func (s *Store) entryAge(ctx context.Context, ct string, d *logDoc, cutoff bson.
 		return d.At <= cutoff, nil
 	}
 	err := s.conn.Write(ctx, func() error {
-		_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
+		_, err := s.events(ct).UpdateOne(ctx, s.byID(migrations.LogCid, d.ID),
 			bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: bson.DateTime(s.opts.Now().UnixMilli())}}}})
 		return err
 	})
 	return false, err
 }
 
-// writeSpan adds lines to span id (creating it) and reads it back: the
-// lines must all be there before what they hold is deleted. $addToSet
-// appends atomically on MongoDB, where several processes may compact at
-// once; a line written twice is the same line.
+// writeSpan adds lines to span id of context cid (migrations.LogCid: an
+// entry span), creating it, and reads it back: the lines must all be
+// there before what they hold is deleted. $addToSet appends atomically on
+// MongoDB, where several processes may compact at once; a line written
+// twice is the same line.
 func (s *Store) writeSpan(ctx context.Context, ct, id, cid string, lines []string) error {
 	set := bson.D{{Key: "$addToSet", Value: bson.D{{Key: "folded", Value: bson.D{{Key: "$each", Value: lines}}}}}}
-	if cid != "" {
-		set = append(set, bson.E{Key: "$set", Value: bson.D{{Key: "cid", Value: cid}}})
-	}
-	if err := s.upsertByID(ctx, s.events(ct), id, set); err != nil {
+	if err := s.upsertByID(ctx, ct, cid, id, set); err != nil {
 		return err
 	}
-	d, err := s.readSpan(ctx, ct, id, true)
+	d, err := s.readSpan(ctx, ct, cid, id, true)
 	if err != nil {
 		return err
 	}
@@ -331,13 +330,14 @@ func (s *Store) writeSpan(ctx context.Context, ct, id, cid string, lines []strin
 	return nil
 }
 
-// upsertByID applies update to document id, creating it if need be. Two
-// upserts racing to create it: one fails on the duplicate _id, and is
-// then an update.
-func (s *Store) upsertByID(ctx context.Context, coll *mongo.Collection, id string, update bson.D) error {
+// upsertByID applies update to document id of context cid in
+// <ct>_events, creating it, with its cid, if need be. Two upserts racing
+// to create it: one fails on the duplicate _id, and is then an update.
+func (s *Store) upsertByID(ctx context.Context, ct, cid, id string, update bson.D) error {
+	update = append(update, bson.E{Key: "$set", Value: bson.D{{Key: "cid", Value: cid}}})
 	upsert := func() error {
 		return s.conn.Write(ctx, func() error {
-			_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update, options.UpdateOne().SetUpsert(true))
+			_, err := s.events(ct).UpdateOne(ctx, s.byID(cid, id), update, options.UpdateOne().SetUpsert(true))
 			return err
 		})
 	}
@@ -348,17 +348,18 @@ func (s *Store) upsertByID(ctx context.Context, coll *mongo.Collection, id strin
 	return err
 }
 
-// deleteByID deletes documents by _id, in commands small enough for the
-// backend (an $in on _id is a scan on FerretDB).
-func (s *Store) deleteByID(ctx context.Context, coll *mongo.Collection, ids []string) error {
+// deleteByID deletes documents of context cid from <ct>_events by _id, in
+// commands small enough for the backend (an $in on _id is a scan on
+// FerretDB).
+func (s *Store) deleteByID(ctx context.Context, ct, cid string, ids []string) error {
 	for len(ids) > 0 {
 		n := min(len(ids), s.conn.Backend().UpdateChunk())
 		models := make([]mongo.WriteModel, n)
 		for i, id := range ids[:n] {
-			models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
+			models[i] = mongo.NewDeleteOneModel().SetFilter(s.byID(cid, id))
 		}
 		err := s.conn.Write(ctx, func() error {
-			_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+			_, err := s.events(ct).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 			return err
 		})
 		if err != nil {

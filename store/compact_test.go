@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -321,7 +322,7 @@ func TestCompactionPastOldVoids(t *testing.T) {
 			t.Fatal(err)
 		}
 		// An old-style void: no date.
-		if _, err := conn.DB.Collection("room_events").InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("~log#%d", end.Entry)}, {Key: "void", Value: true}}); err != nil {
+		if _, err := conn.DB.Collection("room_events").InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("~log#%d", end.Entry)}, {Key: "cid", Value: migrations.LogCid}, {Key: "void", Value: true}}); err != nil {
 			t.Fatal(err)
 		}
 		fresh := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts)

@@ -34,7 +34,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		return err
 	}
 	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), target, &doc)
+	found, err := s.findIn(ctx, ct, ev.Cid, target, &doc)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		return nil
 	}
 	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: ed.Set, Unset: ed.Unset}
-	if s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(setValues(ed.Set)) {
+	if s.conn.MustEscape(setValues(ed.Set)) {
 		rec.Set, rec.ArraysEscaped = escapeSet(ed.Set), true
 	}
 	n := int64(0)
@@ -123,7 +123,7 @@ func (s *Store) refold(ctx context.Context, ct string, seq int64, doc *eventDoc,
 			return err
 		}
 		err = s.conn.Write(ctx, func() error {
-			_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: target}}, update)
+			_, err := s.events(ct).UpdateOne(ctx, s.byID(doc.Cid, target), update)
 			return err
 		})
 		if err != nil {
@@ -137,7 +137,7 @@ func (s *Store) refold(ctx context.Context, ct string, seq int64, doc *eventDoc,
 		if !found {
 			return s.checkLeafFlag(ctx, ct, seq, doc)
 		}
-		if _, err := findByID(ctx, s.events(ct), target, doc); err != nil {
+		if _, err := s.findIn(ctx, ct, doc.Cid, target, doc); err != nil {
 			return err
 		}
 		fresh = nil
@@ -201,7 +201,7 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 	}
 	d = applyUpdates(d, records)
 	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
-	if doc.ArraysEscaped || s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(d) {
+	if doc.ArraysEscaped || s.conn.MustEscape(d) {
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
 	}
 	return bson.D{{Key: "$set", Value: fields}}, nil
@@ -332,14 +332,14 @@ func (s *Store) checkLeafFlag(ctx context.Context, ct string, seq int64, doc *ev
 	}
 	want := slices.Contains(h.Flagged, doc.ID)
 	var stored eventDoc
-	if _, err := findByID(ctx, s.events(ct), doc.ID, &stored); err != nil {
+	if _, err := s.findIn(ctx, ct, doc.Cid, doc.ID, &stored); err != nil {
 		return err
 	}
 	switch {
 	case want && !stored.IsLeaf:
-		return s.setLeafFlags(ctx, ct, []string{doc.ID}, nil)
+		return s.setLeafFlags(ctx, ct, doc.Cid, []string{doc.ID}, nil)
 	case !want && stored.IsLeaf:
-		return s.setLeafFlags(ctx, ct, nil, []string{doc.ID})
+		return s.setLeafFlags(ctx, ct, doc.Cid, nil, []string{doc.ID})
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func (s *Store) readHeadAfter(ctx context.Context, ct, cid string, seq int64, pr
 		return h, nil
 	}
 	var d headDoc
-	found, err := findByID(ctx, s.events(ct), headID(cid, seq), &d)
+	found, err := s.findIn(ctx, ct, cid, headID(cid, seq), &d)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 		ev := findEvent(events, id)
 		if ev == nil {
 			var d eventDoc
-			found, err := findByID(ctx, s.events(ct), id, &d)
+			found, err := s.findIn(ctx, ct, h.Cid, id, &d)
 			if err != nil {
 				return err
 			}
@@ -277,7 +277,7 @@ func findEvent(events []eventDoc, id string) *eventDoc {
 // (A version claimed after that look is completed after it, by its
 // claimer.)
 func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head) error {
-	if err := s.setLeafFlags(ctx, ct, h.Flag, h.Unflag); err != nil {
+	if err := s.setLeafFlags(ctx, ct, h.Cid, h.Flag, h.Unflag); err != nil {
 		return err
 	}
 	if len(h.Flag) == 0 {
@@ -302,18 +302,19 @@ func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head) error {
 			flag = append(flag, id)
 		}
 	}
-	return s.setLeafFlags(ctx, ct, flag, unflag)
+	return s.setLeafFlags(ctx, ct, h.Cid, flag, unflag)
 }
 
-// setLeafFlags sets isLeaf on the events flag and removes it from unflag.
-func (s *Store) setLeafFlags(ctx context.Context, ct string, flag, unflag []string) error {
+// setLeafFlags sets isLeaf on the events flag of context cid and removes
+// it from unflag.
+func (s *Store) setLeafFlags(ctx context.Context, ct, cid string, flag, unflag []string) error {
 	var models []mongo.WriteModel
 	for _, id := range flag {
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(s.byID(cid, id)).
 			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "isLeaf", Value: true}}}}))
 	}
 	for _, id := range unflag {
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(s.byID(cid, id)).
 			SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}}))
 	}
 	return s.conn.BulkUpdate(ctx, s.events(ct), models)

@@ -109,14 +109,14 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 		if pl.added[id] != nil || seen[id] || isLeaf[id] {
 			return true, nil
 		}
-		d, err := k.lookup(ctx, pl.s, pl.ct, id)
+		d, err := k.lookup(ctx, pl.s, pl.ct, pl.cid, id)
 		return d != nil && d.Cid == pl.cid, err
 	}
 	targetOf := func(id string) (t, src string, err error) {
 		if e := pl.added[id]; e != nil {
 			return e.T, e.Src, nil
 		}
-		d, err := k.lookup(ctx, pl.s, pl.ct, id)
+		d, err := k.lookup(ctx, pl.s, pl.ct, pl.cid, id)
 		if err != nil || d == nil {
 			return "", "", err
 		}
@@ -133,7 +133,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 		// event always has its parents stored. Otherwise look it up.
 		newParent := slices.ContainsFunc(e.Pids, func(p string) bool { return pl.added[p] != nil })
 		if !newParent {
-			d, err := k.lookup(ctx, pl.s, pl.ct, e.ID)
+			d, err := k.lookup(ctx, pl.s, pl.ct, pl.cid, e.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -247,7 +247,7 @@ func (pl *planner) parentTS(ctx context.Context, k *known, pids []string) (int64
 			newest = max(newest, pl.next.Leaves[i].TS)
 			continue
 		}
-		d, err := k.lookup(ctx, pl.s, pl.ct, p)
+		d, err := k.lookup(ctx, pl.s, pl.ct, pl.cid, p)
 		if err != nil {
 			return 0, err
 		}
@@ -270,7 +270,7 @@ func validJoin(o bson.Raw) bool {
 // planning needs it reads on demand. Clids are not read: a clid used
 // already fails the claim's insert (claimed.go), which names the event
 // that has it; taken holds those, and k starts with them.
-func (s *Store) prefetch(ctx context.Context, ct string, batch []*request, leaves []leaf, taken map[string]*eventstore.Event) (*known, error) {
+func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, leaves []leaf, taken map[string]*eventstore.Event) (*known, error) {
 	k := &known{clids: maps.Clone(taken), docs: map[string]*eventDoc{}, deleted: map[string]bool{}}
 	if k.clids == nil {
 		k.clids = map[string]*eventstore.Event{}
@@ -308,7 +308,7 @@ func (s *Store) prefetch(ctx context.Context, ct string, batch []*request, leave
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchConcurrency)
 	for _, id := range uniq(ids) {
-		g.Go(func() error { _, err := k.lookup(gctx, s, ct, id); return err })
+		g.Go(func() error { _, err := k.lookup(gctx, s, ct, cid, id); return err })
 	}
 	return k, g.Wait()
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sync"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
@@ -24,8 +23,9 @@ type known struct {
 	deleted map[string]bool              // targets deleted earlier in the batch
 }
 
-// lookup returns the event id's document, reading it unless known.
-func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc, error) {
+// lookup returns the document of event id of context cid, reading it
+// unless known.
+func (k *known) lookup(ctx context.Context, s *Store, ct, cid, id string) (*eventDoc, error) {
 	k.mu.Lock()
 	d, ok := k.docs[id]
 	k.mu.Unlock()
@@ -33,7 +33,7 @@ func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc,
 		return d, nil
 	}
 	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), id, &doc)
+	found, err := s.findIn(ctx, ct, cid, id, &doc)
 	if err != nil {
 		return nil, err
 	}
@@ -50,16 +50,16 @@ func (k *known) lookup(ctx context.Context, s *Store, ct, id string) (*eventDoc,
 // prefetchConcurrency bounds the reads a batch has in flight at once.
 const prefetchConcurrency = 8
 
-// prefetchIDs reads events by _id into k: a few at a time, or on MongoDB
-// by $in, a batch per round trip.
-func prefetchIDs(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
+// prefetchIDs reads events of context cid by _id into k: a few at a
+// time, or on MongoDB by $in, a batch per round trip.
+func prefetchIDs(ctx context.Context, s *Store, ct, cid string, k *known, ids []string) error {
 	if s.conn.Backend().ReadsRanges() {
-		return prefetchIn(ctx, s, ct, k, ids)
+		return prefetchIn(ctx, s, ct, cid, k, ids)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchConcurrency)
 	for _, id := range uniq(ids) {
-		g.Go(func() error { _, err := k.lookup(gctx, s, ct, id); return err })
+		g.Go(func() error { _, err := k.lookup(gctx, s, ct, cid, id); return err })
 	}
 	return g.Wait()
 }
@@ -75,7 +75,7 @@ func uniq(ids []string) []string {
 const inBatch = 1000
 
 // prefetchIn reads the ids k lacks with {_id: {$in: …}} (MongoDB only).
-func prefetchIn(ctx context.Context, s *Store, ct string, k *known, ids []string) error {
+func prefetchIn(ctx context.Context, s *Store, ct, cid string, k *known, ids []string) error {
 	var todo []string
 	k.mu.Lock()
 	for _, id := range uniq(ids) {
@@ -87,7 +87,7 @@ func prefetchIn(ctx context.Context, s *Store, ct string, k *known, ids []string
 	for len(todo) > 0 {
 		batch := todo[:min(len(todo), inBatch)]
 		todo = todo[len(batch):]
-		cur, err := s.events(ct).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: batch}}}})
+		cur, err := s.events(ct).Find(ctx, s.conn.Backend().ByIDs("cid", cid, batch))
 		if err != nil {
 			return err
 		}

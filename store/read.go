@@ -30,7 +30,7 @@ func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Eve
 		defer close(done)
 		h, headErr = s.head(ctx, ct, cid)
 	}()
-	found, err = findByID(ctx, s.events(ct), id, &doc)
+	found, err = s.findIn(ctx, ct, cid, id, &doc)
 	<-done
 	if err != nil {
 		return nil, dbError("get", err)
@@ -136,7 +136,7 @@ func (s *Store) JoinEvent(ctx context.Context, ct, cid, server string) (ev *even
 // eventByID reads an event the head names; its absence is an inconsistency.
 func (s *Store) eventByID(ctx context.Context, ct, cid, id string) (*eventstore.Event, error) {
 	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), id, &doc)
+	found, err := s.findIn(ctx, ct, cid, id, &doc)
 	if err != nil {
 		return nil, dbError("join event", err)
 	}

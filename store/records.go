@@ -133,6 +133,7 @@ func (s *Store) ContextTypes(ctx context.Context) ([]string, error) {
 
 // Contexts lists the contexts of type ct in the registry.
 func (s *Store) Contexts(ctx context.Context, ct string) ([]string, error) {
+	ctx = database.Scatter(ctx, database.ScatterContexts)
 	cur, err := s.contexts().Find(ctx, bson.D{{Key: "ct", Value: ct}}, options.Find().SetProjection(bson.D{{Key: "cid", Value: 1}}))
 	if err != nil {
 		return nil, dbError("contexts", err)
@@ -165,6 +166,8 @@ func (s *Store) ScanContexts(ctx context.Context, ct, cid string, fn func(batch 
 	filter := bson.D{}
 	if cid != "" {
 		filter = bson.D{{Key: "cid", Value: cid}}
+	} else {
+		ctx = database.Scatter(ctx, database.ScatterFullAudit)
 	}
 	cur, err := s.events(ct).Find(ctx, filter)
 	if err != nil {
@@ -217,7 +220,7 @@ func (s *Store) ReadTimeline(ctx context.Context, ct, cid string, fn func(batch 
 		for i, id := range ids {
 			g.Go(func() error {
 				var r bson.Raw
-				found, err := findByID(gctx, s.events(ct), id, &r)
+				found, err := s.findIn(gctx, ct, cid, id, &r)
 				if found {
 					batch[i] = r
 				}
@@ -240,7 +243,7 @@ func (s *Store) EstimatedDocuments(ctx context.Context, ct string) (int64, error
 	if !s.conn.Backend().CountsCheaply() {
 		return 0, nil
 	}
-	n, err := s.events(ct).EstimatedDocumentCount(ctx)
+	n, err := s.events(ct).EstimatedDocumentCount(database.Scatter(ctx, database.ScatterCount))
 	return n, dbError("count", err)
 }
 
@@ -259,11 +262,12 @@ func (s *Store) Version(ctx context.Context, ct, cid string, seq int64) (*HeadVe
 	return h.version(), dbError("head", err)
 }
 
-// StoredEvents reads events of type ct by _id, as stored; an id that is
-// not stored is absent from the map. Check each event's Cid.
-func (s *Store) StoredEvents(ctx context.Context, ct string, ids []string) (map[string]*StoredEvent, error) {
+// StoredEvents reads events of context ct/cid by _id, as stored; an id
+// that is not stored is absent from the map. (On FerretDB an event of
+// another context may be read: check each event's Cid.)
+func (s *Store) StoredEvents(ctx context.Context, ct, cid string, ids []string) (map[string]*StoredEvent, error) {
 	k := &known{docs: map[string]*eventDoc{}}
-	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+	if err := prefetchIDs(ctx, s, ct, cid, k, ids); err != nil {
 		return nil, dbError("read", err)
 	}
 	out := make(map[string]*StoredEvent, len(k.docs))

@@ -169,7 +169,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		return false, err
 	}
 	var doc eventDoc
-	found, err := findByID(ctx, s.events(ct), id, &doc)
+	found, err := s.findIn(ctx, ct, w.cid, id, &doc)
 	if err != nil || !found || doc.DeletedAt != nil || doc.O == nil {
 		return false, err
 	}
@@ -188,7 +188,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		return false, err
 	}
 	fields := bson.D{{Key: "d", Value: d}}
-	if escape := doc.ArraysEscaped || s.conn.Backend().EscapesNestedArrays() && database.NeedsEscape(d); escape {
+	if escape := doc.ArraysEscaped || s.conn.MustEscape(d); escape {
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "arraysEscaped", Value: true}}
 	}
 	n := int64(len(records))
@@ -199,7 +199,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		fields = append(fields, bson.E{Key: "dFold", Value: foldState{N: n, TS: last.TS, ID: last.ID}})
 	}
 	err = s.conn.Write(ctx, func() error {
-		_, err := s.events(ct).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: fields}})
+		_, err := s.events(ct).UpdateOne(ctx, s.byID(w.cid, id), bson.D{{Key: "$set", Value: fields}})
 		return err
 	})
 	if err != nil {
@@ -213,7 +213,7 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 	if later, err := findByID(ctx, s.edits(ct), editID(id, n+1), &next); err != nil {
 		return true, err
 	} else if later {
-		if _, err := findByID(ctx, s.events(ct), id, &doc); err != nil {
+		if _, err := s.findIn(ctx, ct, w.cid, id, &doc); err != nil {
 			return true, err
 		}
 		return true, s.refold(ctx, ct, seq, &doc, nil)

@@ -270,7 +270,7 @@ func (c *sharedClaim) headBefore(index int, batch []*sharedClaim, k int) bool {
 // missing), err if not.
 func (s *Store) finishClaim(ctx context.Context, ct string, c *sharedClaim, failed error) error {
 	var d headDoc
-	found, err := findByID(ctx, s.events(ct), headID(c.version.Cid, c.version.Seq), &d)
+	found, err := s.findIn(ctx, ct, c.version.Cid, headID(c.version.Cid, c.version.Seq), &d)
 	if err != nil {
 		return failed
 	}

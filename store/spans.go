@@ -41,7 +41,7 @@ const (
 // spanDoc is a version span or an entry span.
 type spanDoc struct {
 	ID     string   `bson:"_id"`
-	Cid    string   `bson:"cid,omitempty"` // version spans
+	Cid    string   `bson:"cid,omitempty"` // the context, or migrations.LogCid
 	Folded []string `bson:"folded"`        // one line per version or entry, in order
 }
 
@@ -201,8 +201,9 @@ func (d *spanDoc) line(n int64) string {
 	return ""
 }
 
-// readSpan reads span id of type ct (nil if none). fresh skips the cache.
-func (s *Store) readSpan(ctx context.Context, ct, id string, fresh bool) (*spanDoc, error) {
+// readSpan reads span id of context cid of type ct (migrations.LogCid:
+// an entry span); nil if none. fresh skips the cache.
+func (s *Store) readSpan(ctx context.Context, ct, cid, id string, fresh bool) (*spanDoc, error) {
 	key := ct + "/" + id
 	if !fresh {
 		if d := s.spans.get(key); d != nil {
@@ -210,7 +211,7 @@ func (s *Store) readSpan(ctx context.Context, ct, id string, fresh bool) (*spanD
 		}
 	}
 	var d spanDoc
-	found, err := findByID(ctx, s.events(ct), id, &d)
+	found, err := s.findIn(ctx, ct, cid, id, &d)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -220,9 +221,9 @@ func (s *Store) readSpan(ctx context.Context, ct, id string, fresh bool) (*spanD
 
 // spanLine finds the line of span id that starts with number n, reading
 // the span again if a cached copy lacks it; "" if it holds none.
-func (s *Store) spanLine(ctx context.Context, ct, id string, n int64) (string, error) {
+func (s *Store) spanLine(ctx context.Context, ct, cid, id string, n int64) (string, error) {
 	for _, fresh := range []bool{false, true} {
-		d, err := s.readSpan(ctx, ct, id, fresh)
+		d, err := s.readSpan(ctx, ct, cid, id, fresh)
 		if err != nil || d == nil {
 			return "", err
 		}
@@ -235,7 +236,7 @@ func (s *Store) spanLine(ctx context.Context, ct, id string, n int64) (string, e
 
 // foldedVersion is version seq of a context as its span holds it, or nil.
 func (s *Store) foldedVersion(ctx context.Context, ct, cid string, seq int64) (*head, error) {
-	line, err := s.spanLine(ctx, ct, versionSpanID(cid, seq), seq)
+	line, err := s.spanLine(ctx, ct, cid, versionSpanID(cid, seq), seq)
 	if err != nil || line == "" {
 		return nil, err
 	}
@@ -246,14 +247,14 @@ func (s *Store) foldedVersion(ctx context.Context, ct, cid string, seq int64) (*
 // span; nil if neither exists.
 func (s *Store) entryAt(ctx context.Context, ct string, n int64) (*logDoc, error) {
 	var d logDoc
-	found, err := findByID(ctx, s.events(ct), migrations.LogEntryID(n), &d)
+	found, err := s.findIn(ctx, ct, migrations.LogCid, migrations.LogEntryID(n), &d)
 	if err != nil {
 		return nil, err
 	}
 	if found {
-		return &d, nil
+		return d.upgrade(), nil
 	}
-	line, err := s.spanLine(ctx, ct, entrySpanID(n), n)
+	line, err := s.spanLine(ctx, ct, migrations.LogCid, entrySpanID(n), n)
 	if err != nil || line == "" {
 		return nil, err
 	}

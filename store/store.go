@@ -201,12 +201,28 @@ func dbError(op string, err error) error { return database.Wrap(op, err) }
 // seen with streams that reconnect while catching up). A read by _id takes
 // milliseconds; idReadTimeout bounds it.
 func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (bool, error) {
+	return findOne(ctx, c, bson.D{{Key: "_id", Value: id}}, out)
+}
+
+// findIn reads document id of context cid in <ct>_events, as findByID,
+// by a filter that carries the collection's shard key (byID).
+func (s *Store) findIn(ctx context.Context, ct, cid, id string, out any) (bool, error) {
+	return findOne(ctx, s.events(ct), s.byID(cid, id), out)
+}
+
+// byID is the filter of document id of context cid in <ct>_events, which
+// is sharded on cid (database.Backend.ByID): commit log documents have
+// cid migrations.LogCid.
+func (s *Store) byID(cid, id string) bson.D { return s.conn.Backend().ByID("cid", cid, id) }
+
+// findOne reads the document filter names, as findByID.
+func findOne(ctx context.Context, c *mongo.Collection, filter bson.D, out any) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idReadTimeout)
 	defer cancel()
-	res := c.FindOne(rctx, bson.D{{Key: "_id", Value: id}})
+	res := c.FindOne(rctx, filter)
 	var err error
 	if raw, ok := out.(*bson.Raw); ok {
 		*raw, err = res.Raw()

@@ -360,7 +360,7 @@ func (s *Store) versionRange(ctx context.Context, ct string, latest *head, seqs 
 // must be stored (the head log names them).
 func (s *Store) eventsByID(ctx context.Context, ct, cid string, ids []string) ([]*eventstore.Event, error) {
 	k := &known{docs: map[string]*eventDoc{}}
-	if err := prefetchIDs(ctx, s, ct, k, ids); err != nil {
+	if err := prefetchIDs(ctx, s, ct, cid, k, ids); err != nil {
 		return nil, dbError("events", err)
 	}
 	events := make([]*eventstore.Event, 0, len(ids))

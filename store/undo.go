@@ -82,7 +82,7 @@ func (s *Store) finishUndos(ctx context.Context, ct, cid string) error {
 // takeBack removes claim c's version, then its stored events, by _id; it
 // tries a few times.
 func (s *Store) takeBack(ctx context.Context, coll *mongo.Collection, c *sharedClaim) error {
-	byID := func(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
+	byID := func(id string) bson.D { return s.byID(c.version.Cid, id) }
 	once := func() error {
 		if err := s.step("take back"); err != nil {
 			return err

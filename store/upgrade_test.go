@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
@@ -35,8 +37,8 @@ func TestUpgradeGivesPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(ctx) })
-	if n, err := migrations.Pending(ctx, conn); err != nil || n != 4 {
-		t.Fatalf("pending steps before the upgrade: %d (%v), want 4 (steps 7 to 10)", n, err)
+	if n, err := migrations.Pending(ctx, conn); err != nil || n != 5 {
+		t.Fatalf("pending steps before the upgrade: %d (%v), want 5 (steps 7 to 11)", n, err)
 	}
 	if _, err := migrations.Up(ctx, conn, nil); err != nil {
 		t.Fatal(err)
@@ -64,10 +66,30 @@ func TestUpgradeGivesPositions(t *testing.T) {
 	if len(reactions) != 10 {
 		t.Errorf("%d message.* events in room/r2, want 10", len(reactions))
 	}
+	// Every commit log document has the log's shard key (step 11), so
+	// reads that carry it (MongoDB's) find them all.
+	for _, ct := range []string{"room", "dm"} {
+		var docs []bson.M
+		cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$regex", Value: `^~log\#`}}}})
+		if err != nil || cur.All(ctx, &docs) != nil || len(docs) == 0 {
+			t.Fatalf("reading %s's commit log documents: %d (%v)", ct, len(docs), err)
+		}
+		for _, d := range docs {
+			if d["cid"] != migrations.LogCid {
+				t.Errorf("%s: %v has cid %v, want %s", ct, d["_id"], d["cid"], migrations.LogCid)
+			}
+		}
+	}
+	targeted, err := database.Connect(ctx, database.Config{Embedded: emb, Database: conn.Name(), MongoDBReads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { targeted.Close(ctx) })
+	reader := storetest.NewStore(t, targeted, "a.test", store.Options{ReadOnly: true})
 	// The commit logs name every event once.
 	seen := map[string]bool{}
 	for _, ct := range []string{"room", "dm"} {
-		commits, _, err := s.ReadLog(ctx, ct, 0, 1000)
+		commits, _, err := reader.ReadLog(ctx, ct, 0, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

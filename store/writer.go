@@ -244,7 +244,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	for _, id := range pl.next.Flagged {
 		pl.flagged[id] = true
 	}
-	known, err := s.prefetch(ctx, w.ct, batch, pl.next.Leaves, w.taken)
+	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.next.Leaves, w.taken)
 	if err != nil {
 		return nil, err
 	}

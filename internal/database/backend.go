@@ -20,8 +20,9 @@ type Backend struct {
 	// or sharded cluster. A standalone mongod has none.
 	transactions bool
 	// mongoReads: use MongoDB's read paths (ranges, $in, estimated
-	// counts, secondary indexes) even on FerretDB, which executes them
-	// correctly, scanning; so that tests here run them (Config.MongoDBReads).
+	// counts, secondary indexes, filters by _id that carry the shard key)
+	// even on FerretDB, which executes them correctly, scanning; so that
+	// tests here run them (Config.MongoDBReads).
 	mongoReads bool
 }
 
@@ -87,9 +88,6 @@ func (b Backend) Writable() error {
 		"run it as a replica set (mongod --replSet rs0, then rs.initiate() once; one member is enough)")
 }
 
-// Transactions: an atomic insert runs in a transaction, so a failed one
-// wrote nothing, and change streams exist.
-func (b Backend) Transactions() bool { return b.transactions }
 
 // EscapesNestedArrays: FerretDB v1 cannot store an array directly inside
 // an array, so data holding one is stored escaped (escape.go).
@@ -111,3 +109,26 @@ func (b Backend) SecondaryIndexes() bool { return !b.FerretDB || b.mongoReads }
 
 // gated: this process's writes go one at a time (writegate.go).
 func (b Backend) gated() bool { return b.FerretDB }
+
+// ByID is the filter of the one document with _id id in a collection
+// sharded on field key, whose value there is value (key "": sharded on
+// _id, or not at all): {_id: id, key: value} on MongoDB, where the _id
+// index answers it and a sharded cluster sends it to the one shard that
+// holds value; {_id: id} alone on FerretDB, which scans for any other
+// filter.
+func (b Backend) ByID(key string, value, id any) bson.D {
+	if key == "" || b.FerretDB && !b.mongoReads {
+		return bson.D{{Key: "_id", Value: id}}
+	}
+	return bson.D{{Key: "_id", Value: id}, {Key: key, Value: value}}
+}
+
+// ByIDs is ByID for the documents with any of ids: an $in on _id, read
+// in one round trip where ReadsRanges.
+func (b Backend) ByIDs(key string, value any, ids []string) bson.D {
+	f := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	if key != "" && (!b.FerretDB || b.mongoReads) {
+		f = append(f, bson.E{Key: key, Value: value})
+	}
+	return f
+}

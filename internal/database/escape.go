@@ -105,6 +105,9 @@ func UnescapeElement(item any) any {
 	return UnescapeData(item)
 }
 
+// MustEscape reports whether data v must be stored escaped here.
+func (c *Conn) MustEscape(v any) bool { return c.backend.EscapesNestedArrays() && NeedsEscape(v) }
+
 // Storable returns data as it must be stored on this backend, and whether
 // that is the escaped form.
 func (c *Conn) Storable(data bson.Raw) (bson.Raw, bool, error) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // InsertError is how far a failed atomic insert got, the same on every
@@ -45,7 +47,14 @@ func (c *Conn) InsertAtomically(ctx context.Context, coll *mongo.Collection, doc
 	if err := c.backend.Writable(); err != nil {
 		return err
 	}
+	var taken bool
 	err := c.Write(ctx, func() error {
+		if c.backend.FerretDB && c.backend.mongoReads {
+			var err error
+			if taken, err = anyStored(ctx, coll, docs); err != nil || taken {
+				return err
+			}
+		}
 		if c.backend.transactions {
 			return c.inTransaction(ctx, func(ctx context.Context) error {
 				_, err := coll.InsertMany(ctx, docs)
@@ -55,6 +64,9 @@ func (c *Conn) InsertAtomically(ctx context.Context, coll *mongo.Collection, doc
 		_, err := coll.InsertMany(ctx, docs)
 		return err
 	})
+	if taken {
+		return &InsertError{Err: errors.New("duplicate key (found before inserting, as a transaction would)"), Duplicate: true, At: -1}
+	}
 	if err == nil {
 		return nil
 	}
@@ -108,4 +120,28 @@ func duplicateIndex(err error) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// anyStored reports whether a document with the _id of one of docs is
+// stored. With MongoDB's paths taken on FerretDB (Config.MongoDBReads), an
+// atomic insert asks first, and answers a duplicate as a transaction does
+// (nothing written, the document not named), so that the tests here run
+// what callers do with that answer. Another process may still insert in
+// between: then FerretDB's own answer stands.
+func anyStored(ctx context.Context, coll *mongo.Collection, docs []any) (bool, error) {
+	ctx = Scatter(ctx, scatterEmulation)
+	for _, d := range docs {
+		raw, ok := d.(bson.Raw)
+		if !ok {
+			var err error
+			if raw, err = bson.Marshal(d); err != nil {
+				return false, err
+			}
+		}
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: raw.Lookup("_id")}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return err == nil, err
+		}
+	}
+	return false, nil
 }

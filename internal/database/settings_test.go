@@ -113,7 +113,7 @@ func TestFerretDBByURI(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, got := runLoad(t, c.cfg)
-			if !b.FerretDB || b.Transactions() || !b.EscapesNestedArrays() || b.UpdateChunk() != ferretUpdateChunk {
+			if !b.FerretDB || b.transactions || !b.EscapesNestedArrays() || b.UpdateChunk() != ferretUpdateChunk {
 				t.Errorf("backend %+v: want FerretDB, no transactions, escaping, update chunk %d", b, ferretUpdateChunk)
 			}
 			if got.connections > ferretPoolSize {

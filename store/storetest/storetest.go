@@ -45,6 +45,9 @@ var (
 // store. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	if checkingShapes() && shapes.report() && code == 0 {
+		code = 1
+	}
 	if embedded != nil {
 		_ = embedded.Close()
 		_ = os.RemoveAll(embeddedDir)
@@ -105,7 +108,7 @@ type Options struct {
 // in opts, to share it between two connections) and closes it with the test.
 func (b Backend) Connect(tb testing.TB, opts Options) *database.Conn {
 	tb.Helper()
-	cfg := database.Config{URI: b.uri, Database: opts.Database, Monitor: opts.Monitor,
+	cfg := database.Config{URI: b.uri, Database: opts.Database, Monitor: CommandMonitor(opts.Monitor),
 		MongoDBReads: os.Getenv(MongoDBReadsVariable) != ""}
 	if b.uri == "" {
 		cfg.Embedded = Embedded(tb)
