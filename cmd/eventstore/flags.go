@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-
 	"github.com/eventstore-go/eventstore/internal/database"
 )
 

@@ -88,7 +88,6 @@ func (b Backend) Writable() error {
 		"run it as a replica set (mongod --replSet rs0, then rs.initiate() once; one member is enough)")
 }
 
-
 // EscapesNestedArrays: FerretDB v1 cannot store an array directly inside
 // an array, so data holding one is stored escaped (escape.go).
 func (b Backend) EscapesNestedArrays() bool { return b.FerretDB }
