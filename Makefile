@@ -22,10 +22,38 @@ build: ## build bin/eventstore
 run: build ## start the server on the embedded store, data in ./data, on 127.0.0.1:8080 (Ctrl-C stops it)
 	exec ./bin/eventstore serve --data $(DATA) --listen $(LISTEN)
 
-test: test-go test-js ## run every test: Go's with the race detector, then the JS client's (Node and headless Chromium)
+test: test-go test-mongodb-paths test-js ## run every test: Go's with the race detector, MongoDB's paths on FerretDB, then the JS client's (Node and headless Chromium)
 
 test-go: ## the Go tests with the race detector (embedded store; also MongoDB when EVENTSTORE_TEST_MONGODB_URI is set)
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# MongoDB's paths on the embedded FerretDB (docs/scaling.md): the tests
+# below take the read paths a MongoDB takes (ranges, $in, estimated counts,
+# secondary indexes, filters with the shard key) and get a transaction's
+# answer to a duplicate, and every command they send is checked against
+# its collection's shard key. FerretDB scans for all of it, so the suites'
+# load tests stay out; the functions listed in MONGODB_PATHS must each have
+# run, or the target fails.
+PATHS_STORE      = TestAuditWhileDataIsWritten|TestChangesParentsFirst|TestHistoryParentsFirst|TestJoinEvent|TestClid(RepeatAcrossStores|CrashedFirstAppend|RecordsMigrated|Idempotent)|TestCommitLogHoles|TestCompaction(StaleWriter|PastOldVoids)|TestCrashBetweenSteps|TestUpdateAndDelete|TestAuthorshipRule|TestIngest$$|TestIngestRefusesTampering|TestSharedInsertLostClaim|TestCrashInSharedInsert|TestCreateAppendGet|TestExpectedParents|TestListPagination|TestRefusedInputStoresNothing|TestCursorsAreBound|TestTypeFilters|TestUpgradeGivesPositions|TestDataRoundTrip|TestNestedArraysInEdits|TestOutOfSpace
+PATHS_STREAM     = TestFollowDetached|TestDetachedSlowSubscriberIsReset|TestStalledSenderDoesNotHoldOthers|TestSlowSubscriberIsReset|TestStreamSeesOtherProcess|TestHeartbeatOnFilteredStream
+PATHS_FEDERATION_SKIP = TestChaos|TestThreeServersConverge|TestPeerDownWhileAppending
+MONGODB_PATHS    = ByID ByIDs prefetchIn versionRange EstimatedDocuments duplicateRead anyStored createIndexes
+.PHONY: test-mongodb-paths
+test-mongodb-paths: ## MongoDB's read paths and command shapes, run on the embedded FerretDB (a subset of the suites)
+	@rm -f .mongodb-paths.*.cover
+	EVENTSTORE_TEST_MONGODB_READS=1 $(GO) test -race -count=1 -timeout 30m -coverpkg=./internal/database,./store,./migrations -coverprofile=.mongodb-paths.store.cover -run '$(PATHS_STORE)' ./store
+	EVENTSTORE_TEST_MONGODB_READS=1 $(GO) test -race -count=1 -timeout 30m -coverpkg=./internal/database,./store,./migrations -coverprofile=.mongodb-paths.audit.cover ./audit ./migrations
+	EVENTSTORE_TEST_MONGODB_READS=1 $(GO) test -race -count=1 -timeout 30m -coverpkg=./internal/database,./store,./migrations -coverprofile=.mongodb-paths.stream.cover -run '$(PATHS_STREAM)' ./stream
+	EVENTSTORE_TEST_MONGODB_READS=1 $(GO) test -race -count=1 -timeout 30m -coverpkg=./internal/database,./store,./migrations -coverprofile=.mongodb-paths.federation.cover -skip '$(PATHS_FEDERATION_SKIP)' ./federation
+	@{ echo 'mode: atomic'; tail -q -n +2 .mongodb-paths.*.cover; } >.mongodb-paths.cover
+	@$(GO) tool cover -func=.mongodb-paths.cover >.mongodb-paths.func
+	@echo "MongoDB paths run on FerretDB (function: statements covered):"; \
+	for f in $(MONGODB_PATHS); do \
+	  line=$$(awk -v f="$$f" '$$2 == f {print $$1, $$3}' .mongodb-paths.func | head -1); \
+	  case "$$line" in ""|*" 0.0%") echo "make test-mongodb-paths: $$f did not run ($$line)" >&2; exit 1;; esac; \
+	  echo "  $$f: $$line"; \
+	done
+	@rm -f .mongodb-paths.*
 
 # The JS client (js/): Redocly's lint of api/openapi.yaml, then its tests in
 # Node and in headless Chromium against bin/eventstore. It installs what it

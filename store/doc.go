@@ -1,7 +1,12 @@
 // Package store keeps events in MongoDB (or the embedded FerretDB) with
 // leaf tracking, idempotent appends, updates and deletes. It writes and
 // reads; package audit checks what it wrote, through the read-only view in
-// records.go. What differs between the backends is in dialect.go.
+// records.go. It reaches the database through package internal/database,
+// which alone knows the backend: the store asks it what the backend can do
+// (read ranges, count cheaply, escape nested arrays) and how far a failed
+// atomic insert got (database.InsertError), never which backend it is.
+// Reads and writes by _id carry the shard key cid (byID), so that a
+// sharded cluster sends them to one shard (docs/scaling.md).
 //
 // # Collections
 //

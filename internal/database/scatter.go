@@ -8,7 +8,6 @@ import "context"
 // command check (storetest) lets through only those it names.
 const (
 	ScatterFullAudit    = "full audit"      // every context of a type, scanned
-	ScatterRepair       = "repair"          // the same, to rebuild what is derived
 	ScatterMigrations   = "migrations"      // schema steps, once per upgrade
 	ScatterContextTypes = "context types"   // the types present, from the registry: at start, and by a full audit
 	ScatterCount        = "estimated count" // each shard's metadata, for a full audit's progress
