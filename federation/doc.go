@@ -12,6 +12,8 @@
 // The files follow the phases of federation:
 //
 //   - federation.go: Config, New, Start and Close, sharing, maintenance;
+//   - store.go: Store, the ten store methods the federation calls (a
+//     *store.Store is one, as cmd/eventstore passes);
 //   - keys.go, sign.go, peers.go: this server's keys, signatures, the
 //     peers' keys; keyhistory.go: every key ever known of every server,
 //     recorded as fetched, which verifies stored events after rotations

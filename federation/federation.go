@@ -17,7 +17,6 @@ import (
 	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/migrations"
-	"github.com/eventstore-go/eventstore/store"
 )
 
 // DefaultMaxSkew is how far ahead of the receiver's clock a remote event
@@ -26,8 +25,8 @@ const DefaultMaxSkew = 5 * time.Minute
 
 // Config is what the federation needs.
 type Config struct {
-	Server string // this server's name: the src of its events
-	Store  *store.Store
+	Server string         // this server's name: the src of its events
+	Store  Store          // the events: a *store.Store (store.go)
 	DB     *database.Conn // where the federation keeps its cursors, transactions and pending events
 	Keys   *Keyring
 	Peers  []Peer
@@ -62,7 +61,7 @@ type Config struct {
 // (Handler), the senders that push new events to peers, and sharing.
 type Federation struct {
 	cfg     Config
-	st      *store.Store
+	st      Store
 	dir     *directory
 	log     *slog.Logger
 	now     func() time.Time
