@@ -10,7 +10,7 @@ import (
 // contextStream follows one context by its positions: it has sent
 // everything up to boundary at.
 type contextStream struct {
-	st      *store.Store
+	st      Store
 	ct, cid string
 	t       store.TypeFilter
 	at      store.Cursor

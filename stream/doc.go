@@ -9,8 +9,9 @@
 // subscription, so that an idle subscription costs no stack and a busy
 // room's fan-out does not crowd out the writers.
 //
-// It reads the store and writes nothing but the void entries the store's
-// log reader may write (see store/commitlog.go). A Hub learns of this
+// It reads the store through Store (store.go), the few methods of
+// *store.Store it calls, and writes nothing but the void entries the
+// store's log reader may write (see store/commitlog.go). A Hub learns of this
 // process's writes at once (Committed, called from store.Options.OnCommit)
 // and of other processes' by reading the logs every Config.Poll, an _id
 // read per context type, and on MongoDB also at once, woken by a change

@@ -15,7 +15,7 @@ import (
 
 // Config configures a Hub.
 type Config struct {
-	Store  *store.Store
+	Store  Store        // *store.Store in a server
 	Logger *slog.Logger // errors reading the logs; silent when nil
 	// Poll is how often the hub reads the commit logs for versions other
 	// processes wrote (DefaultPoll when zero); this process's own writes
@@ -46,7 +46,7 @@ const (
 // commit to the subscriptions whose scope it falls in, in log order.
 type Hub struct {
 	cfg Config
-	st  *store.Store
+	st  Store
 	log *slog.Logger
 
 	mu      sync.Mutex

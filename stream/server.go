@@ -11,7 +11,7 @@ import (
 // serverStream follows every context (of one type, or of all) by the
 // commit logs: it has sent everything before its place in each.
 type serverStream struct {
-	st *store.Store
+	st Store
 	ct string // "" for every type
 	t  store.TypeFilter
 	at store.StreamCursor

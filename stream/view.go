@@ -30,7 +30,7 @@ type sharedKey struct {
 func newView(c *store.Commit) *view { return &view{commit: c} }
 
 // get makes the view (once) and returns it.
-func (v *view) get(st *store.Store) *view {
+func (v *view) get(st Store) *view {
 	v.once.Do(func() {
 		c := v.commit
 		v.events = make([]*eventstore.Event, len(c.Events))
