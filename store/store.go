@@ -77,6 +77,33 @@ type Store struct {
 	closed     bool
 	background sync.WaitGroup                          // work started by writes that outlives them
 	failpoint  atomic.Pointer[func(step string) error] // set by tests while writes run in the background
+
+	followers atomic.Pointer[[]func(ct, cid string, events []*eventstore.Event)] // Follow; copied on write
+}
+
+// Follow adds f to those told of every commit this store makes from now
+// on: the context and its events, in the order they were written, once
+// they are durably stored. f runs in the writing goroutine and must not
+// block. So what is built on the store (the streams, the federation)
+// registers once it exists, and nothing needs to exist before the store.
+func (s *Store) Follow(f func(ct, cid string, events []*eventstore.Event)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list []func(ct, cid string, events []*eventstore.Event)
+	if old := s.followers.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, f)
+	s.followers.Store(&list)
+}
+
+// tellFollowers tells every follower of a commit.
+func (s *Store) tellFollowers(ct, cid string, events []*eventstore.Event) {
+	if list := s.followers.Load(); list != nil {
+		for _, f := range *list {
+			f(ct, cid, events)
+		}
+	}
 }
 
 // New returns a Store on conn. The schema must be migrated (migrations.Up).

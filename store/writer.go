@@ -169,6 +169,7 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(w.ct, w.cid, p.written)
 	}
+	s.tellFollowers(w.ct, w.cid, p.written)
 }
 
 // loadHead makes sure w.head is the latest version, completed: after a

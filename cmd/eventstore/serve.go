@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -157,28 +156,18 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}
 	registry := prometheus.NewRegistry()
 	metrics := api.NewMetrics(registry)
-	var fed atomic.Pointer[federation.Federation] // set below; the store's hooks need it first
-	var hub atomic.Pointer[stream.Hub]
 	st, err := store.New(conn, store.Options{
 		Server:       server,
 		Logger:       logger,
 		Observe:      metrics.ObserveStore,
 		Sign:         func(id string) map[string]string { return federation.SignEvent(keys.Current, id) },
 		Participants: true,
-		OnCommit: func(ct, cid string, events []*eventstore.Event) {
-			metrics.CountStored(server, events)
-			if h := hub.Load(); h != nil {
-				h.Committed(ct)
-			}
-			if f := fed.Load(); f != nil {
-				f.Committed(ct, cid, events)
-			}
-		},
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	st.Follow(func(_, _ string, events []*eventstore.Event) { metrics.CountStored(server, events) })
 	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eventstore_store_out_of_space",
 		Help: "1 while writes fail because the database is out of space, else 0."}, func() float64 {
 		if st.OutOfSpace() {
@@ -192,7 +181,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	if err != nil {
 		return err
 	}
-	fed.Store(f)
+	st.Follow(f.Committed)
 	f.Start(ctx)
 	defer f.Close()
 	auditCfg, err := id.auditConfig(ctx, conn, keys, logger)
@@ -209,7 +198,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry),
 		Buffer: int(cmd.Int(flagStreamBuffer)), Heartbeat: cmd.Duration(flagStreamHeartbeat), Poll: cmd.Duration(flagStreamPoll),
 		Senders: int(cmd.Int(flagStreamSenders))})
-	hub.Store(streams)
+	st.Follow(func(ct, _ string, _ []*eventstore.Event) { streams.Committed(ct) })
 	hubCtx, stopHub := context.WithCancel(ctx) // ctx's end ends the streams, so that shutdown is not held up by them
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- streams.Run(hubCtx) }()
