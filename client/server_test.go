@@ -53,14 +53,9 @@ func newServer(t testing.TB, b storetest.Backend, cfg serverConfig) *server {
 // would: a new store, hub and listener.
 func startServer(t testing.TB, conn *database.Conn, cfg serverConfig) *server {
 	t.Helper()
-	var hub atomic.Pointer[stream.Hub]
-	st := storetest.NewStore(t, conn, "a.example", store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
-		if h := hub.Load(); h != nil {
-			h.Committed(ct)
-		}
-	}})
+	st := storetest.NewStore(t, conn, "a.example", store.Options{})
 	h := stream.New(stream.Config{Store: st, Buffer: cfg.buffer})
-	hub.Store(h)
+	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

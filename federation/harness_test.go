@@ -146,21 +146,17 @@ func (n *node) start() {
 	if n.keys, err = federation.LoadKeyring(ctx, conn, n.keyFile, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	var fed atomic.Pointer[federation.Federation]
 	keys := n.keys
 	st, err := store.New(conn, store.Options{Server: n.name, Participants: true,
-		Sign: func(id string) map[string]string { return federation.SignEvent(keys.Current, id) },
-		OnCommit: func(ct, cid string, events []*eventstore.Event) {
-			if f := fed.Load(); f != nil {
-				f.Committed(ct, cid, events)
-			}
-			if c := n.committed.Load(); c != nil {
-				(*c)(events)
-			}
-		}})
+		Sign: func(id string) map[string]string { return federation.SignEvent(keys.Current, id) }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Follow(func(_, _ string, events []*eventstore.Event) {
+		if c := n.committed.Load(); c != nil {
+			(*c)(events)
+		}
+	})
 	if n.out == nil {
 		n.out = &faultTransport{}
 	}
@@ -180,7 +176,7 @@ func (n *node) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fed.Store(f)
+	st.Follow(f.Committed)
 	f.Start(context.Background())
 	n.conn, n.st, n.fed = conn, st, f
 	// Internal errors of the API are printed (only those: they are bugs),

@@ -35,15 +35,10 @@ type node struct {
 
 func newNode(t testing.TB, conn *database.Conn, cfg stream.Config) *node {
 	t.Helper()
-	var hub atomic.Pointer[stream.Hub]
-	st := storetest.NewStore(t, conn, server, store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
-		if h := hub.Load(); h != nil {
-			h.Committed(ct)
-		}
-	}})
+	st := storetest.NewStore(t, conn, server, store.Options{})
 	cfg.Store = st
 	h := stream.New(cfg)
-	hub.Store(h)
+	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
