@@ -9,7 +9,6 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
-	"github.com/eventstore-go/eventstore/store"
 )
 
 // createContextRequest is the body of POST /api/v1/contexts/{ct}/{cid}.
@@ -18,7 +17,7 @@ type createContextRequest struct {
 	O jsontext.Value `json:"o"`
 }
 
-func handleCreateContext(st *store.Store) httperr.HandlerFunc {
+func handleCreateContext(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ct, cid := chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
 		var req createContextRequest
@@ -50,7 +49,7 @@ type summaryResponse struct {
 	Version int64    `json:"version"` // head version: grows with every change of the leaves
 }
 
-func handleSummary(st *store.Store) httperr.HandlerFunc {
+func handleSummary(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sum, err := st.Summary(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
 		if err != nil {
@@ -65,7 +64,7 @@ func handleSummary(st *store.Store) httperr.HandlerFunc {
 	}
 }
 
-func handleLeaves(st *store.Store) httperr.HandlerFunc {
+func handleLeaves(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		leaves, err := st.Leaves(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
 		if err != nil {

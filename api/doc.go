@@ -7,5 +7,7 @@
 // their dependencies and return an error; one adapter (internal/httperr,
 // shared with the federation API) turns errors into problem answers, logs
 // them and counts them (eventstore_http_errors_total). encode.go holds the
-// one decode/encode pair.
+// one decode/encode pair. The handlers reach the database only through
+// Store (store.go), the methods of *store.Store they call, so a test can
+// run them against a fake (fakestore_test.go).
 package api

@@ -29,7 +29,7 @@ type appendRequest struct {
 	Pids *[]string `json:"pids"`
 }
 
-func handleAppend(st *store.Store) httperr.HandlerFunc {
+func handleAppend(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req appendRequest
 		if err := decode(w, r, &req); err != nil {
@@ -49,7 +49,7 @@ func handleAppend(st *store.Store) httperr.HandlerFunc {
 }
 
 // appendEvent appends what an append request (REST or gateway) asks for.
-func appendEvent(ctx context.Context, st *store.Store, ct, cid string, req appendRequest) (*eventstore.Event, bool, error) {
+func appendEvent(ctx context.Context, st Store, ct, cid string, req appendRequest) (*eventstore.Event, bool, error) {
 	if req.T == "" {
 		return nil, false, eventstore.Errorf(eventstore.EINVALID, "t (the event type) is required")
 	}
@@ -88,7 +88,7 @@ type listResponse struct {
 	Next   string              `json:"next,omitempty"` // end, unless the timeline ends there
 }
 
-func handleList(st *store.Store) httperr.HandlerFunc {
+func handleList(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		if err := knownParams(q, "dir", "from", "after", "limit", "t"); err != nil {
@@ -148,7 +148,7 @@ func knownParams(q url.Values, names ...string) error {
 	return nil
 }
 
-func handleGet(st *store.Store) httperr.HandlerFunc {
+func handleGet(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		e, err := st.Get(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
 		if err != nil {
@@ -178,7 +178,7 @@ func editOf(req updateRequest) (store.Edit, error) {
 	return ed, nil
 }
 
-func handleUpdate(st *store.Store) httperr.HandlerFunc {
+func handleUpdate(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req updateRequest
 		if err := decode(w, r, &req); err != nil {
@@ -196,7 +196,7 @@ func handleUpdate(st *store.Store) httperr.HandlerFunc {
 	}
 }
 
-func handleDelete(st *store.Store) httperr.HandlerFunc {
+func handleDelete(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		e, err := st.Delete(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), chi.URLParam(r, "id"))
 		if err != nil {

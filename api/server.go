@@ -13,13 +13,12 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/clienttoken"
 	"github.com/eventstore-go/eventstore/internal/httperr"
-	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/stream"
 )
 
 // Config is what the API needs.
 type Config struct {
-	Store    *store.Store
+	Store    Store // *store.Store, or a fake in tests
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	Gatherer prometheus.Gatherer // served at /metrics
@@ -52,7 +51,7 @@ type Config struct {
 
 // server holds the dependencies of the handlers.
 type server struct {
-	store   *store.Store
+	store   Store
 	log     *slog.Logger
 	metrics *Metrics
 	errs    httperr.Adapter // answers, logs and counts failed requests

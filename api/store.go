@@ -1,0 +1,28 @@
+package api
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/store"
+)
+
+// Store is what the handlers (REST and gateway) read and write through;
+// *store.Store is one, and a test can give a fake.
+type Store interface {
+	// CreateContext writes a context's genesis event of type t.
+	CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw) (*eventstore.Event, error)
+	// Append writes one event; existed is true when its clid was already
+	// stored (the event returned is that one).
+	Append(ctx context.Context, ct, cid string, in store.NewEvent) (e *eventstore.Event, existed bool, err error)
+	// Update and Delete write an edit event against event target.
+	Update(ctx context.Context, ct, cid, target string, ed store.Edit) (*eventstore.Event, error)
+	Delete(ctx context.Context, ct, cid, target string) (*eventstore.Event, error)
+	Get(ctx context.Context, ct, cid, id string) (*eventstore.Event, error)
+	// List reads a page of a context's timeline.
+	List(ctx context.Context, ct, cid string, q store.ListQuery) (*store.Page, error)
+	Summary(ctx context.Context, ct, cid string) (*store.Summary, error)
+	Leaves(ctx context.Context, ct, cid string) ([]string, error)
+}
