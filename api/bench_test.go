@@ -39,8 +39,8 @@ func BenchmarkHTTPAppend(b *testing.B) {
 				conn := backend.Connect(b, storetest.Options{})
 				reg := prometheus.NewRegistry()
 				metrics := api.NewMetrics(reg)
-				st := storetest.NewStore(b, conn, "a.example", store.Options{Observe: metrics.ObserveStore,
-					OnCommit: func(ct, cid string, events []*eventstore.Event) { metrics.CountStored("a.example", events) }})
+				st := storetest.NewStore(b, conn, "a.example", store.Options{Observe: metrics.ObserveStore})
+				st.Follow(func(_, _ string, events []*eventstore.Event) { metrics.CountStored("a.example", events) })
 				srv := httptest.NewServer(api.New(api.Config{Store: st, Metrics: metrics, Gatherer: reg}))
 				defer srv.Close()
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}

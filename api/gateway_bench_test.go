@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,18 +34,13 @@ func newGatewayBench(b *testing.B, backend storetest.Backend) *gatewayBench {
 func newGatewayBenchOf(b *testing.B, backend storetest.Backend, stored int) *gatewayBench {
 	b.Helper()
 	conn := backend.Connect(b, storetest.Options{})
-	var hub atomic.Pointer[stream.Hub]
-	st := storetest.NewStore(b, conn, "a.example", store.Options{OnCommit: func(ct, _ string, _ []*eventstore.Event) {
-		if h := hub.Load(); h != nil {
-			h.Committed(ct)
-		}
-	}})
+	st := storetest.NewStore(b, conn, "a.example", store.Options{})
 	if stored > 0 {
 		f := storetest.Populate(b, st, storetest.Fill{Rooms: max(1, stored/1000), Events: stored})
 		b.Logf("filled %d events in %v", stored, f.Took.Round(time.Millisecond))
 	}
 	h := stream.New(stream.Config{Store: st})
-	hub.Store(h)
+	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

@@ -91,7 +91,7 @@ func (m *Metrics) ObserveStore(op string, d time.Duration, err error) {
 // countError counts a problem answer by its code; the error adapter calls it.
 func (m *Metrics) countError(code eventstore.Code) { m.errors.WithLabelValues(string(code)).Inc() }
 
-// CountStored counts stored events; call it from store.Options.OnCommit.
+// CountStored counts stored events; call it from a follower of the store (store.Store.Follow).
 // server is this server's name, which tells local events from remote ones.
 func (m *Metrics) CountStored(server string, events []*eventstore.Event) {
 	for _, e := range events {

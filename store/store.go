@@ -33,9 +33,6 @@ type Options struct {
 	// Sign, when set, returns the signatures of this server over an event
 	// id; they are stored with every event created here (federation).
 	Sign func(id string) map[string]string
-	// OnCommit, when set, is called after events are durably stored, with
-	// the events in the order they were written.
-	OnCommit func(ct, cid string, events []*eventstore.Event)
 	// LeafFlagDelay is how long a context must be idle before the isLeaf
 	// flags in the database catch up with its leaves (see flags.go);
 	// DefaultLeafFlagDelay when zero.

@@ -166,9 +166,6 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	}
 	w.lastWrite = s.opts.Now()
 	s.scheduleIdle(w)
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(w.ct, w.cid, p.written)
-	}
 	s.tellFollowers(w.ct, w.cid, p.written)
 }
 
