@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
@@ -166,14 +167,14 @@ type updateRequest struct {
 }
 
 // editOf is the edit an update request (REST or gateway) asks for.
-func editOf(req updateRequest) (store.Edit, error) {
-	ed := store.Edit{Unset: req.Unset}
+func editOf(req updateRequest) (edits.Edit, error) {
+	ed := edits.Edit{Unset: req.Unset}
 	for path, raw := range req.Set {
 		v, err := hashing.Parse(raw)
 		if err != nil {
-			return store.Edit{}, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("set %q: %w", path, err))
+			return edits.Edit{}, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("set %q: %w", path, err))
 		}
-		ed.Set = append(ed.Set, store.SetOp{Path: path, Value: v})
+		ed.Set = append(ed.Set, edits.SetOp{Path: path, Value: v})
 	}
 	return ed, nil
 }

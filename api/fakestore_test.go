@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -93,7 +94,7 @@ func (f *fakeStore) CreateContext(ctx context.Context, ct, cid, t string, o bson
 	return nil, f.unfaked("CreateContext", ct, cid)
 }
 
-func (f *fakeStore) Update(ctx context.Context, ct, cid, target string, ed store.Edit) (*eventstore.Event, error) {
+func (f *fakeStore) Update(ctx context.Context, ct, cid, target string, ed edits.Edit) (*eventstore.Event, error) {
 	return nil, f.unfaked("Update", ct, cid)
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/internal/httperr"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -376,7 +377,7 @@ func (g *gatewayConn) dispatch(ctx context.Context, p packet) {
 	case "delete":
 		e, err = g.s.store.Delete(ctx, d.Ct, d.Cid, d.ID)
 	case "update":
-		var ed store.Edit
+		var ed edits.Edit
 		if ed, err = editOf(d.updateRequest); err == nil {
 			e, err = g.s.store.Update(ctx, d.Ct, d.Cid, d.ID, ed)
 		}

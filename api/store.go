@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -18,7 +19,7 @@ type Store interface {
 	// stored (the event returned is that one).
 	Append(ctx context.Context, ct, cid string, in store.NewEvent) (e *eventstore.Event, existed bool, err error)
 	// Update and Delete write an edit event against event target.
-	Update(ctx context.Context, ct, cid, target string, ed store.Edit) (*eventstore.Event, error)
+	Update(ctx context.Context, ct, cid, target string, ed edits.Edit) (*eventstore.Event, error)
 	Delete(ctx context.Context, ct, cid, target string) (*eventstore.Event, error)
 	Get(ctx context.Context, ct, cid, id string) (*eventstore.Event, error)
 	// List reads a page of a context's timeline.

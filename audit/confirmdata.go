@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/eventstore-go/eventstore/store"
+	"github.com/eventstore-go/eventstore/edits"
 )
 
 // Data written while the audit reads.
@@ -53,11 +53,11 @@ func (a *Auditor) confirmData(ctx context.Context, g *graph, problems []Problem)
 // dataMismatches reads events ids again, with their edit events, and
 // returns those whose d or deletion is still wrong.
 func (a *Auditor) dataMismatches(ctx context.Context, g *graph, ids []string) (map[string]bool, error) {
-	edits := make(map[string][]store.EditEvent, len(ids))
+	byTarget := make(map[string][]edits.Event, len(ids))
 	for _, id := range ids {
-		edits[id] = slices.Clone(g.edits[id])
+		byTarget[id] = slices.Clone(g.edits[id])
 	}
-	if err := g.earlierEdits(ctx, a.src, a.sigs, edits); err != nil {
+	if err := g.earlierEdits(ctx, a.src, a.sigs, byTarget); err != nil {
 		return nil, err
 	}
 	events, err := a.src.StoredEvents(ctx, g.ct, g.cid, ids)
@@ -71,8 +71,8 @@ func (a *Auditor) dataMismatches(ctx context.Context, g *graph, ids []string) (m
 			continue
 		}
 		st := dataState{deleted: e.Deleted, deletedAt: e.DeletedAt, dDiffers: checkEvent(g.ct, g.cid, e, nil).dDiffers}
-		kind, _, needsFold := dataVerdict(st, edits[id])
-		if kind != "" || e.Deleted && e.Leftover || needsFold && foldDiffers(e, edits[id]) {
+		kind, _, needsFold := dataVerdict(st, byTarget[id])
+		if kind != "" || e.Deleted && e.Leftover || needsFold && foldDiffers(e, byTarget[id]) {
 			still[id] = true
 		}
 	}

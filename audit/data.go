@@ -7,13 +7,14 @@ import (
 	"slices"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 )
 
 // The data check. An event's d is what chat clients show, and it may only
 // change through the update and delete events that name it, which are in
-// the chain. So d is checkable: it must be the store's fold (store.Fold)
+// the chain. So d is checkable: it must be the store's fold (edits.Fold)
 // of those events over o, and an event is deleted exactly when a delete
 // names it, at the earliest delete's ts.
 //
@@ -34,10 +35,10 @@ type dataState struct {
 // the store's edit records (Source.EditEvents) and reads targets outside
 // the graph by _id.
 func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) error {
-	edits := map[string][]store.EditEvent{}
+	byTarget := map[string][]edits.Event{}
 	for _, n := range g.nodes {
 		if n.edit != nil && n.target != "" {
-			edits[n.target] = append(edits[n.target], *n.edit)
+			byTarget[n.target] = append(byTarget[n.target], *n.edit)
 		}
 	}
 	states := map[string]dataState{}
@@ -45,13 +46,13 @@ func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) erro
 		states[id] = dataState{deleted: n.deleted, deletedAt: n.deletedAt, dDiffers: n.dDiffers}
 	}
 	var fold, outside []string // targets to fold; targets not in the graph
-	for target := range edits {
+	for target := range byTarget {
 		if _, ok := states[target]; !ok {
 			outside = append(outside, target)
 		}
 	}
-	if g.base != nil && len(edits) > 0 {
-		if err := g.earlierEdits(ctx, src, sigs, edits); err != nil {
+	if g.base != nil && len(byTarget) > 0 {
+		if err := g.earlierEdits(ctx, src, sigs, byTarget); err != nil {
 			return err
 		}
 	}
@@ -74,7 +75,7 @@ func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) erro
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		kind, detail, needsFold := dataVerdict(states[id], edits[id])
+		kind, detail, needsFold := dataVerdict(states[id], byTarget[id])
 		switch {
 		case needsFold:
 			fold = append(fold, id)
@@ -82,14 +83,14 @@ func (g *graph) checkData(ctx context.Context, src Source, sigs Signatures) erro
 			g.add(kind, id, "%s", detail)
 		}
 	}
-	g.edits = edits
-	return g.checkFolds(ctx, src, fold, edits, stored)
+	g.edits = byTarget
+	return g.checkFolds(ctx, src, fold, byTarget, stored)
 }
 
 // dataVerdict says what is wrong with an event's d or deletion given the
 // edit events that name it (kind "" if nothing), or that its d must be
 // compared with their fold.
-func dataVerdict(st dataState, named []store.EditEvent) (kind, detail string, needsFold bool) {
+func dataVerdict(st dataState, named []edits.Event) (kind, detail string, needsFold bool) {
 	firstDelete := int64(-1)
 	for _, ed := range named {
 		if ed.T == eventstore.TypeDelete && (firstDelete < 0 || ed.TS < firstDelete) {
@@ -116,14 +117,14 @@ func dataVerdict(st dataState, named []store.EditEvent) (kind, detail string, ne
 // foldDiffers reports whether stored event e's d is not the fold of named
 // over its o. An event gone, or whose o is not what was hashed (a
 // dhash_mismatch already), is not compared.
-func foldDiffers(e *store.StoredEvent, named []store.EditEvent) bool {
+func foldDiffers(e *store.StoredEvent, named []edits.Event) bool {
 	if e == nil || e.O == nil {
 		return false
 	}
 	if o, err := hashing.CanonicalObject(e.O); err != nil || hashing.DataHash(o) != e.DHash {
 		return false
 	}
-	want, err := store.Fold(e.O, named)
+	want, err := edits.Fold(e.O, named)
 	if err != nil {
 		return false // o does not decode: reported by the event check
 	}
@@ -138,7 +139,7 @@ func foldDiffers(e *store.StoredEvent, named []store.EditEvent) bool {
 
 // checkFolds compares the d of each edited event with the fold of its
 // edits over its o.
-func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits map[string][]store.EditEvent, stored map[string]*store.StoredEvent) error {
+func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, byTarget map[string][]edits.Event, stored map[string]*store.StoredEvent) error {
 	var read []string
 	for _, id := range ids {
 		if stored[id] == nil {
@@ -155,24 +156,24 @@ func (g *graph) checkFolds(ctx context.Context, src Source, ids []string, edits 
 		}
 	}
 	for _, id := range ids {
-		if foldDiffers(stored[id], edits[id]) {
-			g.add(ProblemDMismatch, id, "d is not the fold of the %d update(s) naming it over o", len(edits[id]))
+		if foldDiffers(stored[id], byTarget[id]) {
+			g.add(ProblemDMismatch, id, "d is not the fold of the %d update(s) naming it over o", len(byTarget[id]))
 		}
 	}
 	return nil
 }
 
-// earlierEdits adds to edits the edit events, stored before the base, of
+// earlierEdits adds to byTarget the edit events, stored before the base, of
 // the targets that new edit events name: found through the store's edit
 // records, each read and checked to be an edit of that target.
-func (g *graph) earlierEdits(ctx context.Context, src Source, sigs Signatures, edits map[string][]store.EditEvent) error {
-	for target, named := range edits {
+func (g *graph) earlierEdits(ctx context.Context, src Source, sigs Signatures, byTarget map[string][]edits.Event) error {
+	for target, named := range byTarget {
 		ids, err := src.EditEvents(ctx, g.ct, target)
 		if err != nil {
 			return err
 		}
 		ids = slices.DeleteFunc(ids, func(id string) bool {
-			return g.nodes[id] != nil || slices.ContainsFunc(named, func(e store.EditEvent) bool { return e.ID == id })
+			return g.nodes[id] != nil || slices.ContainsFunc(named, func(e edits.Event) bool { return e.ID == id })
 		})
 		if len(ids) == 0 {
 			continue
@@ -188,7 +189,7 @@ func (g *graph) earlierEdits(ctx context.Context, src Source, sigs Signatures, e
 			}
 			c := checkEvent(g.ct, g.cid, e, sigs)
 			if c.edit != nil && lookupString(e.O, "target") == target {
-				edits[target] = append(edits[target], *c.edit)
+				byTarget[target] = append(byTarget[target], *c.edit)
 			}
 		}
 	}

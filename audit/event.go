@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -18,7 +19,7 @@ type checked struct {
 	dDiffers bool
 	// edit is the change of an update or delete event (nil for others, or
 	// if its o is not an edit: an invalid_event then).
-	edit *store.EditEvent
+	edit *edits.Event
 }
 
 // checkEvent verifies one event's fields, hashes and (with sigs)
@@ -61,10 +62,10 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 			c.dDiffers = dDiffers(canonical, e)
 		}
 		if e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete {
-			if _, ed, err := store.ParseEdit(e.T, e.O); err != nil {
+			if _, ed, err := edits.Parse(e.T, e.O); err != nil {
 				add(ProblemInvalidEvent, "o is not an edit: %v", err)
 			} else {
-				c.edit = &store.EditEvent{ID: e.ID, TS: e.TS, T: e.T, Edit: ed}
+				c.edit = &edits.Event{ID: e.ID, TS: e.TS, T: e.T, Edit: ed}
 			}
 		}
 	}

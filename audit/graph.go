@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -23,8 +24,8 @@ type node struct {
 	// For the data check (data.go):
 	deleted   bool
 	deletedAt int64
-	dDiffers  bool             // d is stored and is not o
-	edit      *store.EditEvent // of an update or delete
+	dDiffers  bool         // d is stored and is not o
+	edit      *edits.Event // of an update or delete
 }
 
 // graph is the events of one context that an audit read: all of them (a
@@ -33,12 +34,12 @@ type node struct {
 type graph struct {
 	ct, cid  string
 	nodes    map[string]*node
-	head     *store.HeadVersion           // the latest head version read; nil if none
-	cp       *checkpoint                  // the last checkpoint in the database, if any
-	filecp   *checkpoint                  // the context's checkpoint in the checkpoint file, if any
-	edits    map[string][]store.EditEvent // target → the edit events naming it, once checkData ran
-	base     *checkpoint                  // incremental: the history this graph extends; nil: the graph is all of it
-	flags    map[string]bool              // stored isLeaf of events outside the graph whose flag is checked
+	head     *store.HeadVersion       // the latest head version read; nil if none
+	cp       *checkpoint              // the last checkpoint in the database, if any
+	filecp   *checkpoint              // the context's checkpoint in the checkpoint file, if any
+	edits    map[string][]edits.Event // target → the edit events naming it, once checkData ran
+	base     *checkpoint              // incremental: the history this graph extends; nil: the graph is all of it
+	flags    map[string]bool          // stored isLeaf of events outside the graph whose flag is checked
 	redacted int64
 	problems []Problem
 }
@@ -346,7 +347,7 @@ func (g *graph) derive() *store.Derived {
 			continue
 		}
 		if d.Data == nil {
-			d.Data = map[string][]store.EditEvent{}
+			d.Data = map[string][]edits.Event{}
 		}
 		d.Data[p.Event] = g.edits[p.Event]
 	}

@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -30,10 +31,10 @@ func TestIncrementalAuditChecksWhatIsNew(t *testing.T) {
 			fresh = append(fresh, e.ID)
 		}
 		// r.Edited was updated before the checkpoint; a second update now.
-		if _, err := r.s.Update(ctx, "room", "r1", r.Edited.ID, store.Edit{Set: []store.SetOp{{Path: "extra", Value: "x"}}}); err != nil {
+		if _, err := r.s.Update(ctx, "room", "r1", r.Edited.ID, edits.Edit{Set: []edits.SetOp{{Path: "extra", Value: "x"}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.s.Update(ctx, "room", "r1", r.Events[2].ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "fixed typo"}}}); err != nil {
+		if _, err := r.s.Update(ctx, "room", "r1", r.Events[2].ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "fixed typo"}}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.s.Delete(ctx, "room", "r1", r.Events[7].ID); err != nil {
@@ -50,7 +51,7 @@ func TestIncrementalAuditChecksWhatIsNew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.s.Update(ctx, "room", "r1", r.Edited.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "third"}}}); err != nil {
+		if _, err := r.s.Update(ctx, "room", "r1", r.Edited.ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "third"}}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.s.Delete(ctx, "room", "r1", r.Events[8].ID); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -79,7 +80,7 @@ func TestRepairFoldsOnlyGenuineEdits(t *testing.T) {
 		ctx := ctxT(t)
 		r := newAuditRoom(t, b)
 		forger := storetest.NewStore(t, r.conn, server, store.Options{})
-		forged, err := forger.Update(ctx, "room", "r1", r.Events[2].ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "forged"}}})
+		forged, err := forger.Update(ctx, "room", "r1", r.Events[2].ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "forged"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/migrations"
 
@@ -87,7 +88,7 @@ func (s *Store) Append(ctx context.Context, ct, cid string, in NewEvent) (ev *ev
 // Update appends an event.update event that edits target's d, and applies
 // it. It fails with ENOTFOUND if the target is not in the context and EGONE
 // if it was deleted.
-func (s *Store) Update(ctx context.Context, ct, cid, target string, ed Edit) (ev *eventstore.Event, err error) {
+func (s *Store) Update(ctx context.Context, ct, cid, target string, ed edits.Edit) (ev *eventstore.Event, err error) {
 	defer s.observe("update", time.Now(), &err)
 	if err := ed.Validate(); err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func (s *Store) Update(ctx context.Context, ct, cid, target string, ed Edit) (ev
 // d and gets deletedAt; its hashed fields stay. EGONE if already deleted.
 func (s *Store) Delete(ctx context.Context, ct, cid, target string) (ev *eventstore.Event, err error) {
 	defer s.observe("delete", time.Now(), &err)
-	return s.edit(ctx, ct, cid, eventstore.TypeDelete, target, Edit{})
+	return s.edit(ctx, ct, cid, eventstore.TypeDelete, target, edits.Edit{})
 }
 
 // Share appends a server.join event: from then on the context is shared
@@ -124,11 +125,11 @@ func (s *Store) Share(ctx context.Context, ct, cid, server string) (ev *eventsto
 	return r.event, r.err
 }
 
-func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed Edit) (*eventstore.Event, error) {
+func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed edits.Edit) (*eventstore.Event, error) {
 	if err := hashing.ValidateEventID(target); err != nil {
 		return nil, eventstore.WrapError(eventstore.EINVALID, err)
 	}
-	o, err := bson.Marshal(editData(target, ed))
+	o, err := bson.Marshal(edits.Encode(target, ed))
 	if err != nil {
 		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, err)
 	}
@@ -306,15 +307,15 @@ func (pl *planner) checkTarget(ctx context.Context, r *request, k *known) error 
 		return err
 	}
 	if r.t == eventstore.TypeUpdate {
-		_, ed, err := parseEditData(r.t, r.o)
+		_, ed, err := edits.Parse(r.t, r.o)
 		if err != nil {
 			return err
 		}
-		d, err := decodeData(target.D)
+		d, err := edits.DecodeData(target.D)
 		if err != nil {
 			return err
 		}
-		if _, err := applyEdit(d, ed); err != nil {
+		if _, err := ed.Apply(d); err != nil {
 			return eventstore.Errorf(eventstore.EINVALIDDATA,
 				"the update cannot apply: a path crosses a value that is not an object, or d would exceed the data limits")
 		}

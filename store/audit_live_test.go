@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eventstore-go/eventstore/audit"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
 )
@@ -96,7 +97,7 @@ func TestAuditWhileDataIsWritten(t *testing.T) {
 					rep := auditDuringWrite(t, s, auditor, "fold", audit.Options{Incremental: incremental}, func() error {
 						var err error
 						if edit == "update" {
-							_, err = s.Update(ctxT(t), "room", "r1", target, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "edited live"}}})
+							_, err = s.Update(ctxT(t), "room", "r1", target, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "edited live"}}})
 						} else {
 							_, err = s.Delete(ctxT(t), "room", "r1", target)
 						}

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -39,7 +40,7 @@ func TestChangesParentsFirst(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if _, err := s.Update(ctx, "room", "r1", g.ID, store.Edit{Unset: []string{"x"}}); err != nil {
+		if _, err := s.Update(ctx, "room", "r1", g.ID, edits.Edit{Unset: []string{"x"}}); err != nil {
 			t.Fatal(err)
 		}
 		s.Flush(ctx) // a version without events
@@ -103,7 +104,7 @@ func TestHistoryParentsFirst(t *testing.T) {
 		}
 		wg.Wait()
 		edited, deleted := appended[3], appended[7]
-		if _, err := s.Update(ctx, "room", "h1", edited, store.Edit{Set: []store.SetOp{{Path: "w", Value: int64(99)}}}); err != nil {
+		if _, err := s.Update(ctx, "room", "h1", edited, edits.Edit{Set: []edits.SetOp{{Path: "w", Value: int64(99)}}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Delete(ctx, "room", "h1", deleted); err != nil {

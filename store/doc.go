@@ -75,7 +75,9 @@
 // or event.delete, o naming the target), so it is hashed, audited and
 // federated. Applying it writes the target's d: the fold of all update
 // events of the target over o, in (ts, _id) order, so every server ends
-// with the same d whatever order they arrived in. Each edit is recorded in
+// with the same d whatever order they arrived in. The rules (what an edit
+// event says, how it applies, the fold) are package edits; the store
+// records edits and writes their fold (fold.go). Each edit is recorded in
 // <ct>_edits under "<target>#<k>" (k claimed by insert), and a writer that
 // wrote d checks for records it has not folded yet before it stops, so two
 // processes editing one target cannot lose an edit.

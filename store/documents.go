@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/migrations"
 
 	"github.com/eventstore-go/eventstore/internal/database"
@@ -240,12 +241,12 @@ type clidDoc struct {
 
 // editDoc is the k-th edit recorded for a target, in <ct>_edits.
 type editDoc struct {
-	ID    string   `bson:"_id"` // editID(target, k)
-	Event string   `bson:"event"`
-	TS    int64    `bson:"ts"`
-	T     string   `bson:"t"` // event.update or event.delete
-	Set   []SetOp  `bson:"set,omitempty"`
-	Unset []string `bson:"unset,omitempty"`
+	ID    string        `bson:"_id"` // editID(target, k)
+	Event string        `bson:"event"`
+	TS    int64         `bson:"ts"`
+	T     string        `bson:"t"` // event.update or event.delete
+	Set   []edits.SetOp `bson:"set,omitempty"`
+	Unset []string      `bson:"unset,omitempty"`
 	// ArraysEscaped marks the set values as stored escaped (nested.go).
 	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
 }

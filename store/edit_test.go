@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -147,8 +148,8 @@ func TestUpdateAndDelete(t *testing.T) {
 		if got, _ := s.Get(ctx, "room", "r1", m.ID); !bytes.Equal(got.D, m.O) {
 			t.Errorf("d of an event never updated: %s, want o %s", got.D, m.O)
 		}
-		up, err := s.Update(ctx, "room", "r1", m.ID, store.Edit{
-			Set:   []store.SetOp{{Path: "msg", Value: "hello"}, {Path: "edit.count", Value: int64(1)}},
+		up, err := s.Update(ctx, "room", "r1", m.ID, edits.Edit{
+			Set:   []edits.SetOp{{Path: "msg", Value: "hello"}, {Path: "edit.count", Value: int64(1)}},
 			Unset: []string{"u.name"},
 		})
 		if err != nil {
@@ -171,16 +172,16 @@ func TestUpdateAndDelete(t *testing.T) {
 		}
 		tests := []struct {
 			name string
-			ed   store.Edit
+			ed   edits.Edit
 			code eventstore.Code
 		}{
-			{"nothing to do", store.Edit{}, eventstore.EINVALID},
-			{"overlapping paths", store.Edit{Set: []store.SetOp{{Path: "a", Value: 1}}, Unset: []string{"a.b"}}, eventstore.EINVALID},
-			{"same path twice", store.Edit{Unset: []string{"a", "a"}}, eventstore.EINVALID},
-			{"empty segment", store.Edit{Unset: []string{"a..b"}}, eventstore.EINVALID},
-			{"dollar member", store.Edit{Unset: []string{"$a"}}, eventstore.EINVALIDDATA},
-			{"through a string", store.Edit{Set: []store.SetOp{{Path: "msg.x", Value: 1}}}, eventstore.EINVALIDDATA},
-			{"bad value", store.Edit{Set: []store.SetOp{{Path: "x", Value: int64(1 << 60)}}}, eventstore.EINVALIDDATA},
+			{"nothing to do", edits.Edit{}, eventstore.EINVALID},
+			{"overlapping paths", edits.Edit{Set: []edits.SetOp{{Path: "a", Value: 1}}, Unset: []string{"a.b"}}, eventstore.EINVALID},
+			{"same path twice", edits.Edit{Unset: []string{"a", "a"}}, eventstore.EINVALID},
+			{"empty segment", edits.Edit{Unset: []string{"a..b"}}, eventstore.EINVALID},
+			{"dollar member", edits.Edit{Unset: []string{"$a"}}, eventstore.EINVALIDDATA},
+			{"through a string", edits.Edit{Set: []edits.SetOp{{Path: "msg.x", Value: 1}}}, eventstore.EINVALIDDATA},
+			{"bad value", edits.Edit{Set: []edits.SetOp{{Path: "x", Value: int64(1 << 60)}}}, eventstore.EINVALIDDATA},
 		}
 		for _, tt := range tests {
 			_, err := s.Update(ctx, "room", "r1", m.ID, tt.ed)
@@ -188,9 +189,9 @@ func TestUpdateAndDelete(t *testing.T) {
 				t.Errorf("%s: %v, want code %s", tt.name, err, tt.code)
 			}
 		}
-		_, err = s.Update(ctx, "room", "r1", up.ID, store.Edit{Unset: []string{"x"}})
+		_, err = s.Update(ctx, "room", "r1", up.ID, edits.Edit{Unset: []string{"x"}})
 		wantCode(t, err, eventstore.EINVALID) // an update event cannot be edited
-		_, err = s.Update(ctx, "room", "r1", "0000000000000000000000000000000000000000000000000000000000000000", store.Edit{Unset: []string{"x"}})
+		_, err = s.Update(ctx, "room", "r1", "0000000000000000000000000000000000000000000000000000000000000000", edits.Edit{Unset: []string{"x"}})
 		wantCode(t, err, eventstore.ENOTFOUND)
 
 		del, err := s.Delete(ctx, "room", "r1", m.ID)
@@ -220,7 +221,7 @@ func TestUpdateAndDelete(t *testing.T) {
 		if _, ok := raw["d"]; ok {
 			t.Error("d still stored")
 		}
-		_, err = s.Update(ctx, "room", "r1", m.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "x"}}})
+		_, err = s.Update(ctx, "room", "r1", m.ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "x"}}})
 		wantCode(t, err, eventstore.EGONE)
 		_, err = s.Delete(ctx, "room", "r1", m.ID)
 		wantCode(t, err, eventstore.EGONE)
@@ -252,7 +253,7 @@ func TestAuthorshipRule(t *testing.T) {
 		byAuthor := edit("c.example", fromC, 1005, byCreator.ID)
 		ingestOne(t, s, byAuthor, store.Stored)
 		// Locally a.example is neither the author nor the creator.
-		if _, err := s.Update(ctx, "room", "theirs", fromC.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "by a"}}}); eventstore.ErrorCode(err) != eventstore.EFORBIDDEN {
+		if _, err := s.Update(ctx, "room", "theirs", fromC.ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "by a"}}}); eventstore.ErrorCode(err) != eventstore.EFORBIDDEN {
 			t.Errorf("a.example updating c.example's event: %v, want forbidden", err)
 		}
 		if _, err := s.Delete(ctx, "room", "theirs", fromB.ID); eventstore.ErrorCode(err) != eventstore.EFORBIDDEN {

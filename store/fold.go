@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,8 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/eventstore-go/eventstore"
-
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/internal/database"
 )
 
@@ -29,7 +27,7 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 			return err
 		}
 	}
-	target, ed, err := parseEditData(ev.T, o)
+	target, ed, err := edits.Parse(ev.T, o)
 	if err != nil {
 		return err
 	}
@@ -175,13 +173,21 @@ func after(r editDoc, ts int64, id string) bool {
 // updates applied in (ts, _id) order — on top of the current d when
 // incremental, else on top of o. n is the number of records it reflects.
 func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n int64) (bson.D, error) {
-	records = foldOrder(records)
-	last := records[len(records)-1]
-	fold := foldState{N: n, TS: last.TS, ID: last.Event}
-	if incremental && doc.Fold != nil && after(editDoc{TS: doc.Fold.TS, Event: doc.Fold.ID}, last.TS, last.Event) {
+	events := make([]edits.Event, len(records))
+	for i, r := range records {
+		events[i] = r.event()
+	}
+	events = edits.Sort(events)
+	last := events[len(events)-1]
+	fold := foldState{N: n, TS: last.TS, ID: last.ID}
+	if incremental && doc.Fold != nil && edits.Compare(edits.Event{TS: doc.Fold.TS, ID: doc.Fold.ID}, last) > 0 {
 		fold.TS, fold.ID = doc.Fold.TS, doc.Fold.ID
 	}
-	deletedAt := earliestDelete(records, doc.DeletedAt)
+	deletedAt := doc.DeletedAt
+	if at, ok := edits.DeletedAt(events); ok && (deletedAt == nil || int64(*deletedAt) > at) {
+		t := bson.DateTime(at)
+		deletedAt = &t
+	}
 	if deletedAt != nil {
 		return bson.D{
 			{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: *deletedAt}, {Key: "dFold", Value: fold}}},
@@ -192,14 +198,14 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 	if incremental && doc.D != nil {
 		base = doc.D
 	}
-	d, err := decodeData(base)
+	d, err := edits.DecodeData(base)
 	if err != nil {
 		return nil, err
 	}
 	if doc.ArraysEscaped {
 		d = database.UnescapeData(d).(bson.D)
 	}
-	d = applyUpdates(d, records)
+	d = edits.ApplyUpdates(d, events)
 	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
 	if doc.ArraysEscaped || s.conn.MustEscape(d) {
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
@@ -207,95 +213,16 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 	return bson.D{{Key: "$set", Value: fields}}, nil
 }
 
-// foldOrder sorts edit records in the order the fold applies them, (ts,
-// event id), without repeats.
-func foldOrder(records []editDoc) []editDoc {
-	slices.SortFunc(records, cmpEdits)
-	return slices.CompactFunc(records, func(a, b editDoc) bool { return a.Event == b.Event })
-}
-
-// cmpEdits orders edit records by (ts, event id).
-func cmpEdits(a, b editDoc) int {
-	return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.Event, b.Event))
-}
-
-// earliestDelete is when the first delete among records happened, or
-// deletedAt if that is earlier; nil if neither exists.
-func earliestDelete(records []editDoc, deletedAt *bson.DateTime) *bson.DateTime {
-	for _, r := range records {
-		if r.T == eventstore.TypeDelete && (deletedAt == nil || int64(*deletedAt) > r.TS) {
-			at := bson.DateTime(r.TS)
-			deletedAt = &at
-		}
+// event is the record as the fold reads it, its set values unescaped.
+func (r editDoc) event() edits.Event {
+	set := r.Set
+	if r.ArraysEscaped {
+		set = unescapeSet(set)
 	}
-	return deletedAt
+	return edits.Event{ID: r.Event, TS: r.TS, T: r.T, Edit: edits.Edit{Set: set, Unset: r.Unset}}
 }
 
-// applyUpdates applies the updates among records (in fold order) to d,
-// skipping any that does not apply.
-func applyUpdates(d bson.D, records []editDoc) bson.D {
-	for _, r := range records {
-		if r.T != eventstore.TypeUpdate {
-			continue
-		}
-		set := r.Set
-		if r.ArraysEscaped {
-			set = unescapeSet(set)
-		}
-		if next, err := applyEdit(d, Edit{Set: set, Unset: r.Unset}); err == nil {
-			d = next
-		}
-	}
-	return d
-}
-
-// EditEvent is an event.update or event.delete as the fold reads it.
-type EditEvent struct {
-	ID   string
-	TS   int64
-	T    string
-	Edit Edit // of an update
-}
-
-// ParseEdit reads the target and the edit of an event.update or
-// event.delete event from its o, checking its shape.
-func ParseEdit(t string, o bson.Raw) (target string, ed Edit, err error) {
-	return parseEditData(t, o)
-}
-
-// Folded is what an event's data is once its edit events are applied.
-type Folded struct {
-	D         bson.Raw // the current data; nil when deleted
-	Deleted   bool
-	DeletedAt int64 // the earliest delete's ts
-}
-
-// Fold is what the store makes of data o given all the edit events that
-// name it, in any order: deleted at the earliest delete's ts if any is a
-// delete, else o with the updates applied in (ts, id) order, each skipped
-// if it does not apply. It is the store's own fold, for the audit to check
-// stored d against.
-func Fold(o bson.Raw, edits []EditEvent) (Folded, error) {
-	records := make([]editDoc, len(edits))
-	for i, e := range edits {
-		records[i] = editDoc{Event: e.ID, TS: e.TS, T: e.T, Set: e.Edit.Set, Unset: e.Edit.Unset}
-	}
-	records = foldOrder(records)
-	if at := earliestDelete(records, nil); at != nil {
-		return Folded{Deleted: true, DeletedAt: int64(*at)}, nil
-	}
-	d, err := decodeData(o)
-	if err != nil {
-		return Folded{}, err
-	}
-	raw, err := bson.Marshal(applyUpdates(d, records))
-	if err != nil {
-		return Folded{}, err
-	}
-	return Folded{D: raw}, nil
-}
-
-func setValues(set []SetOp) bson.A {
+func setValues(set []edits.SetOp) bson.A {
 	vals := bson.A{}
 	for _, op := range set {
 		vals = append(vals, op.Value)
@@ -306,18 +233,18 @@ func setValues(set []SetOp) bson.A {
 // escapeSet and unescapeSet apply the nested-array escape to set values,
 // each as if it were an array element (so an array value inside is kept
 // apart from one that was escaped).
-func escapeSet(set []SetOp) []SetOp {
-	out := make([]SetOp, len(set))
+func escapeSet(set []edits.SetOp) []edits.SetOp {
+	out := make([]edits.SetOp, len(set))
 	for i, op := range set {
-		out[i] = SetOp{Path: op.Path, Value: database.EscapeElement(op.Value)}
+		out[i] = edits.SetOp{Path: op.Path, Value: database.EscapeElement(op.Value)}
 	}
 	return out
 }
 
-func unescapeSet(set []SetOp) []SetOp {
-	out := make([]SetOp, len(set))
+func unescapeSet(set []edits.SetOp) []edits.SetOp {
+	out := make([]edits.SetOp, len(set))
 	for i, op := range set {
-		out[i] = SetOp{Path: op.Path, Value: database.UnescapeElement(op.Value)}
+		out[i] = edits.SetOp{Path: op.Path, Value: database.UnescapeElement(op.Value)}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 )
 
 // IngestStatus is what became of one remote event.
@@ -55,7 +56,7 @@ func (s *Store) IngestFrom(ctx context.Context, from string, events []*eventstor
 	proofed := map[string]bool{}
 	for _, e := range events {
 		if e.T == eventstore.TypeDelete && e.O != nil {
-			if target, _, err := parseEditData(e.T, e.O); err == nil {
+			if target, _, err := edits.Parse(e.T, e.O); err == nil {
 				proofed[target] = true
 			}
 		}
@@ -174,7 +175,7 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA, "%s event %s has no o", e.T, e.ID)
 				continue
 			}
-			target, _, err := parseEditData(e.T, e.O)
+			target, _, err := edits.Parse(e.T, e.O)
 			if err != nil {
 				res.Status, res.Err = Refused, err
 				continue

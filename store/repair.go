@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 
 	"github.com/eventstore-go/eventstore/internal/database"
 )
@@ -43,7 +44,7 @@ type Derived struct {
 	Flags        map[string]bool // every event → whether its document carries isLeaf now
 	// Data: events whose d is wrong → every edit event that names them
 	// (from the chain). Rederive writes d as their fold over o.
-	Data map[string][]EditEvent
+	Data map[string][]edits.Event
 }
 
 // Leaf is a leaf event with its ts.
@@ -79,7 +80,7 @@ func (s *Store) Rederive(ctx context.Context, ct, cid string, derive func(contex
 	if err != nil {
 		return nil, err
 	}
-	var data map[string][]EditEvent // d does not depend on the head: derived once
+	var data map[string][]edits.Event // d does not depend on the head: derived once
 	if found != nil {
 		data = found.Data
 	}
@@ -159,11 +160,11 @@ func wrongFlags(leaves []string, flags map[string]bool) (flag, unflag []string) 
 	return flag, unflag
 }
 
-// rewriteData sets an event's d to the fold of edits over its o, with the
+// rewriteData sets an event's d to the fold of events over its o, with the
 // fold state of its edit records, and reports whether it wrote. A deleted
 // event is left alone: deletion is not derived data. As refold does, it
 // looks for an edit recorded meanwhile after writing, and folds it in.
-func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string, edits []EditEvent) (bool, error) {
+func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string, events []edits.Event) (bool, error) {
 	records, err := s.editRecords(ctx, ct, id, 1, 0)
 	if err != nil {
 		return false, err
@@ -179,11 +180,11 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 			return false, err
 		}
 	}
-	folded, err := Fold(o, edits)
+	folded, err := edits.Fold(o, events)
 	if err != nil || folded.Deleted {
 		return false, err
 	}
-	d, err := decodeData(folded.D)
+	d, err := edits.DecodeData(folded.D)
 	if err != nil {
 		return false, err
 	}
@@ -192,10 +193,8 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "arraysEscaped", Value: true}}
 	}
 	n := int64(len(records))
-	if len(edits) > 0 {
-		last := slices.MaxFunc(edits, func(a, b EditEvent) int {
-			return cmpEdits(editDoc{TS: a.TS, Event: a.ID}, editDoc{TS: b.TS, Event: b.ID})
-		})
+	if len(events) > 0 {
+		last := slices.MaxFunc(events, edits.Compare)
 		fields = append(fields, bson.E{Key: "dFold", Value: foldState{N: n, TS: last.TS, ID: last.ID}})
 	}
 	err = s.conn.Write(ctx, func() error {

@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -103,10 +104,10 @@ func TestNestedArraysInEdits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, "room", "r1", e.ID, store.Edit{Set: []store.SetOp{{Path: "grid", Value: value}}}); err != nil {
+		if _, err := s.Update(ctx, "room", "r1", e.ID, edits.Edit{Set: []edits.SetOp{{Path: "grid", Value: value}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, "room", "r1", e.ID, store.Edit{Set: []store.SetOp{{Path: "more", Value: bson.A{bson.A{}}}}}); err != nil {
+		if _, err := s.Update(ctx, "room", "r1", e.ID, edits.Edit{Set: []edits.SetOp{{Path: "more", Value: bson.A{bson.A{}}}}}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Get(ctx, "room", "r1", e.ID)

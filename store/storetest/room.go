@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 )
@@ -41,7 +42,7 @@ func NewRoom(tb testing.TB, s *store.Store) *Room {
 		r.Events = append(r.Events, e)
 	}
 	r.Edited = r.Events[3]
-	up, err := s.Update(ctx, "room", "r1", r.Edited.ID, store.Edit{Set: []store.SetOp{{Path: "msg", Value: "edited"}}})
+	up, err := s.Update(ctx, "room", "r1", r.Edited.ID, edits.Edit{Set: []edits.SetOp{{Path: "msg", Value: "edited"}}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package edits
 
 import (
 	"errors"
@@ -75,10 +75,10 @@ func validatePath(p string) error {
 	return nil
 }
 
-// editData is the o of an update (or, with an empty edit, delete) event:
+// Encode is the o of an update (or, with an empty edit, delete) event:
 // {"set": [{"path", "value"}…], "target": id, "unset": [path…]}, members
 // in canonical order, set and unset sorted by path and left out when empty.
-func editData(target string, ed Edit) bson.D {
+func Encode(target string, ed Edit) bson.D {
 	o := bson.D{}
 	if len(ed.Set) > 0 {
 		set := slices.Clone(ed.Set)
@@ -101,17 +101,17 @@ func editData(target string, ed Edit) bson.D {
 	return o
 }
 
-// editDataDoc is how an edit event's o decodes.
-type editDataDoc struct {
+// encoded is how an edit event's o decodes.
+type encoded struct {
 	Target string   `bson:"target"`
 	Set    []SetOp  `bson:"set"`
 	Unset  []string `bson:"unset"`
 }
 
-// parseEditData reads the target and edit from the o of an event.update or
+// Parse reads the target and the edit from the o of an event.update or
 // event.delete event, checking its shape (events may come from peers).
-func parseEditData(t string, o bson.Raw) (string, Edit, error) {
-	var doc editDataDoc
+func Parse(t string, o bson.Raw) (target string, ed Edit, err error) {
+	var doc encoded
 	if err := bson.Unmarshal(o, &doc); err != nil {
 		return "", Edit{}, eventstore.Errorf(eventstore.EINVALIDDATA, "%s: o must be {target, set?, unset?}: %v", t, err)
 	}
@@ -125,7 +125,7 @@ func parseEditData(t string, o bson.Raw) (string, Edit, error) {
 			return "", Edit{}, eventstore.Errorf(eventstore.EINVALIDDATA, "%s: unexpected member %q in o", t, el.Key())
 		}
 	}
-	ed := Edit{Set: doc.Set, Unset: doc.Unset}
+	ed = Edit{Set: doc.Set, Unset: doc.Unset}
 	if t == eventstore.TypeUpdate {
 		if err := ed.Validate(); err != nil {
 			return "", Edit{}, err
@@ -134,26 +134,26 @@ func parseEditData(t string, o bson.Raw) (string, Edit, error) {
 	return doc.Target, ed, nil
 }
 
-// errSkipEdit marks an edit that cannot apply to the current data; the fold
-// leaves d as it was, the same way on every server.
-var errSkipEdit = errors.New("edit does not apply")
+// ErrNotApplicable marks an edit that cannot apply to the current data; the
+// fold leaves d as it was, the same way on every server.
+var ErrNotApplicable = errors.New("edit does not apply")
 
-// applyEdit returns d with the edit applied: sets first, then unsets. A set
+// Apply returns d with the edit applied: sets first, then unsets. A set
 // whose path crosses a non-object, or a result beyond the data limits,
-// skips the whole edit (errSkipEdit).
-func applyEdit(d bson.D, ed Edit) (bson.D, error) {
+// skips the whole edit (ErrNotApplicable). d itself is not changed.
+func (ed Edit) Apply(d bson.D) (bson.D, error) {
 	out := cloneDoc(d)
 	for _, op := range ed.Set {
 		var ok bool
 		if out, ok = setPath(out, strings.Split(op.Path, "."), op.Value); !ok {
-			return d, errSkipEdit
+			return d, ErrNotApplicable
 		}
 	}
 	for _, p := range ed.Unset {
 		out = unsetPath(out, strings.Split(p, "."))
 	}
 	if _, err := hashing.CanonicalObject(out); err != nil {
-		return d, errSkipEdit
+		return d, ErrNotApplicable
 	}
 	return out, nil
 }
@@ -210,9 +210,9 @@ func cloneDoc(d bson.D) bson.D {
 	return out
 }
 
-// decodeData turns stored data into a bson.D whose nested documents are
-// bson.D too, as applyEdit expects.
-func decodeData(raw bson.Raw) (bson.D, error) {
+// DecodeData turns data (an o or a d) into a bson.D whose nested documents
+// are bson.D too, as Apply expects; nil data is an empty document.
+func DecodeData(raw bson.Raw) (bson.D, error) {
 	if raw == nil {
 		return bson.D{}, nil
 	}
