@@ -16,6 +16,7 @@ import (
 	"github.com/eventstore-go/eventstore/api"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +42,7 @@ func BenchmarkHTTPAppend(b *testing.B) {
 				metrics := api.NewMetrics(reg)
 				st := storetest.NewStore(b, conn, "a.example", store.Options{Observe: metrics.ObserveStore})
 				st.Follow(func(_, _ string, events []*eventstore.Event) { metrics.CountStored("a.example", events) })
-				srv := httptest.NewServer(api.New(api.Config{Store: st, Metrics: metrics, Gatherer: reg}))
+				srv := httptest.NewServer(api.New(api.Config{Store: st, Cursors: stream.NewCursors("a.example"), Metrics: metrics, Gatherer: reg}))
 				defer srv.Close()
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
 				for _, cid := range []string{"http", "direct"} {

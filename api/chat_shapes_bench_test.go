@@ -25,6 +25,7 @@ import (
 	"github.com/eventstore-go/eventstore/api"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 // The chat-shaped load of the issue on client ids: a chat service sends a
@@ -326,7 +327,7 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 			l.commands.Unlock()
 		}}
 		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{})
-		handler = api.New(api.Config{Store: l.st})
+		handler = api.New(api.Config{Store: l.st, Cursors: stream.NewCursors("a.example")})
 		err := storetest.Concurrently(8, shape.rooms, func(r int) error {
 			_, err := l.st.CreateContext(ctx, "room", "r"+strconv.Itoa(r), "", nil)
 			return err
@@ -461,7 +462,7 @@ func chatFloorHandler(b *testing.B, backend storetest.Backend) http.Handler {
 	if _, err := st.CreateContext(context.Background(), "room", "r0", "", nil); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Store: st}))
+	srv := httptest.NewServer(api.New(api.Config{Store: st, Cursors: stream.NewCursors("a.example")}))
 	defer srv.Close()
 	res, err := http.Post(srv.URL+"/api/v1/contexts/room/r0/events", "application/json",
 		strings.NewReader(`{"t":"msg","o":`+chatMessage+`,"clid":"m1.1"}`))

@@ -89,8 +89,9 @@ type listResponse struct {
 	Next   string              `json:"next,omitempty"` // end, unless the timeline ends there
 }
 
-func handleList(st Store) httperr.HandlerFunc {
+func handleList(st Store, cursors *stream.Cursors) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		ct, cid := chi.URLParam(r, "ct"), chi.URLParam(r, "cid")
 		q := r.URL.Query()
 		if err := knownParams(q, "dir", "from", "after", "limit", "t"); err != nil {
 			return err
@@ -98,7 +99,8 @@ func handleList(st Store) httperr.HandlerFunc {
 		if q.Has("from") && q.Has("after") {
 			return eventstore.Errorf(eventstore.EINVALID, "give from or after (another name for it), not both")
 		}
-		lq := store.ListQuery{From: q.Get("from") + q.Get("after"), T: q.Get("t")}
+		from := q.Get("from") + q.Get("after")
+		lq := store.ListQuery{T: q.Get("t")}
 		switch d := q.Get("dir"); d {
 		case "", "f":
 		case "b":
@@ -116,22 +118,35 @@ func handleList(st Store) httperr.HandlerFunc {
 		// from=start, as streams take it: the start of the timeline, the
 		// same as no from when listing oldest first, and an empty page
 		// (nothing comes before it) when listing newest first.
-		atStart := lq.From == stream.Start
-		if atStart {
-			lq.From = ""
-		}
-		if atStart && lq.Dir == store.Backward {
-			page, err := st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), store.ListQuery{Limit: 1, T: lq.T})
+		if from == stream.Start && lq.Dir == store.Backward {
+			page, err := st.List(r.Context(), ct, cid, store.ListQuery{Limit: 1, T: lq.T})
 			if err != nil {
 				return err
 			}
-			return encode(w, http.StatusOK, listResponse{Events: []*eventstore.Event{}, Start: page.Start, End: page.Start})
+			start := cursors.EncodeCursor(ct, cid, page.Start)
+			return encode(w, http.StatusOK, listResponse{Events: []*eventstore.Event{}, Start: start, End: start})
 		}
-		page, err := st.List(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"), lq)
+		if from != "" && from != stream.Start {
+			c, err := cursors.DecodeCursor(ct, cid, from)
+			if err != nil {
+				// The store's refusals come first, as when it read cursors
+				// itself: a bad context or filter, a missing context.
+				if _, lerr := st.List(r.Context(), ct, cid, store.ListQuery{Limit: 1, T: lq.T}); lerr != nil {
+					return lerr
+				}
+				return err
+			}
+			lq.From = &c
+		}
+		page, err := st.List(r.Context(), ct, cid, lq)
 		if err != nil {
 			return err
 		}
-		return encode(w, http.StatusOK, listResponse{Events: page.Events, Start: page.Start, End: page.End, Next: page.Next})
+		resp := listResponse{Events: page.Events, Start: cursors.EncodeCursor(ct, cid, page.Start), End: cursors.EncodeCursor(ct, cid, page.End)}
+		if page.Next != nil {
+			resp.Next = resp.End
+		}
+		return encode(w, http.StatusOK, resp)
 	}
 }
 

@@ -39,12 +39,13 @@ func newGatewayBenchOf(b *testing.B, backend storetest.Backend, stored int) *gat
 		f := storetest.Populate(b, st, storetest.Fill{Rooms: max(1, stored/1000), Events: stored})
 		b.Logf("filled %d events in %v", stored, f.Took.Round(time.Millisecond))
 	}
-	h := stream.New(stream.Config{Store: st})
+	cursors := stream.NewCursors("a.example")
+	h := stream.New(stream.Config{Store: st, Cursors: cursors})
 	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Hub: h,
+	srv := httptest.NewServer(api.New(api.Config{Store: st, Cursors: cursors, Hub: h,
 		Gateway: api.GatewayConfig{MaxConnections: 1 << 20, DispatchRate: 1 << 20}}))
 	b.Cleanup(func() { srv.Close(); cancel(); <-done })
 	for _, cid := range []string{"fan", "quiet"} {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 // These tests run the handlers against fakeStore: no database.
@@ -24,7 +25,7 @@ func serve(t *testing.T, f *fakeStore, method, path, body string) *httptest.Resp
 		req.Header.Set("Content-Type", "application/json")
 	}
 	rec := httptest.NewRecorder()
-	api.New(api.Config{Store: f}).ServeHTTP(rec, req)
+	api.New(api.Config{Store: f, Cursors: stream.NewCursors("a.example")}).ServeHTTP(rec, req)
 	return rec
 }
 

@@ -17,7 +17,7 @@ func addRoutes(r chi.Router, s *server) {
 	write.Post(context, s.errs.Handle(handleCreateContext(s.store)))
 	read.Get(context, s.errs.Handle(handleSummary(s.store)))
 	write.Post(context+"/events", s.errs.Handle(handleAppend(s.store)))
-	read.Get(context+"/events", s.errs.Handle(handleList(s.store)))
+	read.Get(context+"/events", s.errs.Handle(handleList(s.store, s.cursors)))
 	read.Get(context+"/events/{id}", s.errs.Handle(handleGet(s.store)))
 	write.Patch(context+"/events/{id}", s.errs.Handle(handleUpdate(s.store)))
 	write.Delete(context+"/events/{id}", s.errs.Handle(handleDelete(s.store)))

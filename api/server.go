@@ -18,7 +18,10 @@ import (
 
 // Config is what the API needs.
 type Config struct {
-	Store    Store // *store.Store, or a fake in tests
+	Store Store // *store.Store, or a fake in tests
+	// Cursors writes and reads the listings' cursors: the Hub's
+	// (stream.NewCursors of the server's name); required with a Store.
+	Cursors  *stream.Cursors
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	Gatherer prometheus.Gatherer // served at /metrics
@@ -52,6 +55,7 @@ type Config struct {
 // server holds the dependencies of the handlers.
 type server struct {
 	store   Store
+	cursors *stream.Cursors
 	log     *slog.Logger
 	metrics *Metrics
 	errs    httperr.Adapter // answers, logs and counts failed requests
@@ -70,7 +74,10 @@ type server struct {
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
-	s := &server{store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
+	if cfg.Store != nil && cfg.Cursors == nil {
+		panic("api: Config.Cursors is nil (stream.NewCursors of the server's name)")
+	}
+	s := &server{store: cfg.Store, cursors: cfg.Cursors, log: cfg.Logger, metrics: cfg.Metrics, auth: newAuthenticator(cfg.Tokens, cfg.ClientTokens),
 		ready: cfg.Ready, verify: cfg.Verify, share: cfg.Share, fed: cfg.Federation, fedStat: cfg.FederationStatus, gather: cfg.Gatherer, hub: cfg.Hub,
 		gateway: cfg.Gateway, clients: newGatewayClients(cfg.Gateway.Closing, cfg.Gateway.Closed), origins: cfg.Origins}
 	if s.log == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/eventstore-go/eventstore/api"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+	"github.com/eventstore-go/eventstore/stream"
 )
 
 // chatMessage is a 120-byte chat message, the o of every append of
@@ -69,7 +70,7 @@ func httpShapeRun(b *testing.B, backend storetest.Backend, shape httpShape, n in
 	b.Helper()
 	ctx := context.Background()
 	st := storetest.NewStore(b, backend.Connect(b, storetest.Options{}), "a.example", store.Options{})
-	srv := httptest.NewServer(api.New(api.Config{Store: st}))
+	srv := httptest.NewServer(api.New(api.Config{Store: st, Cursors: stream.NewCursors("a.example")}))
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: shape.writers}}
 	defer client.CloseIdleConnections()

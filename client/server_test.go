@@ -54,13 +54,14 @@ func newServer(t testing.TB, b storetest.Backend, cfg serverConfig) *server {
 func startServer(t testing.TB, conn *database.Conn, cfg serverConfig) *server {
 	t.Helper()
 	st := storetest.NewStore(t, conn, "a.example", store.Options{})
-	h := stream.New(stream.Config{Store: st, Buffer: cfg.buffer})
+	cursors := stream.NewCursors("a.example") // the store's server name, as serve wires it
+	h := stream.New(stream.Config{Store: st, Cursors: cursors, Buffer: cfg.buffer})
 	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
 	auditor := audit.New(st, conn, audit.Config{})
-	var handler http.Handler = api.New(api.Config{Store: st, Hub: h, Tokens: cfg.tokens,
+	var handler http.Handler = api.New(api.Config{Store: st, Cursors: cursors, Hub: h, Tokens: cfg.tokens,
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			return auditor.Verify(ctx, audit.Options{Ct: ct, Cid: cid})
 		}})
@@ -141,7 +142,7 @@ func timeline(t testing.TB, st *store.Store, cid string) []string {
 		for _, e := range page.Events {
 			ids = append(ids, e.ID)
 		}
-		if page.Next == "" {
+		if page.Next == nil {
 			return ids
 		}
 		q.From = page.Next

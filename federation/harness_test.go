@@ -26,6 +26,7 @@ import (
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
+	"github.com/eventstore-go/eventstore/stream"
 
 	"github.com/eventstore-go/eventstore/internal/database"
 )
@@ -182,7 +183,7 @@ func (n *node) start() {
 	// Internal errors of the API are printed (only those: they are bugs),
 	// so that a test that gets a 500 shows its cause.
 	apiLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("node", n.name)
-	handler := api.New(api.Config{Store: st, Share: f.Share, Federation: f.Handler(), Logger: apiLog,
+	handler := api.New(api.Config{Store: st, Cursors: stream.NewCursors(n.name), Share: f.Share, Federation: f.Handler(), Logger: apiLog,
 		FederationStatus: func() any { return f.Status() },
 		Verify: func(ctx context.Context, ct, cid string) (any, error) {
 			cfg, err := n.auditConfig(ctx)

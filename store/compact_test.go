@@ -35,7 +35,7 @@ func timeline(t *testing.T, s *store.Store, ct, cid string) []string {
 		for _, e := range page.Events {
 			ids = append(ids, e.ID)
 		}
-		if q.From = page.Next; q.From == "" {
+		if q.From = page.Next; q.From == nil {
 			return ids
 		}
 	}

@@ -65,6 +65,11 @@
 // before they build on one they have known for over a minute, so that a
 // folded version's number is never claimed again.
 //
+// The timeline (timeline.go) is read by position: a page starts and ends
+// at a Cursor, and the commit logs at a LogPos (logpos.go). The store deals
+// in these values only; package stream writes them as the cursors clients
+// hold.
+//
 // isLeaf flags on event documents follow the head lazily (flags.go), so
 // that an append does not also update its parent; the API reports isLeaf
 // from the head.

@@ -240,7 +240,7 @@ func TestConcurrentAppendsTwoStoresManyRooms(t *testing.T) {
 				for _, e := range page.Events {
 					listed = append(listed, e.ID)
 				}
-				if q.From = page.Next; q.From == "" {
+				if q.From = page.Next; q.From == nil {
 					break
 				}
 			}

@@ -3,11 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +48,7 @@ const (
 
 // ListQuery selects a page of a context's timeline.
 type ListQuery struct {
-	From  string    // a cursor from a page or a stream; "": the start (Forward) or the newest event (Backward)
+	From  *Cursor   // a boundary from a page or a stream; nil: the start (Forward) or the newest event (Backward)
 	Dir   Direction // Forward by default
 	Limit int       // 1..MaxListLimit; 0 means DefaultListLimit
 	T     string    // an event type, or a prefix "message.*"; "" for all
@@ -63,13 +58,13 @@ type ListQuery struct {
 type Page struct {
 	Events  []*eventstore.Event // in the query's direction
 	Cursors []Cursor            // the boundary just after each event
-	Start   string              // the boundary the page starts at
+	Start   Cursor              // the boundary the page starts at
 	// End is the boundary past everything the page covers, in its
 	// direction: past its last event, and past the events of other types
 	// that a filter skipped after it, to the end of the timeline if the
 	// page reached it.
-	End  string
-	Next string // End, if the timeline goes on in that direction; "" at its end
+	End  Cursor
+	Next *Cursor // End, if the timeline goes on in that direction; nil at its end
 }
 
 // TypeFilter matches event types: exact, or a prefix "a.b.*" (a.b itself
@@ -101,7 +96,8 @@ func (f TypeFilter) Match(t string) bool {
 
 // List returns a page of context ct/cid's timeline. It fails with
 // ENOTFOUND if the context does not exist, EINVALID for a bad query and
-// EBADCURSOR for a cursor not issued for this context by this server.
+// EBADCURSOR for a cursor that is not a boundary of this context's
+// timeline (package stream writes and reads cursors as text).
 func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Page, err error) {
 	defer s.observe("list", time.Now(), &err)
 	if err := eventstore.ValidateContext(ct, cid); err != nil {
@@ -125,10 +121,8 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	if q.Dir == Forward {
 		from = StartCursor
 	}
-	if q.From != "" {
-		if from, err = s.DecodeCursor(ct, cid, q.From); err != nil {
-			return nil, err
-		}
+	if q.From != nil {
+		from = *q.From
 	}
 	var ids []string
 	var cursors []Cursor
@@ -153,9 +147,9 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	if err != nil {
 		return nil, err
 	}
-	page = &Page{Events: events, Cursors: cursors, Start: s.EncodeCursor(ct, cid, from), End: s.EncodeCursor(ct, cid, end)}
+	page = &Page{Events: events, Cursors: cursors, Start: from, End: end}
 	if more {
-		page.Next = page.End
+		page.Next = &page.End
 	}
 	markLeaves(latest, events)
 	return page, nil
@@ -372,55 +366,4 @@ func (s *Store) eventsByID(ctx context.Context, ct, cid string, ids []string) ([
 		events = append(events, d.event())
 	}
 	return events, nil
-}
-
-// A cursor is written "<pos>.<seq>.<index+1>.<tag>", the tag binding it to
-// its context and to this server: the first bytes of an HMAC, keyed by the
-// server's name, over the context and the numbers. It is not a secret — a
-// made-up cursor reaches nothing its holder could not list anyway — but a
-// cursor from another room or server is refused rather than misread.
-
-// EncodeCursor writes c as a cursor of context ct/cid.
-func (s *Store) EncodeCursor(ct, cid string, c Cursor) string {
-	body := fmt.Sprintf("%d.%d.%d", c.Pos, c.Seq, c.Index+1)
-	return body + "." + s.cursorTag(ct+"/"+cid, body)
-}
-
-// DecodeCursor reads a cursor of context ct/cid; EBADCURSOR unless this
-// server issued it for that context.
-func (s *Store) DecodeCursor(ct, cid, text string) (Cursor, error) {
-	bad := eventstore.Errorf(eventstore.EBADCURSOR, "cursor %q was not issued for %s/%s by this server", text, ct, cid)
-	body, tag, ok := cutLast(text, ".")
-	if !ok || !hmac.Equal([]byte(tag), []byte(s.cursorTag(ct+"/"+cid, body))) {
-		return Cursor{}, bad
-	}
-	parts := strings.Split(body, ".")
-	if len(parts) != 3 {
-		return Cursor{}, bad
-	}
-	var n [3]int64
-	for i, p := range parts {
-		v, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || v < 0 {
-			return Cursor{}, bad
-		}
-		n[i] = v
-	}
-	return Cursor{Pos: n[0], Seq: n[1], Index: int(n[2]) - 1}, nil
-}
-
-// cursorTag binds a cursor body to a scope (a context, or a server-wide
-// stream) and to this server.
-func (s *Store) cursorTag(scope, body string) string {
-	m := hmac.New(sha256.New, []byte("eventstore cursor "+s.opts.Server))
-	m.Write([]byte(scope + "\x00" + body))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
-}
-
-func cutLast(s, sep string) (string, string, bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return "", "", false
-	}
-	return s[:i], s[i+len(sep):], true
 }

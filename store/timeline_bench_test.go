@@ -82,7 +82,7 @@ func BenchmarkLatestPage(b *testing.B) {
 					if err != nil {
 						return err
 					}
-					if len(p.Events) != 50 || p.Events[0].ID != ps.newest || p.Next == "" {
+					if len(p.Events) != 50 || p.Events[0].ID != ps.newest || p.Next == nil {
 						return fmt.Errorf("%s: the newest page has %d events, newest %s, want 50 from %s", ps.label, len(p.Events), p.Events[0].ID, ps.newest)
 					}
 					return nil

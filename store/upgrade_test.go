@@ -157,14 +157,14 @@ func cut(key string) (string, string, bool) {
 func listAll(t *testing.T, s *store.Store, ct, cid string, dir store.Direction, typ string) []*eventstore.Event {
 	t.Helper()
 	var out []*eventstore.Event
-	from := ""
+	var from *store.Cursor
 	for range 10000 {
 		p, err := s.List(storetest.Context(t), ct, cid, store.ListQuery{From: from, Dir: dir, Limit: 7, T: typ})
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, p.Events...)
-		if p.Next == "" {
+		if p.Next == nil {
 			return out
 		}
 		from = p.Next

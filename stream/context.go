@@ -11,6 +11,7 @@ import (
 // everything up to boundary at.
 type contextStream struct {
 	st      Store
+	cur     *Cursors
 	ct, cid string
 	t       store.TypeFilter
 	at      store.Cursor
@@ -20,7 +21,7 @@ func (h *Hub) contextFollower(ctx context.Context, req Request) (*contextStream,
 	if err := eventstore.ValidateContext(req.Ct, req.Cid); err != nil {
 		return nil, err
 	}
-	f := &contextStream{st: h.st, ct: req.Ct, cid: req.Cid, t: req.T}
+	f := &contextStream{st: h.st, cur: h.cur, ct: req.Ct, cid: req.Cid, t: req.T}
 	end, err := h.st.TimelineEnd(ctx, req.Ct, req.Cid) // ENOTFOUND before anything else
 	if err != nil {
 		return nil, err
@@ -31,7 +32,7 @@ func (h *Hub) contextFollower(ctx context.Context, req Request) (*contextStream,
 	case Start:
 		f.at = store.StartCursor
 	default:
-		if f.at, err = h.st.DecodeCursor(req.Ct, req.Cid, req.From); err != nil {
+		if f.at, err = h.cur.DecodeCursor(req.Ct, req.Cid, req.From); err != nil {
 			return nil, err
 		}
 		if f.at.Pos > end.Pos {
@@ -42,7 +43,7 @@ func (h *Hub) contextFollower(ctx context.Context, req Request) (*contextStream,
 }
 
 func (f *contextStream) scope() Scope   { return Scope{Ct: f.ct, Cid: f.cid} }
-func (f *contextStream) cursor() string { return f.st.EncodeCursor(f.ct, f.cid, f.at) }
+func (f *contextStream) cursor() string { return f.cur.EncodeCursor(f.ct, f.cid, f.at) }
 
 // A catch-up reads firstPage events first, so that a client has its first
 // events soon, and then pages growing to pageSize.
@@ -53,7 +54,7 @@ const (
 
 func (f *contextStream) catchUp(ctx context.Context, send func(Message) error) error {
 	for limit := firstPage; ; limit = min(2*limit, pageSize) {
-		p, err := f.st.List(ctx, f.ct, f.cid, store.ListQuery{From: f.cursor(), Limit: limit, T: string(f.t)})
+		p, err := f.st.List(ctx, f.ct, f.cid, store.ListQuery{From: &f.at, Limit: limit, T: string(f.t)})
 		if err != nil {
 			return err
 		}
@@ -63,11 +64,8 @@ func (f *contextStream) catchUp(ctx context.Context, send func(Message) error) e
 				return err
 			}
 		}
-		// Past the events of other types too.
-		if f.at, err = f.st.DecodeCursor(f.ct, f.cid, p.End); err != nil {
-			return err
-		}
-		if p.Next == "" {
+		f.at = p.End // past the events of other types too
+		if p.Next == nil {
 			return nil
 		}
 	}
@@ -82,7 +80,7 @@ func (f *contextStream) live(ctx context.Context, it Item, send func(Message) er
 	case c.First > f.at.Pos+1: // something lies between: the store has it
 		return f.catchUp(ctx, send)
 	}
-	v := it.view.get(f.st)
+	v := it.view.get(f.cur)
 	for i, e := range v.events {
 		at := c.Cursor(i)
 		if at.Pos <= f.at.Pos {

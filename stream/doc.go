@@ -9,6 +9,11 @@
 // subscription, so that an idle subscription costs no stack and a busy
 // room's fan-out does not crowd out the writers.
 //
+// The cursors it and the listings hand out are places in the store
+// (store.Cursor, store.LogPos) written as text bound to their scope and
+// to this server by Cursors (cursors.go), keyed by the server's name; their
+// form never changes, since clients keep them across upgrades.
+//
 // It reads the store through Store (store.go), the few methods of
 // *store.Store it calls, and writes nothing but the void entries the
 // store's log reader may write (see store/commitlog.go). A Hub learns of this

@@ -15,8 +15,11 @@ import (
 
 // Config configures a Hub.
 type Config struct {
-	Store  Store        // *store.Store in a server
-	Logger *slog.Logger // errors reading the logs; silent when nil
+	Store Store // *store.Store in a server
+	// Cursors writes and reads the streams' cursors (NewCursors of the
+	// server's name); required.
+	Cursors *Cursors
+	Logger  *slog.Logger // errors reading the logs; silent when nil
 	// Poll is how often the hub reads the commit logs for versions other
 	// processes wrote (DefaultPoll when zero); this process's own writes
 	// reach it at once through Committed.
@@ -47,6 +50,7 @@ const (
 type Hub struct {
 	cfg Config
 	st  Store
+	cur *Cursors
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -83,6 +87,9 @@ type scopeKey Scope
 
 // New returns a hub; it starts following with Run.
 func New(cfg Config) *Hub {
+	if cfg.Cursors == nil {
+		panic("stream: Config.Cursors is nil (stream.NewCursors of the server's name)")
+	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
@@ -102,7 +109,7 @@ func New(cfg Config) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, st: cfg.Store, log: log, tails: map[string]*tail{}, subs: map[scopeKey]map[*Subscription]bool{},
+	return &Hub{cfg: cfg, st: cfg.Store, cur: cfg.Cursors, log: log, tails: map[string]*tail{}, subs: map[scopeKey]map[*Subscription]bool{},
 		senders: newSenders(cfg.Senders)}
 }
 

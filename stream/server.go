@@ -11,10 +11,11 @@ import (
 // serverStream follows every context (of one type, or of all) by the
 // commit logs: it has sent everything before its place in each.
 type serverStream struct {
-	st Store
-	ct string // "" for every type
-	t  store.TypeFilter
-	at store.StreamCursor
+	st  Store
+	cur *Cursors
+	ct  string // "" for every type
+	t   store.TypeFilter
+	at  ServerCursor
 }
 
 func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, error) {
@@ -23,7 +24,7 @@ func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, e
 			return nil, eventstore.WrapError(eventstore.EINVALID, err)
 		}
 	}
-	f := &serverStream{st: h.st, ct: req.Ct, t: req.T, at: store.StreamCursor{}}
+	f := &serverStream{st: h.st, cur: h.cur, ct: req.Ct, t: req.T, at: ServerCursor{}}
 	switch req.From {
 	case Start:
 	case "":
@@ -38,7 +39,7 @@ func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, e
 		}
 	default:
 		var err error
-		if f.at, err = h.st.DecodeStreamCursor(req.Ct, req.From); err != nil {
+		if f.at, err = h.cur.DecodeServerCursor(req.Ct, req.From); err != nil {
 			return nil, err
 		}
 		for ct, p := range f.at { // a cursor of this server, but from a store since restored or wiped
@@ -55,7 +56,7 @@ func (h *Hub) serverFollower(ctx context.Context, req Request) (*serverStream, e
 }
 
 func (f *serverStream) scope() Scope   { return Scope{Ct: f.ct} }
-func (f *serverStream) cursor() string { return f.st.EncodeStreamCursor(f.ct, f.at) }
+func (f *serverStream) cursor() string { return f.cur.EncodeServerCursor(f.ct, f.at) }
 
 // types are the context types the stream follows now.
 func (f *serverStream) types(ctx context.Context) ([]string, error) {
@@ -137,5 +138,5 @@ func (f *serverStream) live(ctx context.Context, it Item, send func(Message) err
 	if it.After >= f.place(it.Commit.Ct).Entry { // commits may lie between: the store has them
 		return f.catchUpType(ctx, it.Commit.Ct, send)
 	}
-	return f.deliver(it.Commit, it.view.get(f.st), send)
+	return f.deliver(it.Commit, it.view.get(f.cur), send)
 }

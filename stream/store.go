@@ -6,9 +6,8 @@ import (
 	"github.com/eventstore-go/eventstore/store"
 )
 
-// Store is what a Hub reads the store through: the commit logs, one
-// context's timeline, and the codecs of the cursors it hands out.
-// *store.Store is one.
+// Store is what a Hub reads the store through: the commit logs and one
+// context's timeline. *store.Store is one.
 type Store interface {
 	// LogTypes lists the context types that have a commit log.
 	LogTypes(ctx context.Context) ([]string, error)
@@ -25,14 +24,4 @@ type Store interface {
 	// ENOTFOUND if the context does not exist.
 	TimelineEnd(ctx context.Context, ct, cid string) (store.Cursor, error)
 	List(ctx context.Context, ct, cid string, q store.ListQuery) (*store.Page, error)
-
-	// EncodeCursor and DecodeCursor write and read a cursor of context
-	// ct/cid; DecodeCursor fails with EBADCURSOR unless this server
-	// issued it for that context.
-	EncodeCursor(ct, cid string, c store.Cursor) string
-	DecodeCursor(ct, cid, text string) (store.Cursor, error)
-	// EncodeStreamCursor and DecodeStreamCursor do the same for a
-	// server-wide stream of scope ("" for every context type).
-	EncodeStreamCursor(scope string, c store.StreamCursor) string
-	DecodeStreamCursor(scope, text string) (store.StreamCursor, error)
 }

@@ -36,7 +36,7 @@ type node struct {
 func newNode(t testing.TB, conn *database.Conn, cfg stream.Config) *node {
 	t.Helper()
 	st := storetest.NewStore(t, conn, server, store.Options{})
-	cfg.Store = st
+	cfg.Store, cfg.Cursors = st, stream.NewCursors(server)
 	h := stream.New(cfg)
 	st.Follow(func(ct, _ string, _ []*eventstore.Event) { h.Committed(ct) })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,7 +172,7 @@ func appendAll(t *testing.T, st *store.Store, ct, cid string, writers, n int) {
 func timeline(t *testing.T, st *store.Store, ct, cid string) []string {
 	t.Helper()
 	var ids []string
-	from := ""
+	var from *store.Cursor
 	for {
 		p, err := st.List(storetest.Context(t), ct, cid, store.ListQuery{From: from, Limit: store.MaxListLimit})
 		if err != nil {
@@ -181,7 +181,7 @@ func timeline(t *testing.T, st *store.Store, ct, cid string) []string {
 		for _, e := range p.Events {
 			ids = append(ids, e.ID)
 		}
-		if p.Next == "" {
+		if p.Next == nil {
 			return ids
 		}
 		from = p.Next

@@ -30,7 +30,7 @@ type sharedKey struct {
 func newView(c *store.Commit) *view { return &view{commit: c} }
 
 // get makes the view (once) and returns it.
-func (v *view) get(st Store) *view {
+func (v *view) get(cur *Cursors) *view {
 	v.once.Do(func() {
 		c := v.commit
 		v.events = make([]*eventstore.Event, len(c.Events))
@@ -39,7 +39,7 @@ func (v *view) get(st Store) *view {
 		for i, e := range c.Events {
 			v.events[i] = streamEvent(e)
 			v.data[i], _ = v.events[i].MarshalJSON() // nil on error: the sender encodes it itself
-			v.cursors[i] = st.EncodeCursor(c.Ct, c.Cid, c.Cursor(i))
+			v.cursors[i] = cur.EncodeCursor(c.Ct, c.Cid, c.Cursor(i))
 		}
 	})
 	return v

@@ -195,7 +195,8 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	if cmd.Int(flagStreamSenders) < 0 {
 		return fmt.Errorf("--%s must be 0 (half the cores) or more", flagStreamSenders)
 	}
-	streams := stream.New(stream.Config{Store: st, Logger: logger, Metrics: stream.NewMetrics(registry),
+	cursors := stream.NewCursors(server) // --server-name keys them, as it names the events
+	streams := stream.New(stream.Config{Store: st, Cursors: cursors, Logger: logger, Metrics: stream.NewMetrics(registry),
 		Buffer: int(cmd.Int(flagStreamBuffer)), Heartbeat: cmd.Duration(flagStreamHeartbeat), Poll: cmd.Duration(flagStreamPoll),
 		Senders: int(cmd.Int(flagStreamSenders))})
 	st.Follow(func(ct, _ string, _ []*eventstore.Event) { streams.Committed(ct) })
@@ -210,7 +211,7 @@ func serve(ctx context.Context, cmd *cli.Command, env environment) error {
 	}()
 	gatewayClosed := make(chan struct{})
 	handler := api.New(api.Config{
-		Store: st, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
+		Store: st, Cursors: cursors, Logger: logger, Metrics: metrics, Gatherer: registry, Tokens: tokens, ClientTokens: clientKeys,
 		Gateway: api.GatewayConfig{Heartbeat: cmd.Duration(flagGatewayBeat), Closing: ctx.Done(), Closed: func() { close(gatewayClosed) },
 			MaxPacket: int64(cmd.Int(flagGatewayPacket)), MaxSubscriptions: int(cmd.Int(flagGatewaySubs)),
 			MaxConnections: int(cmd.Int(flagGatewayConns)), DispatchRate: float64(cmd.Int(flagGatewayRate))},
