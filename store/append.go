@@ -30,8 +30,8 @@ type NewEvent struct {
 	ExpectedPids []string
 }
 
-// MaxClidLength bounds a client id, in bytes.
-const MaxClidLength = 128
+// maxClidLength bounds a client id, in bytes.
+const maxClidLength = 128
 
 // CreateContext creates context ct/cid with its genesis event of type t
 // (ct when empty) and data o. It fails with EEXISTS if the context exists.
@@ -176,8 +176,8 @@ func validateClid(clid string) error {
 	if clid == "" {
 		return nil
 	}
-	if len(clid) > MaxClidLength || !utf8.ValidString(clid) || strings.ContainsFunc(clid, unicode.IsControl) {
-		return eventstore.Errorf(eventstore.EINVALID, "clid must be 1 to %d bytes of UTF-8 without control characters", MaxClidLength)
+	if len(clid) > maxClidLength || !utf8.ValidString(clid) || strings.ContainsFunc(clid, unicode.IsControl) {
+		return eventstore.Errorf(eventstore.EINVALID, "clid must be 1 to %d bytes of UTF-8 without control characters", maxClidLength)
 	}
 	return nil
 }

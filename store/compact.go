@@ -41,11 +41,11 @@ const (
 	// claimFresh is how long a writer builds on the head it knows without
 	// looking for a newer one.
 	claimFresh = time.Minute
-	// DefaultCompactAfter is how old a head version or commit log entry
+	// defaultCompactAfter is how old a head version or commit log entry
 	// must be to be folded.
-	DefaultCompactAfter = 10 * time.Minute
-	// MinCompactAfter is the least CompactAfter that keeps claims safe.
-	MinCompactAfter = claimFresh + batchTimeout + time.Minute
+	defaultCompactAfter = 10 * time.Minute
+	// minCompactAfter is the least CompactAfter that keeps claims safe.
+	minCompactAfter = claimFresh + batchTimeout + time.Minute
 )
 
 // logFoldedID is the commit log's record of the entries folded so far.

@@ -14,3 +14,6 @@ func SetFailpoint(s *Store, f func(step string) error) {
 // its first n documents (every claim's entry and version come first) and
 // then fail with err, as FerretDB's document-by-document retry does.
 func PartialWrite(n int, err error) error { return &partialWrite{n: n, err: err} }
+
+// MinCompactAfter is the least Options.CompactAfter New accepts.
+const MinCompactAfter = minCompactAfter

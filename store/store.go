@@ -43,8 +43,8 @@ type Options struct {
 	// batch). Federation sets it.
 	Participants bool
 	// CompactAfter is how old a head version or commit log entry must be
-	// before Compact folds it (compact.go); DefaultCompactAfter when zero,
-	// at least MinCompactAfter.
+	// before Compact folds it (compact.go); ten minutes when zero,
+	// at least minCompactAfter (compact.go): New refuses less.
 	CompactAfter time.Duration
 	// ReadOnly opens a store that only reads and audits (and records audit
 	// checkpoints); it works on a standalone mongod, where writes cannot.
@@ -118,10 +118,10 @@ func New(conn *database.Conn, opts Options) (*Store, error) {
 		opts.LeafFlagDelay = DefaultLeafFlagDelay
 	}
 	if opts.CompactAfter == 0 {
-		opts.CompactAfter = DefaultCompactAfter
+		opts.CompactAfter = defaultCompactAfter
 	}
-	if opts.CompactAfter < MinCompactAfter {
-		return nil, fmt.Errorf("compacting after %v is unsafe: at least %v", opts.CompactAfter, MinCompactAfter)
+	if opts.CompactAfter < minCompactAfter {
+		return nil, fmt.Errorf("compacting after %v is unsafe: at least %v", opts.CompactAfter, minCompactAfter)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -130,9 +130,6 @@ func New(conn *database.Conn, opts Options) (*Store, error) {
 	return &Store{conn: conn, db: conn.DB, opts: opts, log: log,
 		writers: map[string]*writer{}, types: map[string]bool{}, logs: map[string]*commitLog{}, shared: map[string]*sharedInserts{}}, nil
 }
-
-// Server is the name this store stamps on local events.
-func (s *Store) Server() string { return s.opts.Server }
 
 // Close writes pending isLeaf flags and waits for background work (hint
 // updates, compaction) to finish. The store must not be used afterwards.
@@ -166,9 +163,6 @@ func (s *Store) enterBackground() bool {
 	s.background.Add(1)
 	return true
 }
-
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
 func (s *Store) events(ct string) *mongo.Collection {
 	return s.db.Collection(migrations.EventsCollection(ct))

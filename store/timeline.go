@@ -42,7 +42,7 @@ const (
 
 // Limits of a listing page.
 const (
-	DefaultListLimit = 100
+	defaultListLimit = 100
 	MaxListLimit     = 1000
 )
 
@@ -50,7 +50,7 @@ const (
 type ListQuery struct {
 	From  *Cursor   // a boundary from a page or a stream; nil: the start (Forward) or the newest event (Backward)
 	Dir   Direction // Forward by default
-	Limit int       // 1..MaxListLimit; 0 means DefaultListLimit
+	Limit int       // 1..MaxListLimit; 0 means 100
 	T     string    // an event type, or a prefix "message.*"; "" for all
 }
 
@@ -104,7 +104,7 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 		return nil, err
 	}
 	if q.Limit == 0 {
-		q.Limit = DefaultListLimit
+		q.Limit = defaultListLimit
 	}
 	if q.Limit < 1 || q.Limit > MaxListLimit {
 		return nil, eventstore.Errorf(eventstore.EINVALID, "limit must be between 1 and %d", MaxListLimit)
