@@ -299,7 +299,7 @@ func TestAuditCatchesRewrittenHistory(t *testing.T) {
 			}
 			chain = append(chain, e)
 		}
-		if _, err := forger.Ingest(ctx, chain); err != nil {
+		if _, err := forger.IngestFrom(ctx, "", chain); err != nil {
 			t.Fatal(err)
 		}
 		forger.Flush(ctx)

@@ -29,7 +29,7 @@ func BenchmarkVerify(b *testing.B) {
 			o := data(b, benchMessage)
 			const n = 20_000
 			last := remoteEvent(b, "b.example", "room", "audit", "room", 1_000_000, nil, o)
-			if _, err := s.Ingest(ctx, []*eventstore.Event{last}); err != nil {
+			if _, err := s.IngestFrom(ctx, "", []*eventstore.Event{last}); err != nil {
 				b.Fatal(err)
 			}
 			for stored := 1; stored < n; {
@@ -39,7 +39,7 @@ func BenchmarkVerify(b *testing.B) {
 					batch = append(batch, e)
 					last = e
 				}
-				if _, err := s.Ingest(ctx, batch); err != nil {
+				if _, err := s.IngestFrom(ctx, "", batch); err != nil {
 					b.Fatal(err)
 				}
 				stored += len(batch)

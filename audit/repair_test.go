@@ -60,7 +60,7 @@ func TestRepairWithoutHeadKeepsParticipants(t *testing.T) {
 			t.Errorf("JoinEvent after repair: %v %v, want %s", got, err, join.ID)
 		}
 		e := remoteEvent(t, "b.example", "room", "r1", "msg", after.Updated+1, after.Leaves, data(t, `{"msg":"from b"}`))
-		res, err := fresh.Ingest(ctx, []*eventstore.Event{e})
+		res, err := fresh.IngestFrom(ctx, "", []*eventstore.Event{e})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,7 +41,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				batch = append(batch, e)
 				last = e
 			}
-			if _, err := a.st.Ingest(ctx, batch); err != nil {
+			if _, err := a.st.IngestFrom(ctx, "", batch); err != nil {
 				b.Fatal(err)
 			}
 			stored += len(batch)

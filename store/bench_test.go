@@ -109,7 +109,7 @@ func BenchmarkAppendAtSize(b *testing.B) {
 						batch = append(batch, e)
 						last = e
 					}
-					res, err := s.Ingest(ctx, batch)
+					res, err := s.IngestFrom(ctx, "", batch)
 					if err != nil || res[len(res)-1].Status != store.Stored {
 						b.Fatalf("filling: %v %+v", err, res[len(res)-1])
 					}
@@ -175,7 +175,7 @@ func BenchmarkIngest(b *testing.B) {
 				start := time.Now()
 				for from := 0; from < n; from += batchSize {
 					before := counter.Count()
-					res, err := s.Ingest(ctx, chain[from:min(from+batchSize, n)])
+					res, err := s.IngestFrom(ctx, "", chain[from:min(from+batchSize, n)])
 					if err != nil || res[0].Status != store.Stored {
 						b.Fatalf("ingest: %v %+v", err, res[0])
 					}

@@ -24,7 +24,7 @@ func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string
 
 func ingestOne(t *testing.T, s *store.Store, e *eventstore.Event, want store.IngestStatus) {
 	t.Helper()
-	res, err := s.Ingest(ctxT(t), []*eventstore.Event{e})
+	res, err := s.IngestFrom(ctxT(t), "", []*eventstore.Event{e})
 	if err != nil {
 		t.Fatal(err)
 	}

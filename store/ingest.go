@@ -35,22 +35,19 @@ type IngestResult struct {
 	NeedsOrigin bool
 }
 
-// Ingest stores events received from another server as they are (their
-// pids, ts and src), after checking their hashes. Parents must be present
-// (stored, or earlier in events), so events are given parents first;
-// already stored events are no-ops. Events of several contexts may be mixed.
-// The error is for the call as a whole (the database failed); per-event
-// outcomes are in the results, in the order of events.
-func (s *Store) Ingest(ctx context.Context, events []*eventstore.Event) (results []IngestResult, err error) {
-	return s.IngestFrom(ctx, "", events)
-}
-
-// IngestFrom is Ingest of events received from server from. An event that
-// arrives deleted (no o) is stored only with its proof: an event.delete
-// naming it in the same call, or from being the word of its own origin
-// (src == from). Otherwise anyone relaying it could redact another
-// server's event in transit (its id still verifies without o); it is
-// refused with NeedsOrigin, to be asked of its origin.
+// IngestFrom stores events received from server from ("" when no server
+// vouches for them: a copy, a test) as they are (their pids, ts and src),
+// after checking their hashes. Parents must be present (stored, or earlier
+// in events), so events are given parents first; already stored events are
+// no-ops. Events of several contexts may be mixed. The error is for the
+// call as a whole (the database failed); per-event outcomes are in the
+// results, in the order of events.
+//
+// An event that arrives deleted (no o) is stored only with its proof: an
+// event.delete naming it in the same call, or from being the word of its
+// own origin (src == from). Otherwise anyone relaying it could redact
+// another server's event in transit (its id still verifies without o); it
+// is refused with NeedsOrigin, to be asked of its origin.
 func (s *Store) IngestFrom(ctx context.Context, from string, events []*eventstore.Event) (results []IngestResult, err error) {
 	defer s.observe("ingest", time.Now(), &err)
 	proofed := map[string]bool{}

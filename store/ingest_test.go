@@ -23,7 +23,7 @@ func TestIngest(t *testing.T) {
 		e3 := remoteEvent(t, "b.example", "room", "r1", "msg", 1003, []string{e1.ID, e2.ID}, data(t, `{"msg":"merge"}`))
 
 		// A child before its parents: refused as missing, nothing stored.
-		res, err := s.Ingest(ctx, []*eventstore.Event{e3})
+		res, err := s.IngestFrom(ctx, "", []*eventstore.Event{e3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func TestIngest(t *testing.T) {
 			t.Fatalf("child first: %+v", res[0])
 		}
 		// Parents first, in one call, with a duplicate inside.
-		res, err = s.Ingest(ctx, []*eventstore.Event{g, e1, e2, e1, e3})
+		res, err = s.IngestFrom(ctx, "", []*eventstore.Event{g, e1, e2, e1, e3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestIngest(t *testing.T) {
 			}
 		}
 		// Again: all duplicates, nothing changes.
-		res, err = s.Ingest(ctx, []*eventstore.Event{g, e1, e2, e3})
+		res, err = s.IngestFrom(ctx, "", []*eventstore.Event{g, e1, e2, e3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestIngest(t *testing.T) {
 		}
 		// A second genesis for the context is refused.
 		g2 := remoteEvent(t, "b.example", "room", "r1", "room", 5, nil, nil)
-		res, _ = s.Ingest(ctx, []*eventstore.Event{g2})
+		res, _ = s.IngestFrom(ctx, "", []*eventstore.Event{g2})
 		if res[0].Status != store.Refused {
 			t.Errorf("second genesis: %+v", res[0])
 		}
@@ -79,7 +79,7 @@ func TestIngestRefusesTampering(t *testing.T) {
 		s, conn := newStore(t, b)
 		ctx := ctxT(t)
 		g := remoteEvent(t, "b.example", "room", "r1", "room", 1000, nil, nil)
-		if res, err := s.Ingest(ctx, []*eventstore.Event{g}); err != nil || res[0].Status != store.Stored {
+		if res, err := s.IngestFrom(ctx, "", []*eventstore.Event{g}); err != nil || res[0].Status != store.Stored {
 			t.Fatal(err, res)
 		}
 		raw := func(v any) bson.Raw {
@@ -127,7 +127,7 @@ func TestIngestRefusesTampering(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				res, err := s.Ingest(ctx, []*eventstore.Event{tt.e})
+				res, err := s.IngestFrom(ctx, "", []*eventstore.Event{tt.e})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,7 +158,7 @@ func TestIngestLargeBatch(t *testing.T) {
 		for i := range 250 {
 			events = append(events, remoteEvent(t, "b.example", "room", "big", "msg", int64(2+i), []string{events[len(events)-1].ID}, nil))
 		}
-		res, err := s.Ingest(ctxT(t), events)
+		res, err := s.IngestFrom(ctxT(t), "", events)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestIngestRefusesEditsOfEdits(t *testing.T) {
 		m := remoteEvent(t, "b.example", "room", "r1", "msg", 1001, []string{g.ID}, data(t, `{"msg":"hi"}`))
 		up := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeUpdate, 1002, []string{m.ID},
 			data(t, `{"set":[{"path":"msg","value":"edited"}],"target":"`+m.ID+`"}`))
-		if res, err := s.Ingest(ctx, []*eventstore.Event{g, m, up}); err != nil || res[2].Status != store.Stored {
+		if res, err := s.IngestFrom(ctx, "", []*eventstore.Event{g, m, up}); err != nil || res[2].Status != store.Stored {
 			t.Fatal(err, res)
 		}
 		del := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeDelete, 1003, []string{up.ID}, data(t, `{"target":"`+up.ID+`"}`))
@@ -193,7 +193,7 @@ func TestIngestRefusesEditsOfEdits(t *testing.T) {
 		up3 := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeUpdate, 1004, []string{m.ID},
 			data(t, `{"set":[{"path":"msg","value":"again"}],"target":"`+m.ID+`"}`))
 		del3 := remoteEvent(t, "b.example", "room", "r1", eventstore.TypeDelete, 1005, []string{up3.ID}, data(t, `{"target":"`+up3.ID+`"}`))
-		res, err := s.Ingest(ctx, []*eventstore.Event{del, up2, up3, del3})
+		res, err := s.IngestFrom(ctx, "", []*eventstore.Event{del, up2, up3, del3})
 		if err != nil {
 			t.Fatal(err)
 		}

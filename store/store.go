@@ -37,7 +37,7 @@ type Options struct {
 	// flags in the database catch up with its leaves (see flags.go);
 	// DefaultLeafFlagDelay when zero.
 	LeafFlagDelay time.Duration
-	// Participants makes Ingest refuse events whose origin (src) does not
+	// Participants makes IngestFrom refuse events whose origin (src) does not
 	// take part in their context (the creator, or a server named by a
 	// server.join event among the event's ancestors or earlier in the
 	// batch). Federation sets it.

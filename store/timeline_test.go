@@ -70,7 +70,7 @@ func TestTimelineWalksWhileWriting(t *testing.T) {
 					ts = max(ts, e.TS+1)
 				}
 				e := storetest.RemoteEvent(t, "b.test", "room", "w1", "msg", ts, leaves, storetest.Data(t, fmt.Sprintf(`{"b":%d}`, i)))
-				if _, err := s.Ingest(ctx, []*eventstore.Event{e}); err != nil {
+				if _, err := s.IngestFrom(ctx, "", []*eventstore.Event{e}); err != nil {
 					errs <- err
 					return
 				}

@@ -90,7 +90,7 @@ type Filled struct {
 }
 
 // Populate fills s with f's events through the store's own write path:
-// Ingest of remote events in batches of store.MaxBatchEvents (one head
+// IngestFrom of remote events in batches of store.MaxBatchEvents (one head
 // version each), several rooms at once, then Flush. The data is what
 // federated events make: head versions, positions, commit log entries,
 // isLeaf flags. It fails tb if any event is not stored.
@@ -177,7 +177,7 @@ func fillRoom(ctx context.Context, s *store.Store, f Fill, canonical []byte, cid
 			batch = append(batch, e)
 			last = e
 		}
-		res, err := s.Ingest(ctx, batch)
+		res, err := s.IngestFrom(ctx, "", batch)
 		if err != nil {
 			return nil, err
 		}
