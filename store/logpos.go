@@ -24,14 +24,6 @@ type LogPos struct {
 	Done  int
 }
 
-// After is the place just after event i of commit c.
-func After(c *Commit, i int) LogPos {
-	if i == len(c.Events)-1 {
-		return LogPos{Entry: c.Log + 1}
-	}
-	return LogPos{Entry: c.Log, Done: i + 1}
-}
-
 // LogEnd is the place after the last entry of context type ct's commit
 // log: what a stream that starts at the present starts from.
 func (s *Store) LogEnd(ctx context.Context, ct string) (LogPos, error) {

@@ -120,7 +120,7 @@ func (f *serverStream) deliver(c *store.Commit, v *view, send func(Message) erro
 		from = p.Done
 	}
 	for i := from; i < len(c.Events); i++ {
-		f.at[c.Ct] = store.After(c, i)
+		f.at[c.Ct] = after(c, i)
 		if e := c.Events[i]; f.t.Match(e.T) {
 			m := Message{Kind: KindEvent, Event: streamEvent(e), Cursor: f.cursor()}
 			if v != nil {
@@ -139,4 +139,12 @@ func (f *serverStream) live(ctx context.Context, it Item, send func(Message) err
 		return f.catchUpType(ctx, it.Commit.Ct, send)
 	}
 	return f.deliver(it.Commit, it.view.get(f.cur), send)
+}
+
+// after is the place just after event i of commit c.
+func after(c *store.Commit, i int) store.LogPos {
+	if i == len(c.Events)-1 {
+		return store.LogPos{Entry: c.Log + 1}
+	}
+	return store.LogPos{Entry: c.Log, Done: i + 1}
 }
