@@ -104,7 +104,7 @@ func handleList(st Store, cursors *stream.Cursors) httperr.HandlerFunc {
 		switch d := q.Get("dir"); d {
 		case "", "f":
 		case "b":
-			lq.Dir = store.Backward
+			lq.Backward = true
 		default:
 			return eventstore.Errorf(eventstore.EINVALID, "dir must be f (oldest first) or b (newest first), not %q", d)
 		}
@@ -118,7 +118,7 @@ func handleList(st Store, cursors *stream.Cursors) httperr.HandlerFunc {
 		// from=start, as streams take it: the start of the timeline, the
 		// same as no from when listing oldest first, and an empty page
 		// (nothing comes before it) when listing newest first.
-		if from == stream.Start && lq.Dir == store.Backward {
+		if from == stream.Start && lq.Backward {
 			page, err := st.List(r.Context(), ct, cid, store.ListQuery{Limit: 1, T: lq.T})
 			if err != nil {
 				return err

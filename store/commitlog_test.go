@@ -189,7 +189,7 @@ func TestCommitLogHoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		page, err := s.List(ctx(t), "room", "h1", store.ListQuery{Dir: store.Backward, Limit: 1})
+		page, err := s.List(ctx(t), "room", "h1", store.ListQuery{Backward: true, Limit: 1})
 		if err != nil || page.Events[0].ID != e.ID {
 			t.Fatalf("newest event: %v", err)
 		}

@@ -17,3 +17,11 @@ func PartialWrite(n int, err error) error { return &partialWrite{n: n, err: err}
 
 // MinCompactAfter is the least Options.CompactAfter New accepts.
 const MinCompactAfter = minCompactAfter
+
+// Direction names ListQuery.Backward in store's tests.
+type Direction = bool
+
+const (
+	Forward  Direction = false
+	Backward Direction = true
+)

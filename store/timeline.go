@@ -32,12 +32,12 @@ type Cursor struct {
 // StartCursor is the boundary before a context's first event.
 var StartCursor = Cursor{Pos: 0, Seq: 1, Index: -1}
 
-// Direction is the order a listing walks the timeline in.
-type Direction int
+// direction is the order a walk takes through the timeline.
+type direction int
 
 const (
-	Forward  Direction = iota // oldest first, after the cursor
-	Backward                  // newest first, up to the cursor
+	forward  direction = iota // oldest first, after the cursor
+	backward                  // newest first, up to the cursor
 )
 
 // Limits of a listing page.
@@ -48,10 +48,12 @@ const (
 
 // ListQuery selects a page of a context's timeline.
 type ListQuery struct {
-	From  *Cursor   // a boundary from a page or a stream; nil: the start (Forward) or the newest event (Backward)
-	Dir   Direction // Forward by default
-	Limit int       // 1..MaxListLimit; 0 means 100
-	T     string    // an event type, or a prefix "message.*"; "" for all
+	From *Cursor // a boundary from a page or a stream; nil: the start (oldest first) or the newest event (Backward)
+	// Backward lists newest first, up to From; by default a page lists
+	// oldest first, after From.
+	Backward bool
+	Limit    int    // 1..MaxListLimit; 0 means 100
+	T        string // an event type, or a prefix "message.*"; "" for all
 }
 
 // Page is one page of a context's timeline.
@@ -118,8 +120,9 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 		return nil, err
 	}
 	from := latest.end()
-	if q.Dir == Forward {
-		from = StartCursor
+	dir := backward
+	if !q.Backward {
+		dir, from = forward, StartCursor
 	}
 	if q.From != nil {
 		from = *q.From
@@ -127,12 +130,12 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	var ids []string
 	var cursors []Cursor
 	end := from
-	more, err := s.walk(ctx, ct, latest, from, q.Dir, q.Limit+1, func(id, t string, at Cursor) bool {
+	more, err := s.walk(ctx, ct, latest, from, dir, q.Limit+1, func(id, t string, at Cursor) bool {
 		match := filter.Match(t)
 		if match && len(ids) == q.Limit {
 			return false
 		}
-		if end = at; q.Dir == Backward {
+		if end = at; dir == backward {
 			end = before(at)
 		}
 		if match {
@@ -181,13 +184,13 @@ func markLeaves(h *head, events []*eventstore.Event) {
 // ends. latest is the newest version; versions are read by _id, a round of
 // them at once: enough for the events the caller expects to want, then
 // rounds growing while visit keeps asking for more.
-func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir Direction, want int, visit func(id, t string, at Cursor) bool) (bool, error) {
+func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir direction, want int, visit func(id, t string, at Cursor) bool) (bool, error) {
 	at, err := s.checkCursor(ctx, ct, latest, c) // the cursor's version, read once
 	if err != nil {
 		return false, err
 	}
 	seq, step := c.Seq, int64(1)
-	if dir == Backward {
+	if dir == backward {
 		step = -1
 	}
 	// The first round holds about as many versions as want events need at
@@ -197,7 +200,7 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 	round := int64(min(max(float64(want)/perVersion+1, 1), 256))
 	for seq >= 1 && seq <= latest.Seq {
 		n := round
-		if dir == Forward {
+		if dir == forward {
 			n = min(n, latest.Seq-seq+1)
 		} else {
 			n = min(n, seq)
@@ -216,13 +219,13 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 			}
 			lo, hi := 0, len(v.Added)-1
 			if v.Seq == c.Seq {
-				if dir == Forward {
+				if dir == forward {
 					lo = c.Index + 1
 				} else {
 					hi = c.Index
 				}
 			}
-			if dir == Forward {
+			if dir == forward {
 				for i := lo; i <= hi; i++ {
 					if !visit(v.Added[i], v.Types[i], Cursor{Pos: v.first() + int64(i), Seq: v.Seq, Index: i}) {
 						return true, nil
@@ -247,7 +250,7 @@ func (s *Store) walk(ctx context.Context, ct string, latest *head, c Cursor, dir
 func (s *Store) walkBatches(ctx context.Context, ct string, latest *head, n int, fn func(ids []string) error) error {
 	var ids []string
 	var ferr error
-	_, err := s.walk(ctx, ct, latest, StartCursor, Forward, n, func(id, _ string, _ Cursor) bool {
+	_, err := s.walk(ctx, ct, latest, StartCursor, forward, n, func(id, _ string, _ Cursor) bool {
 		if ids = append(ids, id); len(ids) == n {
 			ferr, ids = fn(ids), ids[:0]
 		}

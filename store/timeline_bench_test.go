@@ -78,7 +78,7 @@ func BenchmarkLatestPage(b *testing.B) {
 				b.ReportAllocs()
 				ctx := context.Background()
 				page := func(ps *pageStore) error {
-					p, err := ps.s.List(ctx, "room", ps.cid, store.ListQuery{Dir: store.Backward, Limit: 50})
+					p, err := ps.s.List(ctx, "room", ps.cid, store.ListQuery{Backward: true, Limit: 50})
 					if err != nil {
 						return err
 					}

@@ -129,7 +129,7 @@ func walkTimeline(t *testing.T, s *store.Store, dir store.Direction, from *store
 	t.Helper()
 	var w walked
 	for range 100000 {
-		p, err := s.List(storetest.Context(t), "room", "w1", store.ListQuery{From: from, Dir: dir, Limit: 9})
+		p, err := s.List(storetest.Context(t), "room", "w1", store.ListQuery{From: from, Backward: dir, Limit: 9})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestTypeFilters(t *testing.T) {
 		count := func(dir store.Direction, filter string) int {
 			n, from := 0, (*store.Cursor)(nil)
 			for {
-				p, err := s.List(ctx, "room", "f1", store.ListQuery{Dir: dir, T: filter, Limit: 2, From: from})
+				p, err := s.List(ctx, "room", "f1", store.ListQuery{Backward: dir, T: filter, Limit: 2, From: from})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -249,7 +249,7 @@ func TestTypeFilters(t *testing.T) {
 		for filter, want := range map[string]int{"msg": 5, "message": 5, "message.*": 15, "message.edit.*": 5, "messages": 5, "nothing": 0} {
 			for _, dir := range []store.Direction{store.Forward, store.Backward} {
 				if got := count(dir, filter); got != want {
-					t.Errorf("t=%s dir=%d: %d events, want %d", filter, dir, got, want)
+					t.Errorf("t=%s backward=%v: %d events, want %d", filter, dir, got, want)
 				}
 			}
 		}

@@ -127,7 +127,7 @@ func TestUpgradeGivesPositions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := s.List(ctx, "room", "r2", store.ListQuery{Dir: store.Backward, Limit: 1})
+	page, err := s.List(ctx, "room", "r2", store.ListQuery{Backward: true, Limit: 1})
 	if err != nil || len(page.Events) != 1 || page.Events[0].ID != e.ID {
 		t.Fatalf("the newest event after the upgrade is not the one appended: %v", err)
 	}
@@ -159,7 +159,7 @@ func listAll(t *testing.T, s *store.Store, ct, cid string, dir store.Direction, 
 	var out []*eventstore.Event
 	var from *store.Cursor
 	for range 10000 {
-		p, err := s.List(storetest.Context(t), ct, cid, store.ListQuery{From: from, Dir: dir, Limit: 7, T: typ})
+		p, err := s.List(storetest.Context(t), ct, cid, store.ListQuery{From: from, Backward: dir, Limit: 7, T: typ})
 		if err != nil {
 			t.Fatal(err)
 		}
