@@ -51,8 +51,8 @@ const (
 // logFoldedID is the commit log's record of the entries folded so far.
 const logFoldedID = migrations.LogEntryPrefix + "folded"
 
-// CompactStats is what a compaction did.
-type CompactStats struct {
+// compactStats is what a compaction did (logged, and read by the tests).
+type compactStats struct {
 	Contexts int   // contexts looked at: those the commit log names since the last pass
 	Versions int64 // head versions folded into spans
 	Entries  int64 // commit log entries folded into spans
@@ -66,8 +66,14 @@ type CompactStats struct {
 // progress every few seconds. It may run while the store is
 // written, read and audited, in this process or others, and be stopped
 // at any point: a new run goes on where the last one got to.
-func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
-	var st CompactStats
+func (s *Store) Compact(ctx context.Context) error {
+	_, err := s.compact(ctx)
+	return err
+}
+
+// compact is Compact, saying what it did.
+func (s *Store) compact(ctx context.Context) (compactStats, error) {
+	var st compactStats
 	if s.opts.ReadOnly {
 		return st, errors.New("a read-only store does not compact")
 	}
@@ -108,7 +114,7 @@ func (s *Store) foldedFrom(ctx context.Context, ct, cid string) (int64, error) {
 // visitContexts compacts the contexts of cids that this pass has not
 // visited yet. One context's trouble (the audit reports it) does not hold
 // up the others.
-func (s *Store) visitContexts(ctx context.Context, ct string, cids []string, visited map[string]bool, st *CompactStats) error {
+func (s *Store) visitContexts(ctx context.Context, ct string, cids []string, visited map[string]bool, st *compactStats) error {
 	for _, cid := range cids {
 		if visited[cid] {
 			continue
@@ -199,7 +205,7 @@ func (s *Store) compactContext(ctx context.Context, ct, cid string, from int64) 
 // reads one entry per type). A context's versions that are not old yet
 // when its entries fold are the newest it has, or are followed by a
 // newer entry, which a later pass visits.
-func (s *Store) compactLog(ctx context.Context, ct string, st *CompactStats) error {
+func (s *Store) compactLog(ctx context.Context, ct string, st *compactStats) error {
 	var marker struct {
 		N int64 `bson:"n"`
 	}

@@ -110,14 +110,14 @@ func TestCompactionRacingWrites(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			stats, err = s.Compact(ctx)
+			stats, err = store.Compact(ctx, s)
 			errs <- err
 		}()
 		wg.Add(1)
 		go func() { // a second compactor, as another process would run
 			defer wg.Done()
 			second := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts)
-			_, err := second.Compact(ctx)
+			_, err := store.Compact(ctx, second)
 			errs <- err
 		}()
 		wg.Add(1)
@@ -158,7 +158,7 @@ func TestCompactionRacingWrites(t *testing.T) {
 		if err := s.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Compact(ctx); err != nil {
+		if _, err := store.Compact(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 
@@ -271,7 +271,7 @@ func TestCompactionStaleWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st store.CompactStats
-		st, err = other.Compact(context.Background())
+		st, err = store.Compact(context.Background(), other)
 		if err != nil || st.Versions < 6 {
 			t.Fatalf("compaction: %+v %v", st, err)
 		}
@@ -328,7 +328,7 @@ func TestCompactionPastOldVoids(t *testing.T) {
 		fresh := storetest.NewStore(t, b.Connect(t, storetest.Options{Database: conn.DB.Name()}), server, opts)
 		appendN(3)
 		clk.advance(store.MinCompactAfter + time.Minute)
-		first, err := fresh.Compact(ctx)
+		first, err := store.Compact(ctx, fresh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +336,7 @@ func TestCompactionPastOldVoids(t *testing.T) {
 			t.Errorf("first run folded %d entries, want the %d before the void", first.Entries, end.Entry-1)
 		}
 		clk.advance(store.MinCompactAfter + time.Minute)
-		second, err := fresh.Compact(ctx)
+		second, err := store.Compact(ctx, fresh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +382,7 @@ func TestCompactionFollowsTheLog(t *testing.T) {
 			}
 		}
 		clk.advance(store.MinCompactAfter + time.Minute)
-		st, err := s.Compact(ctx)
+		st, err := store.Compact(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +390,7 @@ func TestCompactionFollowsTheLog(t *testing.T) {
 			t.Errorf("first pass: %+v, want %d contexts and %d versions folded", st, rooms, 2*rooms)
 		}
 		before := counter.Count()
-		st, err = s.Compact(ctx)
+		st, err = store.Compact(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +405,7 @@ func TestCompactionFollowsTheLog(t *testing.T) {
 			}
 		}
 		clk.advance(store.MinCompactAfter + time.Minute)
-		if st, err = s.Compact(ctx); err != nil {
+		if st, err = store.Compact(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		if st.Contexts != 3 || st.Versions != 3*3 {

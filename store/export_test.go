@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // SetFailpoint makes every named step of a write call f first; an error
 // from f aborts the write there, as a crash would (tests only).
 func SetFailpoint(s *Store, f func(step string) error) {
@@ -25,3 +27,9 @@ const (
 	Forward  Direction = false
 	Backward Direction = true
 )
+
+// CompactStats is what a compaction did.
+type CompactStats = compactStats
+
+// Compact is s.Compact, saying what it did.
+func Compact(ctx context.Context, s *Store) (CompactStats, error) { return s.compact(ctx) }

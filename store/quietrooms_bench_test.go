@@ -64,7 +64,7 @@ func BenchmarkQuietRooms(b *testing.B) {
 			b.Logf("filled %d rooms in %s", rooms, time.Since(start).Round(time.Second))
 			clk.advance(store.MinCompactAfter + time.Minute)
 			start = time.Now()
-			first, err := s.Compact(ctx)
+			first, err := store.Compact(ctx, s)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func BenchmarkQuietRooms(b *testing.B) {
 			visited := 0
 			for range 3 { // three passes and restarts: b.N is 1
 				t0 := time.Now()
-				st, err := s.Compact(ctx)
+				st, err := store.Compact(ctx, s)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -85,7 +85,7 @@ func BenchmarkQuietRooms(b *testing.B) {
 
 				t0 = time.Now()
 				again := storetest.NewStore(b, backend.Connect(b, storetest.Options{Database: conn.DB.Name()}), server, opts)
-				st, err = again.Compact(ctx)
+				st, err = store.Compact(ctx, again)
 				if err != nil {
 					b.Fatal(err)
 				}

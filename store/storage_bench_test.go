@@ -125,7 +125,7 @@ func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
 	// server's periodic compaction does.
 	clk.advance(store.MinCompactAfter + time.Minute)
 	compactStart := time.Now()
-	st, err := s.Compact(ctx)
+	st, err := store.Compact(ctx, s)
 	if err != nil {
 		b.Fatal(err)
 	}

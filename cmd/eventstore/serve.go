@@ -302,7 +302,7 @@ func isLoopback(listen string) bool {
 // until ctx ends (the store logs its progress).
 func periodicCompaction(ctx context.Context, st *store.Store, logger *slog.Logger, every time.Duration) {
 	for {
-		if _, err := st.Compact(ctx); err != nil && ctx.Err() == nil {
+		if err := st.Compact(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("compaction stopped; it goes on at the next interval", "err", err)
 		}
 		select {
