@@ -326,7 +326,7 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 			l.commands.n[e.CommandName]++
 			l.commands.Unlock()
 		}}
-		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{})
+		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{LeafFlagDelay: chatLeafFlagDelay})
 		handler = api.New(api.Config{Store: l.st, Cursors: stream.NewCursors("a.example")})
 		err := storetest.Concurrently(8, shape.rooms, func(r int) error {
 			_, err := l.st.CreateContext(ctx, "room", "r"+strconv.Itoa(r), "", nil)
@@ -354,6 +354,10 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 // it, it waits for the idle upkeep to be done.
 const chatFlushRooms = 100
 
+// chatLeafFlagDelay is the store's idle delay (Options.LeafFlagDelay, its
+// default), which settle waits out.
+const chatLeafFlagDelay = time.Second
+
 // settle returns once the store has no isLeaf upkeep pending. With a few
 // rooms it calls store.Flush. With many it waits: Flush reads every
 // context's latest version from the database, even a context with nothing
@@ -370,7 +374,7 @@ func (l *chatLoad) settle(b *testing.B) {
 			b.Fatalf("%s: flush: %v", l.shape.name, err)
 		}
 	default:
-		time.Sleep(store.DefaultLeafFlagDelay)
+		time.Sleep(chatLeafFlagDelay)
 		pid := os.Getpid()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 			cpu := storetest.ProcessCPU(pid)

@@ -51,7 +51,7 @@ func (w *writer) quiet(now time.Time, delay time.Duration) bool {
 	return w.lastWrite.IsZero() || now.Sub(w.lastWrite) >= delay
 }
 
-// DefaultLeafFlagDelay is how long a context must be idle before the
+// defaultLeafFlagDelay is how long a context must be idle before the
 // isLeaf flags of its leaves are written. It is well above the gaps
 // between appends of a busy room: the upkeep holds the context's writer
 // for a few round trips, and at 50 ms, with 8 writers over 20 rooms,
@@ -59,7 +59,7 @@ func (w *writer) quiet(now time.Time, delay time.Duration) bool {
 // left more rooms idle (the rate swung between 1,450 and 2,360 appends/s;
 // at 1 s it holds at 2,350–2,500). A quiet room costs the same upkeep
 // whatever the delay.
-const DefaultLeafFlagDelay = time.Second
+const defaultLeafFlagDelay = time.Second
 
 // syncFlags (w.mu held) writes a version whose flags are exactly the
 // current leaves, if they are not already.

@@ -35,7 +35,7 @@ type Options struct {
 	Sign func(id string) map[string]string
 	// LeafFlagDelay is how long a context must be idle before the isLeaf
 	// flags in the database catch up with its leaves (see flags.go);
-	// DefaultLeafFlagDelay when zero.
+	// a second when zero.
 	LeafFlagDelay time.Duration
 	// Participants makes IngestFrom refuse events whose origin (src) does not
 	// take part in their context (the creator, or a server named by a
@@ -115,7 +115,7 @@ func New(conn *database.Conn, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	if opts.LeafFlagDelay <= 0 {
-		opts.LeafFlagDelay = DefaultLeafFlagDelay
+		opts.LeafFlagDelay = defaultLeafFlagDelay
 	}
 	if opts.CompactAfter == 0 {
 		opts.CompactAfter = defaultCompactAfter
