@@ -21,7 +21,6 @@ import (
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/internal/httperr"
-	"github.com/eventstore-go/eventstore/store"
 )
 
 // The WebSocket gateway for chat clients (GET /api/v1/gateway): the
@@ -154,7 +153,7 @@ type gatewayConn struct {
 	rate          *rate.Limiter // the client's dispatches
 
 	wg     sync.WaitGroup // the subscriptions
-	filter store.TypeFilter
+	filter eventstore.TypeFilter
 
 	// writing is held (shared) by a dispatch's write and its cursor, and
 	// (alone) by the close, which sets closing: nothing is written after
@@ -236,7 +235,7 @@ func (g *gatewayConn) identify(ctx context.Context) (clientID string, stop func(
 	if len(id.Subscribe) > g.cfg.MaxSubscriptions {
 		return "", stop, invalid("invalid_request", fmt.Sprintf("at most %d subscriptions on one connection", g.cfg.MaxSubscriptions))
 	}
-	if g.filter, err = store.ParseTypeFilter(id.T); err != nil {
+	if g.filter, err = eventstore.ParseTypeFilter(id.T); err != nil {
 		return "", stop, invalid("invalid_request", eventstore.ErrorMessage(err))
 	}
 	ready := make(chan struct{})

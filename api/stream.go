@@ -13,7 +13,6 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/internal/httperr"
-	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/stream"
 )
 
@@ -64,7 +63,7 @@ func streamRequest(r *http.Request, params ...string) (stream.Request, error) {
 		req.From = id
 	}
 	var err error
-	if req.T, err = store.ParseTypeFilter(q.Get("t")); err != nil {
+	if req.T, err = eventstore.ParseTypeFilter(q.Get("t")); err != nil {
 		return stream.Request{}, err
 	}
 	return req, nil

@@ -3,14 +3,12 @@ package store
 import (
 	"cmp"
 	"context"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/hashing"
 )
 
 // A context's timeline on this server is its head log read in order:
@@ -69,33 +67,6 @@ type Page struct {
 	Next *Cursor // End, if the timeline goes on in that direction; nil at its end
 }
 
-// TypeFilter matches event types: exact, or a prefix "a.b.*" (a.b itself
-// and every type under it).
-type TypeFilter string
-
-// ParseTypeFilter checks a filter; "" matches every type.
-func ParseTypeFilter(t string) (TypeFilter, error) {
-	if t == "" {
-		return "", nil
-	}
-	base, _ := strings.CutSuffix(t, ".*")
-	if err := hashing.ValidateEventType(base); err != nil {
-		return "", eventstore.Errorf(eventstore.EINVALID, "t must be an event type or a prefix such as message.*: %q", t)
-	}
-	return TypeFilter(t), nil
-}
-
-// Match reports whether t passes the filter.
-func (f TypeFilter) Match(t string) bool {
-	if f == "" {
-		return true
-	}
-	if base, ok := strings.CutSuffix(string(f), ".*"); ok {
-		return t == base || strings.HasPrefix(t, base+".")
-	}
-	return t == string(f)
-}
-
 // List returns a page of context ct/cid's timeline. It fails with
 // ENOTFOUND if the context does not exist, EINVALID for a bad query and
 // EBADCURSOR for a cursor that is not a boundary of this context's
@@ -111,7 +82,7 @@ func (s *Store) List(ctx context.Context, ct, cid string, q ListQuery) (page *Pa
 	if q.Limit < 1 || q.Limit > MaxListLimit {
 		return nil, eventstore.Errorf(eventstore.EINVALID, "limit must be between 1 and %d", MaxListLimit)
 	}
-	filter, err := ParseTypeFilter(q.T)
+	filter, err := eventstore.ParseTypeFilter(q.T)
 	if err != nil {
 		return nil, err
 	}

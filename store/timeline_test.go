@@ -235,7 +235,7 @@ func TestTypeFilters(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, e := range p.Events {
-					if f, _ := store.ParseTypeFilter(filter); !f.Match(e.T) {
+					if f, _ := eventstore.ParseTypeFilter(filter); !f.Match(e.T) {
 						t.Errorf("filter %q listed a %s event", filter, e.T)
 					}
 				}

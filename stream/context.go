@@ -13,7 +13,7 @@ type contextStream struct {
 	st      Store
 	cur     *Cursors
 	ct, cid string
-	t       store.TypeFilter
+	t       eventstore.TypeFilter
 	at      store.Cursor
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/store"
 )
 
 // Kind is what a Message is.
@@ -39,7 +38,7 @@ type Request struct {
 	// From is a cursor of this stream to continue after, "start" for the
 	// beginning, or "" for the present.
 	From string
-	T    store.TypeFilter
+	T    eventstore.TypeFilter
 	// Transport labels the metrics ("sse", "gateway").
 	Transport string
 	// Flush, if set, is called whenever the stream has sent what it has

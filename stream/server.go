@@ -14,7 +14,7 @@ type serverStream struct {
 	st  Store
 	cur *Cursors
 	ct  string // "" for every type
-	t   store.TypeFilter
+	t   eventstore.TypeFilter
 	at  ServerCursor
 }
 
