@@ -48,7 +48,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		// The limit: raw InsertMany into B's backend of the very documents
 		// A stores for these events, in batches of 99 as B writes them.
-		cur, err := a.conn.DB.Collection(migrations.EventsCollection("room")).Find(ctx, store.EventsOf("big"))
+		cur, err := a.conn.DB.Collection(migrations.EventsCollection("room")).Find(ctx, migrations.EventsOf("big"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -40,6 +40,12 @@ func EditsCollection(ct string) string  { return ct + "_edits" }  // update and 
 // <ct>_events beside the context's events.
 func VersionID(cid string, seq int64) string { return cid + "#" + strconv.FormatInt(seq, 10) }
 
+// EventsOf is the filter for the events of context cid in a <ct>_events
+// collection, which also holds the context's head versions (they have no v).
+func EventsOf(cid string) bson.D {
+	return bson.D{{Key: "cid", Value: cid}, {Key: "v", Value: bson.D{{Key: "$exists", Value: true}}}}
+}
+
 // LogEntryID is the _id of entry n of a context type's commit log, in
 // <ct>_events: which head version was the n-th to add events. A context id
 // starts with a letter or digit, so it never looks like a version's.

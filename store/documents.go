@@ -98,7 +98,7 @@ func (d *eventDoc) event() *eventstore.Event {
 // document transaction on a MongoDB replica set. Its _id, "<cid>#<seq>",
 // never looks like an event id; it has cid (so that sharding on cid keeps
 // a context's heads with its events) but no v, which every event has: see
-// EventsOf.
+// migrations.EventsOf.
 //
 // It is stored as headformat.go says: head.seq as a field, the rest of the
 // head packed into one string.
@@ -106,12 +106,6 @@ type headDoc struct {
 	ID   string `bson:"_id"` // headID(cid, seq)
 	Cid  string `bson:"cid"`
 	Head head   `bson:"head"`
-}
-
-// EventsOf is the filter for the events of context cid in a <ct>_events
-// collection, which also holds the context's head versions.
-func EventsOf(cid string) bson.D {
-	return bson.D{{Key: "cid", Value: cid}, {Key: "v", Value: bson.D{{Key: "$exists", Value: true}}}}
 }
 
 // head is the state of a context after one version.

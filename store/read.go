@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
+	"github.com/eventstore-go/eventstore/migrations"
 )
 
 // Get returns one event of context ct/cid with its current d.
@@ -149,7 +150,7 @@ func (s *Store) eventByID(ctx context.Context, ct, cid, id string) (*eventstore.
 // scanJoinEvent finds a server's join by its data (nil if there is none):
 // for heads written before they named joins.
 func (s *Store) scanJoinEvent(ctx context.Context, ct, cid, server string) (*eventstore.Event, error) {
-	filter := append(EventsOf(cid), bson.E{Key: "t", Value: eventstore.TypeServerJoin}, bson.E{Key: "o.server", Value: server})
+	filter := append(migrations.EventsOf(cid), bson.E{Key: "t", Value: eventstore.TypeServerJoin}, bson.E{Key: "o.server", Value: server})
 	cur, err := s.events(ct).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "ts", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(1))
 	if err != nil {
 		return nil, dbError("join event", err)

@@ -174,7 +174,7 @@ func CheckLeaves(tb testing.TB, s *store.Store, conn *database.Conn, ct, cid str
 	if err := s.Flush(ctx); err != nil { // flags follow the leaves once a context is idle
 		tb.Fatal(err)
 	}
-	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, store.EventsOf(cid))
+	cur, err := conn.DB.Collection(migrations.EventsCollection(ct)).Find(ctx, migrations.EventsOf(cid))
 	if err != nil {
 		tb.Fatal(err)
 	}
