@@ -66,11 +66,11 @@ func handleSummary(st Store) httperr.HandlerFunc {
 
 func handleLeaves(st Store) httperr.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		leaves, err := st.Leaves(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
+		sum, err := st.Summary(r.Context(), chi.URLParam(r, "ct"), chi.URLParam(r, "cid"))
 		if err != nil {
 			return err
 		}
-		return encode(w, http.StatusOK, map[string][]string{"leaves": leaves})
+		return encode(w, http.StatusOK, map[string][]string{"leaves": sum.Leaves})
 	}
 }
 

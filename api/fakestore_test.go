@@ -109,7 +109,3 @@ func (f *fakeStore) List(ctx context.Context, ct, cid string, q store.ListQuery)
 func (f *fakeStore) Summary(ctx context.Context, ct, cid string) (*store.Summary, error) {
 	return nil, f.unfaked("Summary", ct, cid)
 }
-
-func (f *fakeStore) Leaves(ctx context.Context, ct, cid string) ([]string, error) {
-	return nil, f.unfaked("Leaves", ct, cid)
-}

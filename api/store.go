@@ -24,6 +24,6 @@ type Store interface {
 	Get(ctx context.Context, ct, cid, id string) (*eventstore.Event, error)
 	// List reads a page of a context's timeline.
 	List(ctx context.Context, ct, cid string, q store.ListQuery) (*store.Page, error)
+	// Summary describes a context: its leaves too (GET …/leaves).
 	Summary(ctx context.Context, ct, cid string) (*store.Summary, error)
-	Leaves(ctx context.Context, ct, cid string) ([]string, error)
 }

@@ -139,7 +139,7 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.Events = append(r.Events, u)
 		}, audit.ProblemUnauthorizedEdit, false},
 		{"isLeaf removed", func(t *testing.T, r *auditRoom) {
-			leaves, _ := r.s.Leaves(ctxT(t), "room", "r1")
+			leaves, _ := storetest.Leaves(ctxT(t), r.s, "room", "r1")
 			r.tamper(t, leaves[0], bson.D{{Key: "$unset", Value: bson.D{{Key: "isLeaf", Value: ""}}}})
 		}, audit.ProblemIsLeafMismatch, true},
 		{"isLeaf added", func(t *testing.T, r *auditRoom) {

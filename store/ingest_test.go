@@ -65,7 +65,7 @@ func TestIngest(t *testing.T) {
 		if len(ids) != 4 {
 			t.Errorf("%d events stored, want 4", len(ids))
 		}
-		leaves, _ := s.Leaves(ctx, "room", "r1")
+		leaves, _ := storetest.Leaves(ctx, s, "room", "r1")
 		if !slices.Equal(leaves, []string{e3.ID}) {
 			t.Errorf("leaves %v", leaves)
 		}

@@ -77,19 +77,6 @@ func (s *Store) Summary(ctx context.Context, ct, cid string) (sum *Summary, err 
 	return sum, nil
 }
 
-// Leaves returns the current leaves of context ct/cid, sorted.
-func (s *Store) Leaves(ctx context.Context, ct, cid string) (ids []string, err error) {
-	defer s.observe("leaves", time.Now(), &err)
-	if err := eventstore.ValidateContext(ct, cid); err != nil {
-		return nil, err
-	}
-	h, err := s.head(ctx, ct, cid)
-	if err != nil {
-		return nil, err
-	}
-	return leafIDs(h.Leaves), nil
-}
-
 // JoinEvent returns the server.join event that made server a participant
 // of context ct/cid (the first this store stored, if there are several), or
 // ENOTFOUND. The head names it, so it is read by _id; only for a

@@ -79,7 +79,7 @@ func TestCreateAppendGet(t *testing.T) {
 		if err != nil || gen.IsLeaf {
 			t.Errorf("genesis after a child: isLeaf %v err %v", gen.IsLeaf, err)
 		}
-		leaves, err := s.Leaves(ctx, "room", "r1")
+		leaves, err := storetest.Leaves(ctx, s, "room", "r1")
 		if err != nil || !slices.Equal(leaves, []string{m.ID}) {
 			t.Errorf("leaves %v err %v", leaves, err)
 		}

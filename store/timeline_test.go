@@ -55,7 +55,7 @@ func TestTimelineWalksWhileWriting(t *testing.T) {
 					return
 				case <-time.After(5 * time.Millisecond):
 				}
-				leaves, err := s.Leaves(ctx, "room", "w1")
+				leaves, err := storetest.Leaves(ctx, s, "room", "w1")
 				if err != nil {
 					errs <- err
 					return
