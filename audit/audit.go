@@ -25,11 +25,10 @@ type Source interface {
 	// Registered says whether a context is in the registry, by _id.
 	Registered(ctx context.Context, ct, cid string) (bool, error)
 	// ScanContexts hands over every document of a type (or of one
-	// context) raw, for store.DecodeRecord.
-	ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
-	// ReadTimeline hands over one context's documents as its head log
-	// names them, read by _id: O(the context) in any store.
-	ReadTimeline(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) error
+	// context) raw, for store.DecodeRecord; with timeline, one context's
+	// documents as its head log names them, read by _id: O(the context)
+	// in any store.
+	ScanContexts(ctx context.Context, ct, cid string, timeline bool, fn func(batch []bson.Raw) error) error
 	EstimatedDocuments(ctx context.Context, ct string) (int64, error)
 	// LatestVersion and Version read a context's head versions by _id.
 	LatestVersion(ctx context.Context, ct, cid string, from int64) (*store.HeadVersion, error)

@@ -20,9 +20,9 @@ type scanned struct {
 // readGraphs reads the documents of type ct (or of context cid) in one
 // cursor, decodes and checks each event on all cores, and builds each
 // context's graph with its latest head. With timeline, context cid is read
-// along its head log instead (Source.ReadTimeline: O(the context), where a
-// scan reads the whole collection on the embedded store). progress, if not
-// nil, is told how many events each batch held.
+// along its head log instead (Source.ScanContexts with timeline: O(the
+// context), where a scan reads the whole collection on the embedded
+// store). progress, if not nil, is told how many events each batch held.
 func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool, progress func(n, total int64)) (map[string]*graph, error) {
 	var total int64
 	if progress != nil {
@@ -44,10 +44,7 @@ func (a *Auditor) readGraphs(ctx context.Context, ct, cid string, timeline bool,
 				return gctx.Err()
 			}
 		}
-		if timeline {
-			return a.src.ReadTimeline(gctx, ct, cid, hand)
-		}
-		return a.src.ScanContexts(gctx, ct, cid, hand)
+		return a.src.ScanContexts(gctx, ct, cid, timeline, hand)
 	})
 	var workers sync.WaitGroup
 	for range runtime.NumCPU() {

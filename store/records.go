@@ -160,9 +160,13 @@ func (s *Store) Registered(ctx context.Context, ct, cid string) (bool, error) {
 // ScanContexts reads every document of <ct>_events, or of one context if
 // cid is not empty (events and head versions), in one cursor, and hands
 // them to fn raw, a batch at a time, for DecodeRecord. fn may keep the
-// batch. It also says, when it costs nothing, about how many documents
-// there are (0: unknown).
-func (s *Store) ScanContexts(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) (err error) {
+// batch. With timeline it reads context cid along its head log instead
+// (readTimeline): O(the context) in any store, where a scan of one
+// context reads the whole collection on the embedded store.
+func (s *Store) ScanContexts(ctx context.Context, ct, cid string, timeline bool, fn func(batch []bson.Raw) error) (err error) {
+	if timeline {
+		return s.readTimeline(ctx, ct, cid, fn)
+	}
 	filter := bson.D{}
 	if cid != "" {
 		filter = bson.D{{Key: "cid", Value: cid}}
@@ -193,14 +197,14 @@ func (s *Store) ScanContexts(ctx context.Context, ct, cid string, fn func(batch 
 	return nil
 }
 
-// ReadTimeline hands over, raw and a batch at a time as ScanContexts does,
+// readTimeline hands over, raw and a batch at a time as ScanContexts does,
 // the documents of one context that its head log names: its latest head
 // version and then its events in timeline order, all read by _id, so it
 // costs O(the context) in any store. An event the head log names but the
 // collection lacks is left out (the audit finds it missing); a head log
 // that lacks a version is an EINTERNAL error, and only a scan
-// (ScanContexts) sees such a context whole.
-func (s *Store) ReadTimeline(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) (err error) {
+// (ScanContexts without timeline) sees such a context whole.
+func (s *Store) readTimeline(ctx context.Context, ct, cid string, fn func(batch []bson.Raw) error) (err error) {
 	defer s.observe("read_timeline", time.Now(), &err)
 	latest, err := s.head(ctx, ct, cid)
 	if err != nil {
