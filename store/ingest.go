@@ -23,7 +23,7 @@ const (
 	Refused        IngestStatus = "refused"         // invalid; Err says why
 )
 
-// IngestResult is the outcome for one event given to Ingest.
+// IngestResult is the outcome for one event given to IngestFrom.
 type IngestResult struct {
 	ID      string
 	Status  IngestStatus
