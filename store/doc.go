@@ -86,4 +86,27 @@
 // <ct>_edits under "<target>#<k>" (k claimed by insert), and a writer that
 // wrote d checks for records it has not folded yet before it stops, so two
 // processes editing one target cannot lose an edit.
+//
+// # The path of an append
+//
+//  1. Request: Append (append.go; ingest.go for events from elsewhere)
+//     validates the input and makes a request (request.go).
+//  2. Queue: submit (writer.go) queues it on its context's writer; one
+//     goroutine per busy context takes the queue as a batch (writeBatch).
+//  3. Plan: loadHead (writer.go, head.go) makes sure the writer holds the
+//     latest head version; plan (writer.go) prefetches what the batch
+//     needs (ingest.go, lookup.go) and the planner builds the events and
+//     the next version (append.go: request, repeat, checkTarget).
+//  4. Claim: advance (head.go) claims the version: claimLogged
+//     (commitlog.go) takes a commit log number, insertVersion
+//     (claiminsert.go) lays out entry, clid records, version and events,
+//     and the shared insert (sharedinsert.go) writes them with other
+//     contexts' claims in one atomic insert (database.Conn.InsertAtomically).
+//     A lost claim reads the newer head and plans again (back to 3); a
+//     used clid answers with the event that has it.
+//  5. Complete: complete (head.go) finishes what the version implies: edits
+//     folded into their targets (fold.go), isLeaf flags later and lazily
+//     (flags.go, idle.go); a crash here is finished by the next writer.
+//  6. Tell: the writer answers the requests and tells the followers
+//     (Follow, store.go), such as the streams and the federation.
 package store
