@@ -23,12 +23,12 @@ const (
 	escapeValue  = "v"
 )
 
-// NeedsEscape reports whether data must be escaped to be stored on FerretDB.
-func NeedsEscape(v any) bool {
+// needsEscape reports whether data must be escaped to be stored on FerretDB.
+func needsEscape(v any) bool {
 	switch x := v.(type) {
 	case bson.D:
 		for _, e := range x {
-			if NeedsEscape(e.Value) {
+			if needsEscape(e.Value) {
 				return true
 			}
 		}
@@ -44,7 +44,7 @@ func NeedsEscape(v any) bool {
 					}
 				}
 			}
-			if NeedsEscape(item) {
+			if needsEscape(item) {
 				return true
 			}
 		}
@@ -106,7 +106,7 @@ func UnescapeElement(item any) any {
 }
 
 // MustEscape reports whether data v must be stored escaped here.
-func (c *Conn) MustEscape(v any) bool { return c.backend.EscapesNestedArrays() && NeedsEscape(v) }
+func (c *Conn) MustEscape(v any) bool { return c.backend.EscapesNestedArrays() && needsEscape(v) }
 
 // Storable returns data as it must be stored on this backend, and whether
 // that is the escaped form.
@@ -115,7 +115,7 @@ func (c *Conn) Storable(data bson.Raw) (bson.Raw, bool, error) {
 		return data, false, nil
 	}
 	d, err := decodeRaw(data)
-	if err != nil || !NeedsEscape(d) {
+	if err != nil || !needsEscape(d) {
 		return data, false, err
 	}
 	raw, err := bson.Marshal(EscapeData(d))
