@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/eventstore-go/eventstore/hashing"
 )
 
@@ -41,8 +39,23 @@ func Reserved(t string) bool {
 	return t == TypeUpdate || t == TypeDelete || t == TypeServerJoin
 }
 
-// Event is an IEvent of schema version 2. O and D hold BSON documents;
-// both are nil once the event is deleted.
+// JoinedServer is the server that the o of a server.join event names: ""
+// unless o is exactly {"server": name} with a valid server name.
+func JoinedServer(o json.RawMessage) string {
+	doc, _, err := hashing.ParseObject(o)
+	if err != nil || len(doc) != 1 || doc[0].Name != "server" {
+		return ""
+	}
+	server, _ := doc[0].Value.(string)
+	if hashing.ValidateSrc(server) != nil {
+		return ""
+	}
+	return server
+}
+
+// Event is an IEvent of schema version 2. O and D hold JSON objects in
+// canonical form (hashing.Canonical), so that dHash is the hash of O as it
+// stands; both are nil once the event is deleted.
 type Event struct {
 	ID        string
 	Clid      string
@@ -54,8 +67,8 @@ type Event struct {
 	Cid       string
 	T         string
 	DHash     string
-	O         bson.Raw
-	D         bson.Raw
+	O         json.RawMessage
+	D         json.RawMessage
 	IsLeaf    bool
 	Deleted   bool
 	DeletedAt int64             // milliseconds since the epoch, when Deleted
@@ -84,7 +97,7 @@ func (e *Event) Verify() error {
 		if e.O == nil {
 			return Errorf(EINVALIDDATA, "o is missing")
 		}
-		canonical, err := hashing.CanonicalObject(e.O)
+		_, canonical, err := hashing.ParseObject(e.O)
 		if err != nil {
 			return WrapError(EINVALIDDATA, fmt.Errorf("o: %w", err))
 		}
@@ -130,18 +143,13 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	str("cid", e.Cid)
 	str("t", e.T)
 	str("dHash", e.DHash)
-	for _, data := range []struct {
-		name string
-		doc  bson.Raw
-	}{{"o", e.O}, {"d", e.D}} {
-		if data.doc == nil || e.Deleted {
-			continue
-		}
-		b = append(b, `,"`+data.name+`":`...)
-		var err error
-		if b, err = hashing.AppendCanonical(b, data.doc); err != nil {
-			return nil, fmt.Errorf("event %s: %s: %w", e.ID, data.name, err)
-		}
+	if e.O != nil && !e.Deleted {
+		b = append(b, `,"o":`...)
+		b = append(b, e.O...)
+	}
+	if e.D != nil && !e.Deleted {
+		b = append(b, `,"d":`...)
+		b = append(b, e.D...)
 	}
 	if e.IsLeaf {
 		b = append(b, `,"isLeaf":true`...)
@@ -207,7 +215,7 @@ func (e *Event) UnmarshalJSON(raw []byte) error {
 	for _, data := range []struct {
 		name string
 		raw  json.RawMessage
-		dst  *bson.Raw
+		dst  *json.RawMessage
 	}{{"o", w.O, &e.O}, {"d", w.D, &e.D}} {
 		if data.raw == nil || string(data.raw) == "null" {
 			continue
@@ -222,18 +230,14 @@ func (e *Event) UnmarshalJSON(raw []byte) error {
 }
 
 // ParseData parses raw JSON event data under the hashing rules and returns
-// it as a BSON document in canonical member order. The error is an *Error
-// with code EINVALIDDATA wrapping the *hashing.DataError.
-func ParseData(raw []byte) (bson.Raw, error) {
-	doc, _, err := hashing.ParseObject(raw)
+// its canonical form. The error is an *Error with code EINVALIDDATA
+// wrapping the *hashing.DataError.
+func ParseData(raw []byte) (json.RawMessage, error) {
+	_, canonical, err := hashing.ParseObject(raw)
 	if err != nil {
 		return nil, WrapError(EINVALIDDATA, err)
 	}
-	b, err := bson.Marshal(doc)
-	if err != nil {
-		return nil, WrapError(EINVALIDDATA, err)
-	}
-	return b, nil
+	return canonical, nil
 }
 
 // IsDataError reports whether err is a refusal under the hashing rules.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-json-experiment/json/jsontext"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
@@ -70,7 +70,7 @@ func appendEvent(ctx context.Context, st Store, ct, cid string, req appendReques
 
 // parseData turns the raw JSON of o into event data under the hashing
 // rules; absent or null means {}.
-func parseData(raw jsontext.Value) (bson.Raw, error) {
+func parseData(raw jsontext.Value) (json.RawMessage, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}

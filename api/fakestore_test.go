@@ -2,11 +2,10 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/api"
@@ -68,7 +67,7 @@ func (f *fakeStore) Append(ctx context.Context, ct, cid string, in store.NewEven
 	e := &eventstore.Event{ID: fmt.Sprintf("e%d", len(f.events)+1), Clid: in.Clid, Pids: in.ExpectedPids,
 		V: eventstore.SchemaVersion, TS: 1700000000000, Src: "a.example", Ct: ct, Cid: cid, T: in.T, O: in.O, IsLeaf: true}
 	if e.O == nil {
-		e.O = bson.Raw{5, 0, 0, 0, 0} // {}
+		e.O = json.RawMessage("{}")
 	}
 	f.events[ct+"/"+cid+"/"+e.ID] = e
 	return e, false, nil
@@ -90,7 +89,7 @@ func (f *fakeStore) unfaked(method, ct, cid string) error {
 	return eventstore.Errorf(eventstore.EINTERNAL, "fakeStore: %s is not faked", method)
 }
 
-func (f *fakeStore) CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw) (*eventstore.Event, error) {
+func (f *fakeStore) CreateContext(ctx context.Context, ct, cid, t string, o json.RawMessage) (*eventstore.Event, error) {
 	return nil, f.unfaked("CreateContext", ct, cid)
 }
 

@@ -2,8 +2,7 @@ package api
 
 import (
 	"context"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
+	"encoding/json"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
@@ -14,7 +13,7 @@ import (
 // *store.Store is one, and a test can give a fake.
 type Store interface {
 	// CreateContext writes a context's genesis event of type t.
-	CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw) (*eventstore.Event, error)
+	CreateContext(ctx context.Context, ct, cid, t string, o json.RawMessage) (*eventstore.Event, error)
 	// Append writes one event; existed is true when its clid was already
 	// stored (the event returned is that one).
 	Append(ctx context.Context, ct, cid string, in store.NewEvent) (e *eventstore.Event, existed bool, err error)

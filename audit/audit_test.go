@@ -120,7 +120,7 @@ func TestAuditFindsTampering(t *testing.T) {
 			g := remoteEvent(t, "evil.example", "room", "r1", "room", 5, nil, nil)
 			doc := bson.D{{Key: "_id", Value: g.ID}, {Key: "pids", Value: bson.A{}}, {Key: "v", Value: int32(2)},
 				{Key: "ts", Value: bson.DateTime(g.TS)}, {Key: "src", Value: g.Src}, {Key: "ct", Value: "room"},
-				{Key: "cid", Value: "r1"}, {Key: "t", Value: "room"}, {Key: "dHash", Value: g.DHash}, {Key: "o", Value: g.O}}
+				{Key: "cid", Value: "r1"}, {Key: "t", Value: "room"}, {Key: "dHash", Value: g.DHash}, {Key: "o", Value: storetest.BSON(t, g.O)}}
 			if _, err := r.conn.DB.Collection("room_events").InsertOne(context.Background(), doc); err != nil {
 				t.Fatal(err)
 			}
@@ -131,8 +131,8 @@ func TestAuditFindsTampering(t *testing.T) {
 				data(t, `{"set":[{"path":"msg","value":"hijacked"}],"target":"`+r.Events[2].ID+`"}`))
 			doc := bson.D{{Key: "_id", Value: u.ID}, {Key: "pids", Value: bson.A{r.Events[2].ID}}, {Key: "v", Value: int32(2)},
 				{Key: "ts", Value: bson.DateTime(u.TS)}, {Key: "src", Value: u.Src}, {Key: "ct", Value: "room"},
-				{Key: "cid", Value: "r1"}, {Key: "t", Value: u.T}, {Key: "dHash", Value: u.DHash}, {Key: "o", Value: u.O},
-				{Key: "d", Value: u.O}, {Key: "sigs", Value: u.Sigs}}
+				{Key: "cid", Value: "r1"}, {Key: "t", Value: u.T}, {Key: "dHash", Value: u.DHash}, {Key: "o", Value: storetest.BSON(t, u.O)},
+				{Key: "d", Value: storetest.BSON(t, u.O)}, {Key: "sigs", Value: u.Sigs}}
 			if _, err := r.conn.DB.Collection("room_events").InsertOne(context.Background(), doc); err != nil {
 				t.Fatal(err)
 			}
@@ -162,14 +162,14 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "not the edit"}}}})
 		}, audit.ProblemDMismatch, true},
 		{"d of an edited event set back to o", func(t *testing.T, r *auditRoom) {
-			r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: r.Edited.O}}}})
+			r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: storetest.BSON(t, r.Edited.O)}}}})
 		}, audit.ProblemDMismatch, true},
 		{"deletedAt without a delete", func(t *testing.T, r *auditRoom) {
 			r.tamper(t, r.Events[2].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(r.Events[2].TS + 5)}}},
 				{Key: "$unset", Value: bson.D{{Key: "o", Value: ""}, {Key: "d", Value: ""}}}})
 		}, audit.ProblemDeletedMismatch, false},
 		{"deleted event given its data back", func(t *testing.T, r *auditRoom) {
-			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: r.Events[5].O}, {Key: "d", Value: r.Events[5].O}}},
+			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: storetest.BSON(t, r.Events[5].O)}, {Key: "d", Value: storetest.BSON(t, r.Events[5].O)}}},
 				{Key: "$unset", Value: bson.D{{Key: "deletedAt", Value: ""}}}})
 		}, audit.ProblemDeletedMismatch, false},
 		{"signature removed", func(t *testing.T, r *auditRoom) {
@@ -191,7 +191,7 @@ func TestAuditFindsTampering(t *testing.T) {
 			r.Events = append(r.Events, e)
 		}, audit.ProblemBadSignature, false},
 		{"deleted event still holding its data", func(t *testing.T, r *auditRoom) {
-			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: r.Events[5].O}}}})
+			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d", Value: storetest.BSON(t, r.Events[5].O)}}}})
 		}, audit.ProblemDeletedMismatch, false},
 		{"deletedAt moved", func(t *testing.T, r *auditRoom) {
 			r.tamper(t, r.Events[5].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "deletedAt", Value: bson.DateTime(1)}}}})

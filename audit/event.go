@@ -47,19 +47,15 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 	case e.Deleted:
 		c.redacted = true
 	case e.DataErr != nil:
-		add(ProblemInvalidEvent, "escaped o does not decode: %v", e.DataErr)
+		add(ProblemInvalidEvent, "stored data does not convert: %v", e.DataErr)
 	case e.O == nil:
 		add(ProblemInvalidEvent, "o is missing and the event is not deleted")
 	default:
-		canonical, err := hashing.CanonicalObject(e.O)
-		if err != nil {
-			add(ProblemInvalidEvent, "o: %v", err)
-			break
-		}
-		if got := hashing.DataHash(canonical); got != e.DHash {
+		// o is canonical JSON, converted from what is stored (store.StoredEvent).
+		if got := hashing.DataHash(e.O); got != e.DHash {
 			add(ProblemDHashMismatch, "o hashes to %s", got)
 		} else { // d is held to o only where o is what was hashed
-			c.dDiffers = dDiffers(canonical, e)
+			c.dDiffers = !bytes.Equal(e.D, e.O)
 		}
 		if e.T == eventstore.TypeUpdate || e.T == eventstore.TypeDelete {
 			if _, ed, err := edits.Parse(e.T, e.O); err != nil {
@@ -89,14 +85,4 @@ func checkEvent(ct, cid string, e *store.StoredEvent, sigs Signatures) checked {
 		c.edit = nil
 	}
 	return c
-}
-
-// dDiffers reports whether an event's stored d is other than its o
-// (canonical, as hashed). Most events store d as o byte for byte.
-func dDiffers(canonicalO []byte, e *store.StoredEvent) bool {
-	if e.D == nil || bytes.Equal(e.D, e.O) {
-		return false
-	}
-	d, err := hashing.CanonicalObject(e.D)
-	return err != nil || !bytes.Equal(d, canonicalO)
 }

@@ -3,13 +3,13 @@ package audit
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
+	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 )
 
@@ -79,9 +79,18 @@ func (g *graph) addChecked(e *store.StoredEvent, c checked) {
 	g.nodes[e.ID] = n
 }
 
-func lookupString(o bson.Raw, key string) string {
-	s, _ := o.Lookup(key).StringValueOK()
-	return s
+func lookupString(o json.RawMessage, key string) string {
+	doc, _, err := hashing.ParseObject(o)
+	if err != nil {
+		return ""
+	}
+	for _, m := range doc {
+		if m.Name == key {
+			s, _ := m.Value.(string)
+			return s
+		}
+	}
+	return ""
 }
 
 // outsideFunc reads events that are not in the graph (only an

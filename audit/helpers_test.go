@@ -2,10 +2,9 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/audit"
@@ -73,7 +72,7 @@ func signedConfig(conn *database.Conn) audit.Config {
 }
 
 // data parses JSON into event data, failing the test on error.
-func data(t testing.TB, js string) bson.Raw {
+func data(t testing.TB, js string) json.RawMessage {
 	t.Helper()
 	return storetest.Data(t, js)
 }
@@ -82,7 +81,7 @@ func ctxT(t *testing.T) context.Context { return storetest.Context(t) }
 
 // remoteEvent is an event of another server, signed by the peer's key if
 // it is the peer's (others are unsigned).
-func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
+func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o json.RawMessage) *eventstore.Event {
 	t.Helper()
 	e := storetest.RemoteEvent(t, src, ct, cid, typ, ts, pids, o)
 	if src == peer {

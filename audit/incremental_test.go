@@ -67,7 +67,7 @@ func TestIncrementalAuditChecksWhatIsNew(t *testing.T) {
 		r.tamper(t, more.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "not what was written"}}}})
 		r.tamper(t, fresh[0], bson.D{{Key: "$unset", Value: bson.D{{Key: "sigs", Value: ""}}}}) // before the checkpoint: not re-checked
 		r.tamper(t, r.Edited.ID, bson.D{{Key: "$set", Value: bson.D{{Key: "d.msg", Value: "edited"}}}})
-		r.tamper(t, r.Events[8].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: r.Events[8].O}, {Key: "d", Value: r.Events[8].O}}},
+		r.tamper(t, r.Events[8].ID, bson.D{{Key: "$set", Value: bson.D{{Key: "o", Value: storetest.BSON(t, r.Events[8].O)}, {Key: "d", Value: storetest.BSON(t, r.Events[8].O)}}},
 			{Key: "$unset", Value: bson.D{{Key: "deletedAt", Value: ""}}}})
 
 		rep = verifyWith(t, audit.New(storetest.NewStore(t, r.conn, server, store.Options{}), r.conn, signedConfig(r.conn)), audit.Options{Incremental: true})

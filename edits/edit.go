@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
+	"encoding/json"
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/hashing"
@@ -21,10 +21,11 @@ type Edit struct {
 	Unset []string
 }
 
-// SetOp sets the member at Path to Value (data decoded by hashing.Parse).
+// SetOp sets the member at Path to Value, data as hashing.Parse returns
+// it (hashing.Object, []any, string, float64, int64, bool or nil).
 type SetOp struct {
-	Path  string `bson:"path"`
-	Value any    `bson:"value"`
+	Path  string
+	Value any
 }
 
 const maxPathSegments = hashing.MaxDepth
@@ -75,63 +76,109 @@ func validatePath(p string) error {
 	return nil
 }
 
-// Encode is the o of an update (or, with an empty edit, delete) event:
-// {"set": [{"path", "value"}…], "target": id, "unset": [path…]}, members
-// in canonical order, set and unset sorted by path and left out when empty.
-func Encode(target string, ed Edit) bson.D {
-	o := bson.D{}
+// Encode is the o of an update (or, with an empty edit, delete) event, as
+// canonical JSON: {"set": [{"path", "value"}…], "target": id, "unset":
+// [path…]}, set and unset sorted by path and left out when empty. The
+// error is an *eventstore.Error (EINVALIDDATA) for a value outside the
+// data rules.
+func Encode(target string, ed Edit) (json.RawMessage, error) {
+	o := hashing.Object{}
 	if len(ed.Set) > 0 {
 		set := slices.Clone(ed.Set)
 		slices.SortFunc(set, func(a, b SetOp) int { return strings.Compare(a.Path, b.Path) })
-		arr := bson.A{}
-		for _, op := range set {
-			arr = append(arr, bson.D{{Key: "path", Value: op.Path}, {Key: "value", Value: op.Value}})
+		arr := make([]any, len(set))
+		for i, op := range set {
+			arr[i] = hashing.Object{{Name: "path", Value: op.Path}, {Name: "value", Value: op.Value}}
 		}
-		o = append(o, bson.E{Key: "set", Value: arr})
+		o = append(o, hashing.Member{Name: "set", Value: arr})
 	}
-	o = append(o, bson.E{Key: "target", Value: target})
+	o = append(o, hashing.Member{Name: "target", Value: target})
 	if len(ed.Unset) > 0 {
-		unset := slices.Sorted(slices.Values(ed.Unset))
-		arr := bson.A{}
-		for _, p := range unset {
+		arr := make([]any, 0, len(ed.Unset))
+		for _, p := range slices.Sorted(slices.Values(ed.Unset)) {
 			arr = append(arr, p)
 		}
-		o = append(o, bson.E{Key: "unset", Value: arr})
+		o = append(o, hashing.Member{Name: "unset", Value: arr})
 	}
-	return o
-}
-
-// encoded is how an edit event's o decodes.
-type encoded struct {
-	Target string   `bson:"target"`
-	Set    []SetOp  `bson:"set"`
-	Unset  []string `bson:"unset"`
+	js, err := hashing.CanonicalObject(o)
+	if err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, err)
+	}
+	return js, nil
 }
 
 // Parse reads the target and the edit from the o of an event.update or
 // event.delete event, checking its shape (events may come from peers).
-func Parse(t string, o bson.Raw) (target string, ed Edit, err error) {
-	var doc encoded
-	if err := bson.Unmarshal(o, &doc); err != nil {
-		return "", Edit{}, eventstore.Errorf(eventstore.EINVALIDDATA, "%s: o must be {target, set?, unset?}: %v", t, err)
+func Parse(t string, o json.RawMessage) (target string, ed Edit, err error) {
+	bad := func(format string, args ...any) (string, Edit, error) {
+		return "", Edit{}, eventstore.Errorf(eventstore.EINVALIDDATA, "%s: "+format, append([]any{t}, args...)...)
 	}
-	if err := hashing.ValidateEventID(doc.Target); err != nil {
-		return "", Edit{}, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("%s: target: %w", t, err))
+	doc, _, err := hashing.ParseObject(o)
+	if err != nil {
+		return bad("o: %v", err)
 	}
 	allowed := map[string]bool{"target": true, "set": t == eventstore.TypeUpdate, "unset": t == eventstore.TypeUpdate}
-	elems, _ := o.Elements()
-	for _, el := range elems {
-		if !allowed[el.Key()] {
-			return "", Edit{}, eventstore.Errorf(eventstore.EINVALIDDATA, "%s: unexpected member %q in o", t, el.Key())
+	for _, m := range doc {
+		if !allowed[m.Name] {
+			return bad("unexpected member %q in o", m.Name)
+		}
+		switch m.Name {
+		case "target":
+			target, _ = m.Value.(string)
+		case "set":
+			items, ok := m.Value.([]any)
+			if !ok {
+				return bad("set must be an array")
+			}
+			for _, item := range items {
+				op, ok := parseSetOp(item)
+				if !ok {
+					return bad("each set must be {path, value} with a string path")
+				}
+				ed.Set = append(ed.Set, op)
+			}
+		case "unset":
+			items, ok := m.Value.([]any)
+			if !ok {
+				return bad("unset must be an array")
+			}
+			for _, item := range items {
+				p, ok := item.(string)
+				if !ok {
+					return bad("unset must hold paths (strings)")
+				}
+				ed.Unset = append(ed.Unset, p)
+			}
 		}
 	}
-	ed = Edit{Set: doc.Set, Unset: doc.Unset}
+	if err := hashing.ValidateEventID(target); err != nil {
+		return "", Edit{}, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("%s: target: %w", t, err))
+	}
 	if t == eventstore.TypeUpdate {
 		if err := ed.Validate(); err != nil {
 			return "", Edit{}, err
 		}
 	}
-	return doc.Target, ed, nil
+	return target, ed, nil
+}
+
+// parseSetOp reads one member of set; members other than path and value
+// are ignored, as they always were.
+func parseSetOp(item any) (op SetOp, ok bool) {
+	obj, isObj := item.(hashing.Object)
+	if !isObj {
+		return SetOp{}, false
+	}
+	hasPath, hasValue := false, false
+	for _, m := range obj {
+		switch m.Name {
+		case "path":
+			op.Path, hasPath = m.Value.(string)
+		case "value":
+			op.Value, hasValue = m.Value, true
+		}
+	}
+	return op, hasPath && hasValue
 }
 
 // ErrNotApplicable marks an edit that cannot apply to the current data; the
@@ -141,7 +188,7 @@ var ErrNotApplicable = errors.New("edit does not apply")
 // Apply returns d with the edit applied: sets first, then unsets. A set
 // whose path crosses a non-object, or a result beyond the data limits,
 // skips the whole edit (ErrNotApplicable). d itself is not changed.
-func (ed Edit) Apply(d bson.D) (bson.D, error) {
+func (ed Edit) Apply(d hashing.Object) (hashing.Object, error) {
 	out := cloneDoc(d)
 	for _, op := range ed.Set {
 		var ok bool
@@ -158,16 +205,16 @@ func (ed Edit) Apply(d bson.D) (bson.D, error) {
 	return out, nil
 }
 
-func setPath(d bson.D, path []string, v any) (bson.D, bool) {
+func setPath(d hashing.Object, path []string, v any) (hashing.Object, bool) {
 	for i := range d {
-		if d[i].Key != path[0] {
+		if d[i].Name != path[0] {
 			continue
 		}
 		if len(path) == 1 {
 			d[i].Value = v
 			return d, true
 		}
-		child, ok := d[i].Value.(bson.D)
+		child, ok := d[i].Value.(hashing.Object)
 		if !ok {
 			return d, false
 		}
@@ -176,21 +223,21 @@ func setPath(d bson.D, path []string, v any) (bson.D, bool) {
 		return d, ok
 	}
 	if len(path) == 1 {
-		return append(d, bson.E{Key: path[0], Value: v}), true
+		return append(d, hashing.Member{Name: path[0], Value: v}), true
 	}
-	child, ok := setPath(bson.D{}, path[1:], v)
-	return append(d, bson.E{Key: path[0], Value: child}), ok
+	child, ok := setPath(hashing.Object{}, path[1:], v)
+	return append(d, hashing.Member{Name: path[0], Value: child}), ok
 }
 
-func unsetPath(d bson.D, path []string) bson.D {
+func unsetPath(d hashing.Object, path []string) hashing.Object {
 	for i := range d {
-		if d[i].Key != path[0] {
+		if d[i].Name != path[0] {
 			continue
 		}
 		if len(path) == 1 {
 			return slices.Delete(d, i, i+1)
 		}
-		if child, ok := d[i].Value.(bson.D); ok {
+		if child, ok := d[i].Value.(hashing.Object); ok {
 			d[i].Value = unsetPath(child, path[1:])
 		}
 		return d
@@ -198,27 +245,27 @@ func unsetPath(d bson.D, path []string) bson.D {
 	return d
 }
 
-// cloneDoc copies the documents of d (values are replaced, never mutated).
-func cloneDoc(d bson.D) bson.D {
-	out := make(bson.D, len(d))
-	for i, e := range d {
-		if child, ok := e.Value.(bson.D); ok {
-			e.Value = cloneDoc(child)
+// cloneDoc copies the objects of d (values are replaced, never mutated).
+func cloneDoc(d hashing.Object) hashing.Object {
+	out := make(hashing.Object, len(d))
+	for i, m := range d {
+		if child, ok := m.Value.(hashing.Object); ok {
+			m.Value = cloneDoc(child)
 		}
-		out[i] = e
+		out[i] = m
 	}
 	return out
 }
 
-// DecodeData turns data (an o or a d) into a bson.D whose nested documents
-// are bson.D too, as Apply expects; nil data is an empty document.
-func DecodeData(raw bson.Raw) (bson.D, error) {
-	if raw == nil {
-		return bson.D{}, nil
+// DecodeData parses data (an o or a d, as JSON) into the object Apply
+// takes; nil data is an empty object.
+func DecodeData(js json.RawMessage) (hashing.Object, error) {
+	if js == nil {
+		return hashing.Object{}, nil
 	}
-	var d bson.D
-	if err := bson.Unmarshal(raw, &d); err != nil {
-		return nil, err
+	d, _, err := hashing.ParseObject(js)
+	if err != nil {
+		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, err)
 	}
 	return d, nil
 }

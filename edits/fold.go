@@ -2,11 +2,11 @@ package edits
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/eventstore-go/eventstore"
+	"github.com/eventstore-go/eventstore/hashing"
 )
 
 // Event is an event.update or event.delete as the fold reads it.
@@ -44,7 +44,7 @@ func DeletedAt(events []Event) (int64, bool) {
 
 // ApplyUpdates applies the updates among events to d in the order given
 // (fold order: Sort them first), skipping any that does not apply.
-func ApplyUpdates(d bson.D, events []Event) bson.D {
+func ApplyUpdates(d hashing.Object, events []Event) hashing.Object {
 	for _, e := range events {
 		if e.T != eventstore.TypeUpdate {
 			continue
@@ -58,7 +58,7 @@ func ApplyUpdates(d bson.D, events []Event) bson.D {
 
 // Folded is what an event's data is once its edit events are applied.
 type Folded struct {
-	D         bson.Raw // the current data; nil when deleted
+	D         json.RawMessage // the current data, canonical; nil when deleted
 	Deleted   bool
 	DeletedAt int64 // the earliest delete's ts
 }
@@ -67,7 +67,7 @@ type Folded struct {
 // any order: deleted at the earliest delete's ts if any is a delete, else
 // o with the updates applied in (ts, id) order, each skipped if it does
 // not apply. The store writes it and the audit checks stored d against it.
-func Fold(o bson.Raw, events []Event) (Folded, error) {
+func Fold(o json.RawMessage, events []Event) (Folded, error) {
 	events = Sort(slices.Clone(events))
 	if at, ok := DeletedAt(events); ok {
 		return Folded{Deleted: true, DeletedAt: at}, nil
@@ -76,9 +76,9 @@ func Fold(o bson.Raw, events []Event) (Folded, error) {
 	if err != nil {
 		return Folded{}, err
 	}
-	raw, err := bson.Marshal(ApplyUpdates(d, events))
+	js, err := hashing.CanonicalObject(ApplyUpdates(d, events))
 	if err != nil {
 		return Folded{}, err
 	}
-	return Folded{D: raw}, nil
+	return Folded{D: js}, nil
 }

@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -164,7 +165,7 @@ func BenchmarkPropagation(b *testing.B) {
 	}
 }
 
-func mustData(tb testing.TB, js string) bson.Raw {
+func mustData(tb testing.TB, js string) json.RawMessage {
 	o, err := eventstore.ParseData([]byte(js))
 	if err != nil {
 		tb.Fatal(err)

@@ -53,8 +53,7 @@ func (f *Federation) track(ctx context.Context, ct, cid string, events []*events
 	invites := map[string]string{}
 	for _, e := range events {
 		if e.T == eventstore.TypeServerJoin && e.Src == f.cfg.Server {
-			server, _ := e.O.Lookup("server").StringValueOK()
-			invites[server] = e.ID
+			invites[eventstore.JoinedServer(e.O)] = e.ID
 		}
 	}
 	for _, peer := range sum.Servers {

@@ -35,7 +35,7 @@ func (f *Federation) handleInvite(w http.ResponseWriter, r *http.Request) error 
 	if err := e.Verify(); err != nil {
 		return err
 	}
-	server, _ := e.O.Lookup("server").StringValueOK()
+	server := eventstore.JoinedServer(e.O)
 	switch {
 	case e.T != eventstore.TypeServerJoin || server != f.cfg.Server:
 		return eventstore.Errorf(eventstore.EINVALID, "the invitation must carry a %s event naming %s", eventstore.TypeServerJoin, f.cfg.Server)

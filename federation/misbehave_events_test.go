@@ -153,7 +153,7 @@ func signedEvent(t *testing.T, key *federation.Key, src, ct, cid, typ string, pa
 	t.Helper()
 	e := event(t, key, src, ct, cid, parents, ts, o)
 	e.T = typ
-	canonical, _ := hashing.CanonicalObject(e.O)
+	canonical := e.O
 	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
 	e.Sigs = federation.SignEvent(key, e.ID)
 	return e

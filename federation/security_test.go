@@ -49,7 +49,7 @@ func event(t testing.TB, key *federation.Key, src, ct, cid string, parents []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	canonical, _ := hashing.CanonicalObject(data)
+	canonical := data
 	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(parents)), V: 2, TS: ts, Src: src, Ct: ct, Cid: cid, T: "msg", O: data}
 	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
 	e.Sigs = federation.SignEvent(key, e.ID)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"github.com/gowebpki/jcs"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -28,7 +29,7 @@ func BenchmarkEventID(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw, _ := bson.Marshal(doc)
+	raw, _ := bsondata.Marshal(doc)
 	var asD bson.D
 	if err := bson.Unmarshal(raw, &asD); err != nil {
 		b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkEventID(b *testing.B) {
 		id   func() string
 	}{
 		{"decoded-bson.D", func() string {
-			c, err := hashing.Canonical(asD)
+			c, err := bsondata.Canonical(asD)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,7 +52,7 @@ func BenchmarkEventID(b *testing.B) {
 			return id
 		}},
 		{"decoded-bson.Raw", func() string {
-			c, err := hashing.Canonical(bson.Raw(raw))
+			c, err := bsondata.Canonical(bson.Raw(raw))
 			if err != nil {
 				b.Fatal(err)
 			}

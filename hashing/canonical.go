@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Limits on event data (docs/hashing.md).
@@ -16,11 +14,11 @@ const (
 	MaxCanonicalSize = 64 * 1024 // bytes of canonical JSON
 )
 
-// Canonical returns the canonical JSON (RFC 8785) of a value decoded out of
-// BSON or built in Go, after checking it against the data rules. It accepts
-// bson.D, bson.M, map[string]any, bson.Raw (a whole document), bson.A, []any,
-// string, bool, nil, int32, int64, int and float64. It does not require the
-// outermost value to be an object; see CanonicalObject.
+// Canonical returns the canonical JSON (RFC 8785) of a value parsed by
+// Parse or built in Go, after checking it against the data rules. It
+// accepts Object, map[string]any, []any, string, bool, nil, int32, int64,
+// int and float64. It does not require the outermost value to be an
+// object; see CanonicalObject, and CanonicalBSON for stored data.
 func Canonical(v any) ([]byte, error) {
 	return AppendCanonical(make([]byte, 0, 256), v)
 }
@@ -28,11 +26,24 @@ func Canonical(v any) ([]byte, error) {
 // CanonicalObject is Canonical for event data, which must be an object.
 func CanonicalObject(v any) ([]byte, error) {
 	switch v.(type) {
-	case bson.D, bson.M, map[string]any, bson.Raw:
+	case Object, map[string]any:
 	default:
 		return nil, &DataError{Err: ErrNotObject, Offset: -1}
 	}
 	return Canonical(v)
+}
+
+// CanonicalBSON is the canonical JSON of a whole BSON document, as the
+// store keeps event data, checked against the data rules like Canonical.
+func CanonicalBSON(doc []byte) ([]byte, error) {
+	e := encoder{buf: make([]byte, 0, len(doc)+len(doc)/4)}
+	if err := e.rawDocument(doc, 1); err != nil {
+		return nil, err
+	}
+	if len(e.buf) > MaxCanonicalSize {
+		return nil, &DataError{Err: ErrTooLarge, Offset: -1, Detail: strconv.Itoa(len(e.buf))}
+	}
+	return e.buf, nil
 }
 
 // AppendCanonical appends the canonical JSON of v to dst, as Canonical.
@@ -113,57 +124,42 @@ func (e *encoder) value(v any, depth int) error {
 		if e.buf, err = appendInteger(e.buf, int64(x)); err != nil {
 			return e.fail(err, strconv.Itoa(x))
 		}
-	case bson.D:
+	case Object:
 		if depth > MaxDepth {
 			return e.fail(ErrTooDeep, "")
 		}
 		return e.document(x, depth)
-	case bson.M:
-		return e.mapObject(x, depth)
 	case map[string]any:
 		return e.mapObject(x, depth)
-	case bson.A:
-		return e.array(x, depth)
 	case []any:
 		return e.array(x, depth)
-	case bson.Raw:
-		return e.rawDocument(x, depth)
 	default:
 		return e.fail(ErrUnsupportedType, fmt.Sprintf("%T", v))
 	}
 	return nil
 }
 
-type member struct {
-	key   string
-	value any
-}
-
-// document writes a bson.D; parsed data is already in canonical order, so
+// document writes an Object; parsed data is already in canonical order, so
 // it is only copied and sorted when it is not.
-func (e *encoder) document(doc bson.D, depth int) error {
+func (e *encoder) document(doc Object, depth int) error {
 	sorted := true
 	for i := 1; i < len(doc) && sorted; i++ {
-		sorted = CompareNames(doc[i-1].Key, doc[i].Key) < 0
+		sorted = CompareNames(doc[i-1].Name, doc[i].Name) < 0
 	}
 	if !sorted {
-		members := make([]member, len(doc))
-		for i, m := range doc {
-			members[i] = member{m.Key, m.Value}
-		}
-		return e.object(members, depth)
+		return e.object(slices.Clone(doc), depth)
 	}
 	e.buf = append(e.buf, '{')
 	for i, m := range doc {
-		if err := e.checkName(m.Key); err != nil {
+		if err := e.checkName(m.Name); err != nil {
 			return err
 		}
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendString(e.buf, m.Key)
+		e.buf = appendString(e.buf, m.Name)
 		e.buf = append(e.buf, ':')
-		e.path = append(e.path, pathSegment{key: m.Key, index: -1})
+		e.path = append(e.path, pathSegment{key: m.Name, index: -1})
 		if err := e.value(m.Value, depth+1); err != nil {
 			return err
 		}
@@ -177,17 +173,17 @@ func (e *encoder) mapObject(m map[string]any, depth int) error {
 	if depth > MaxDepth {
 		return e.fail(ErrTooDeep, "")
 	}
-	members := make([]member, 0, len(m))
+	members := make([]Member, 0, len(m))
 	for k, v := range m {
-		members = append(members, member{k, v})
+		members = append(members, Member{k, v})
 	}
 	return e.object(members, depth)
 }
 
 // object writes members sorted by the UTF-16 code units of their names.
-func (e *encoder) object(members []member, depth int) error {
+func (e *encoder) object(members []Member, depth int) error {
 	for _, m := range members {
-		if err := e.checkName(m.key); err != nil {
+		if err := e.checkName(m.Name); err != nil {
 			return err
 		}
 	}
@@ -195,8 +191,8 @@ func (e *encoder) object(members []member, depth int) error {
 		slices.SortFunc(members, compareMembers)
 	}
 	for i := 1; i < len(members); i++ {
-		if members[i].key == members[i-1].key {
-			return e.fail(ErrDuplicateMember, members[i].key)
+		if members[i].Name == members[i-1].Name {
+			return e.fail(ErrDuplicateMember, members[i].Name)
 		}
 	}
 	e.buf = append(e.buf, '{')
@@ -204,10 +200,10 @@ func (e *encoder) object(members []member, depth int) error {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendString(e.buf, m.key)
+		e.buf = appendString(e.buf, m.Name)
 		e.buf = append(e.buf, ':')
-		e.path = append(e.path, pathSegment{key: m.key, index: -1})
-		if err := e.value(m.value, depth+1); err != nil {
+		e.path = append(e.path, pathSegment{key: m.Name, index: -1})
+		if err := e.value(m.Value, depth+1); err != nil {
 			return err
 		}
 		e.path = e.path[:len(e.path)-1]
@@ -216,7 +212,7 @@ func (e *encoder) object(members []member, depth int) error {
 	return nil
 }
 
-func compareMembers(a, b member) int { return CompareNames(a.key, b.key) }
+func compareMembers(a, b Member) int { return CompareNames(a.Name, b.Name) }
 
 func (e *encoder) checkName(name string) error {
 	if err := checkMemberName(name); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"github.com/gowebpki/jcs"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -82,7 +83,7 @@ func TestRoundTripThroughBSON(t *testing.T) {
 		if string(fromJCS) != string(want) {
 			t.Errorf("disagrees with jcs\n got %s\njcs %s", want, fromJCS)
 		}
-		b, err := bson.Marshal(doc)
+		b, err := bsondata.Marshal(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func TestRoundTripThroughBSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, v := range map[string]any{"raw": bson.Raw(b), "D": asD, "map": asM} {
-			got, err := hashing.Canonical(v)
+			got, err := bsondata.Canonical(v)
 			if err != nil {
 				t.Fatalf("%s %s: %v", name, raw, err)
 			}

@@ -5,20 +5,28 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
+// Object is a JSON object as Parse returns it: its members in canonical
+// order (by the UTF-16 code units of their names).
+type Object []Member
+
+// Member is one member of an Object.
+type Member struct {
+	Name  string
+	Value any
+}
+
 // ParseObject parses raw JSON event data, checks it against every data rule
-// of the spec and returns it as a BSON document (members in canonical order,
-// integers as int64, other numbers as float64) together with its canonical
-// JSON. Refusals are *DataError values wrapping one of the Err… variables.
-func ParseObject(raw []byte) (bson.D, []byte, error) {
+// of the spec and returns it as an Object (integers as int64, other numbers
+// as float64) together with its canonical JSON. Refusals are *DataError
+// values wrapping one of the Err… variables.
+func ParseObject(raw []byte) (Object, []byte, error) {
 	v, err := Parse(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	doc, ok := v.(bson.D)
+	doc, ok := v.(Object)
 	if !ok {
 		return nil, nil, &DataError{Err: ErrNotObject, Offset: -1}
 	}
@@ -41,8 +49,9 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 
 // Parse parses one JSON value strictly (RFC 8259) and applies the data rules
 // that concern the text: UTF-8, surrogates, duplicate members, integer range,
-// member names and depth. Objects become bson.D sorted in canonical order,
-// arrays bson.A.
+// member names and depth. Objects become Object, arrays []any, strings
+// string, true and false bool, null nil, integers int64 and other numbers
+// float64.
 func Parse(raw []byte) (any, error) {
 	p := parser{src: raw}
 	p.skipSpace()
@@ -114,7 +123,7 @@ func (p *parser) object(depth int) (any, error) {
 		return nil, p.fail(ErrTooDeep, "")
 	}
 	p.pos++ // {
-	doc := bson.D{}
+	doc := Object{}
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == '}' {
 		p.pos++
@@ -146,7 +155,7 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		p.path = p.path[:len(p.path)-1]
-		doc = append(doc, bson.E{Key: name, Value: v})
+		doc = append(doc, Member{Name: name, Value: v})
 		p.skipSpace()
 		if p.pos >= len(p.src) {
 			return nil, p.fail(ErrSyntax, "unexpected end of input in object")
@@ -161,13 +170,13 @@ func (p *parser) object(depth int) (any, error) {
 		p.pos++
 		break
 	}
-	cmp := func(a, b bson.E) int { return CompareNames(a.Key, b.Key) }
+	cmp := func(a, b Member) int { return CompareNames(a.Name, b.Name) }
 	if !slices.IsSortedFunc(doc, cmp) {
 		slices.SortStableFunc(doc, cmp)
 	}
 	for i := 1; i < len(doc); i++ {
-		if doc[i].Key == doc[i-1].Key {
-			return nil, &DataError{Err: ErrDuplicateMember, Path: pointer(p.path), Offset: -1, Detail: doc[i].Key}
+		if doc[i].Name == doc[i-1].Name {
+			return nil, &DataError{Err: ErrDuplicateMember, Path: pointer(p.path), Offset: -1, Detail: doc[i].Name}
 		}
 	}
 	return doc, nil
@@ -178,7 +187,7 @@ func (p *parser) array(depth int) (any, error) {
 		return nil, p.fail(ErrTooDeep, "")
 	}
 	p.pos++ // [
-	arr := bson.A{}
+	arr := []any{}
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == ']' {
 		p.pos++

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore/hashing"
@@ -128,7 +129,7 @@ func TestCanonicalRefusesBSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := hashing.CanonicalObject(tt.v); !errors.Is(err, tt.want) {
+			if _, err := bsondata.CanonicalObject(tt.v); !errors.Is(err, tt.want) {
 				t.Errorf("Go value: error %v, want %v", err, tt.want)
 			}
 			if _, ok := tt.v.(bson.A); ok {
@@ -138,7 +139,7 @@ func TestCanonicalRefusesBSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := hashing.CanonicalObject(bson.Raw(raw)); !errors.Is(err, tt.want) {
+			if _, err := bsondata.CanonicalObject(bson.Raw(raw)); !errors.Is(err, tt.want) {
 				t.Errorf("bson.Raw: error %v, want %v", err, tt.want)
 			}
 		})

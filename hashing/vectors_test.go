@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"github.com/gowebpki/jcs"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -264,7 +265,7 @@ func TestVectorsFromBSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := bson.Marshal(doc)
+		raw, err := bsondata.Marshal(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +279,7 @@ func TestVectorsFromBSON(t *testing.T) {
 		}
 		for name, decoded := range map[string]any{"raw": bson.Raw(raw), "D": asD, "M": asM} {
 			t.Run(v.Name+"/"+name, func(t *testing.T) {
-				canonical, err := hashing.CanonicalObject(decoded)
+				canonical, err := bsondata.CanonicalObject(decoded)
 				if err != nil {
 					t.Fatal(err)
 				}

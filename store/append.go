@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,9 +23,9 @@ import (
 
 // NewEvent is an event a client asks to append.
 type NewEvent struct {
-	T    string   // event type
-	O    bson.Raw // data, a BSON document; nil means {}
-	Clid string   // optional client id: a second append with it returns the first event
+	T    string          // event type
+	O    json.RawMessage // data, a JSON object; nil means {}
+	Clid string          // optional client id: a second append with it returns the first event
 	// ExpectedPids, when not nil, must equal the context's current leaves
 	// or the append fails with a conflict.
 	ExpectedPids []string
@@ -35,7 +36,7 @@ const maxClidLength = 128
 
 // CreateContext creates context ct/cid with its genesis event of type t
 // (ct when empty) and data o. It fails with EEXISTS if the context exists.
-func (s *Store) CreateContext(ctx context.Context, ct, cid, t string, o bson.Raw) (ev *eventstore.Event, err error) {
+func (s *Store) CreateContext(ctx context.Context, ct, cid, t string, o json.RawMessage) (ev *eventstore.Event, err error) {
 	defer s.observe("create", time.Now(), &err)
 	if t == "" {
 		t = ct
@@ -112,7 +113,7 @@ func (s *Store) Share(ctx context.Context, ct, cid, server string) (ev *eventsto
 	if err := hashing.ValidateSrc(server); err != nil {
 		return nil, eventstore.WrapError(eventstore.EINVALID, fmt.Errorf("server: %w", err))
 	}
-	o, err := bson.Marshal(bson.D{{Key: "server", Value: server}})
+	o, err := hashing.CanonicalObject(hashing.Object{{Name: "server", Value: server}})
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +130,9 @@ func (s *Store) edit(ctx context.Context, ct, cid, t, target string, ed edits.Ed
 	if err := hashing.ValidateEventID(target); err != nil {
 		return nil, eventstore.WrapError(eventstore.EINVALID, err)
 	}
-	o, err := bson.Marshal(edits.Encode(target, ed))
+	o, err := edits.Encode(target, ed)
 	if err != nil {
-		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, err)
+		return nil, err
 	}
 	r, err := s.localRequest(kindEdit, ct, cid, NewEvent{T: t, O: o})
 	if err != nil {
@@ -151,9 +152,9 @@ func (s *Store) localRequest(kind requestKind, ct, cid string, in NewEvent) (*re
 		return nil, eventstore.WrapError(eventstore.EINVALID, err)
 	}
 	if in.O == nil {
-		in.O = bson.Raw(emptyDocument)
+		in.O = json.RawMessage("{}")
 	}
-	canonical, err := hashing.CanonicalObject(in.O)
+	o, canonical, err := storedData(in.O)
 	if err != nil {
 		return nil, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("o: %w", err))
 	}
@@ -167,10 +168,8 @@ func (s *Store) localRequest(kind requestKind, ct, cid string, in NewEvent) (*re
 			return nil, eventstore.WrapError(eventstore.EINVALID, err)
 		}
 	}
-	return &request{kind: kind, t: in.T, o: in.O, canonical: canonical, clid: in.Clid, expected: expected}, nil
+	return &request{kind: kind, t: in.T, o: o, canonical: canonical, clid: in.Clid, expected: expected}, nil
 }
-
-var emptyDocument, _ = bson.Marshal(bson.D{})
 
 func validateClid(clid string) error {
 	if clid == "" {
@@ -195,8 +194,8 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 		if exists {
 			return fail(eventstore.Errorf(eventstore.EEXISTS, "context %s/%s already exists", pl.ct, pl.cid))
 		}
-		e := pl.localEvent(r.t, r.o, r.canonical, "")
-		doc := pl.addEvent(e)
+		e := pl.localEvent(r.t, r.canonical, "")
+		doc := pl.addEvent(e, r.o)
 		pl.p.answer(func() { r.event, r.done = e, true })
 		return []eventDoc{doc}, nil
 	case kindIngest:
@@ -225,8 +224,8 @@ func (pl *planner) request(ctx context.Context, r *request, k *known) ([]eventDo
 		pl.p.answer(func() { r.existed, r.done = true, true })
 		return nil, nil
 	}
-	e := pl.localEvent(r.t, r.o, r.canonical, r.clid)
-	doc := pl.addEvent(e)
+	e := pl.localEvent(r.t, r.canonical, r.clid)
+	doc := pl.addEvent(e, r.o)
 	if r.clid != "" {
 		k.clids[r.clid] = e // a second request with this clid in the batch gets this event
 		pl.records = append(pl.records, clidRecord{ID: migrations.ClidRecordID(pl.cid, r.clid), Cid: pl.cid, Event: e.ID,
@@ -292,7 +291,10 @@ func (pl *planner) checkTarget(ctx context.Context, r *request, k *known) error 
 	if e, ok := pl.added[r.target]; ok {
 		target = e
 	} else if d := k.docs[r.target]; d != nil && d.Cid == pl.cid && d.Ct == pl.ct {
-		target = d.event()
+		var err error
+		if target, err = d.event(); err != nil {
+			return err
+		}
 	}
 	if target == nil {
 		return eventstore.Errorf(eventstore.ENOTFOUND, "event %s is not in context %s/%s", r.target, pl.ct, pl.cid)
@@ -307,7 +309,7 @@ func (pl *planner) checkTarget(ctx context.Context, r *request, k *known) error 
 		return err
 	}
 	if r.t == eventstore.TypeUpdate {
-		_, ed, err := edits.Parse(r.t, r.o)
+		_, ed, err := edits.Parse(r.t, r.canonical)
 		if err != nil {
 			return err
 		}

@@ -43,6 +43,7 @@ func BenchmarkAppend(b *testing.B) {
 					b.Fatal(err)
 				}
 				o := data(b, benchMessage)
+				stored := storetest.BSON(b, o)
 				if err := migrations.PrepareContextType(ctx, conn, "raw"); err != nil {
 					b.Fatal(err)
 				}
@@ -64,7 +65,7 @@ func BenchmarkAppend(b *testing.B) {
 				}, func(i int) error {
 					e := &eventstore.Event{ID: fmt.Sprintf("%064x", i), Pids: []string{fmt.Sprintf("%064x", i+1)}, V: 2, TS: int64(i),
 						Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: fmt.Sprintf("%064x", i), O: o, D: o, IsLeaf: true}
-					_, err := raw.InsertOne(ctx, rawDoc(e))
+					_, err := raw.InsertOne(ctx, rawDoc(e, stored))
 					return err
 				}, func() error { return s.Flush(ctx) })
 				if conc == 1 && appended > 0 {
@@ -76,11 +77,11 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // rawDoc is the BSON document an event is stored as.
-func rawDoc(e *eventstore.Event) bson.D {
+func rawDoc(e *eventstore.Event, o bson.Raw) bson.D {
 	return bson.D{{Key: "_id", Value: e.ID}, {Key: "pids", Value: e.Pids}, {Key: "v", Value: int32(e.V)},
 		{Key: "ts", Value: bson.DateTime(e.TS)}, {Key: "src", Value: e.Src}, {Key: "ct", Value: e.Ct},
 		{Key: "cid", Value: e.Cid}, {Key: "t", Value: e.T}, {Key: "dHash", Value: e.DHash},
-		{Key: "o", Value: e.O}, {Key: "d", Value: e.D}, {Key: "isLeaf", Value: true}}
+		{Key: "o", Value: o}, {Key: "d", Value: o}, {Key: "isLeaf", Value: true}}
 }
 
 // BenchmarkAppendAtSize: appends to a context that already holds 1,000 and
@@ -187,13 +188,17 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				ours += time.Since(start)
 				raw := conn.DB.Collection(migrations.EventsCollection("raw"))
+				stored := make([]bson.Raw, n) // the data as the store keeps it, converted before the clock starts
+				for i, e := range chain {
+					stored[i] = storetest.BSON(b, e.O)
+				}
 				start = time.Now()
 				for from := 0; from < n; from += batchSize {
 					var docs []any
-					for _, e := range chain[from:min(from+batchSize, n)] {
+					for i, e := range chain[from:min(from+batchSize, n)] {
 						c := *e
 						c.Ct, c.Cid = "raw", cid
-						docs = append(docs, rawDoc(&c))
+						docs = append(docs, rawDoc(&c, stored[from+i]))
 					}
 					if _, err := raw.InsertMany(ctx, docs); err != nil {
 						b.Fatal(err)

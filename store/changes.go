@@ -58,7 +58,11 @@ func (s *Store) Changes(ctx context.Context, ct, cid string, after int64, max in
 		if d == nil {
 			return nil, after, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored", id, ct, cid)
 		}
-		events = append(events, d.event())
+		e, err := d.event()
+		if err != nil {
+			return nil, after, err
+		}
+		events = append(events, e)
 	}
 	return events, through, nil
 }
@@ -97,7 +101,11 @@ func (s *Store) Missing(ctx context.Context, ct, cid string, want, have []string
 			if d == nil || d.Cid != cid {
 				continue
 			}
-			events = append(events, d.event())
+			e, err := d.event()
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, e)
 			next = append(next, d.Pids...)
 		}
 		queue = next

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -126,7 +127,8 @@ func TestHistoryParentsFirst(t *testing.T) {
 			}
 			switch e.ID {
 			case edited:
-				if w, _ := e.O.Lookup("w").AsInt64OK(); w == 99 || !bytes.Equal(e.D, e.O) {
+				var o struct{ W int64 }
+				if _ = json.Unmarshal(e.O, &o); o.W == 99 || !bytes.Equal(e.D, e.O) {
 					return fmt.Errorf("the edited event comes with o %s d %s; want o as written", e.O, e.D)
 				}
 			case deleted:

@@ -188,7 +188,7 @@ func (s *Store) usedClid(ctx context.Context, ct, cid, clid string) (*eventstore
 		case err != nil:
 			return nil, err
 		case found:
-			return d.event(), nil
+			return d.event()
 		case s.opts.Now().Sub(r.At.Time()) >= staleRecordAfter:
 			s.log.Warn("removing a clid record whose event was never written", "ct", ct, "cid", cid, "clid", clid, "event", r.Event)
 			return nil, s.removeRecords(ctx, ct, []clidRecord{r})

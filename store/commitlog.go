@@ -263,7 +263,12 @@ var errEntryTaken = errors.New("commit log entry taken")
 func (s *Store) commitOf(ct string, h *head, docs []eventDoc) *Commit {
 	c := &Commit{Log: h.Log, Ct: ct, Cid: h.Cid, Seq: h.Seq, First: h.first(), At: h.At.Time()}
 	for i := range docs {
-		c.Events = append(c.Events, docs[i].event())
+		e, err := docs[i].event()
+		if err != nil { // only a document read back could fail, and a claim's are built (toDoc)
+			s.log.Error("a claimed event's data does not convert", "ct", ct, "event", docs[i].ID, "err", err)
+			e, _ = docs[i].convert()
+		}
+		c.Events = append(c.Events, e)
 	}
 	return c
 }

@@ -169,7 +169,11 @@ func (s *Store) commitsOf(ctx context.Context, ct string, l *commitLog, from int
 			if d == nil {
 				return nil, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored (run eventstore verify)", id, ct, h.Cid)
 			}
-			c.Events = append(c.Events, d.event())
+			e, err := d.event()
+			if err != nil {
+				return nil, err
+			}
+			c.Events = append(c.Events, e)
 		}
 		out[i] = c
 	}

@@ -11,6 +11,9 @@
 // # Collections
 //
 // Events of context type ct live in <ct>_events with the IEvent fields,
+// o and d as BSON documents (an eventstore.Event carries them as canonical
+// JSON; data.go converts, and a document just written keeps the event it
+// was made from, so that answering needs no conversion back),
 // beside the versions of each context's head (below) and the records of
 // client ids ("<cid>#c<clid>", naming the event that has it). Per type
 // there is also <ct>_edits (update and delete events by target), and one

@@ -8,7 +8,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore"
-	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/migrations"
 
 	"github.com/eventstore-go/eventstore/internal/database"
@@ -35,6 +34,10 @@ type eventDoc struct {
 	Fold      *foldState        `bson:"dFold,omitempty"`
 	// ArraysEscaped marks o and d as stored escaped (nested.go).
 	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
+
+	// built is the event this document was made from (toDoc), so that
+	// handing a just-written event out needs no conversion back.
+	built *eventstore.Event `bson:"-"`
 }
 
 // foldState records which edits d reflects: the first N records of the
@@ -45,51 +48,77 @@ type foldState struct {
 	ID string `bson:"id"`
 }
 
-func toDoc(e *eventstore.Event) eventDoc {
+// toDoc is a new event as stored, with o its data as BSON; d is stored
+// only once it differs from o (read back, a missing d is o).
+func toDoc(e *eventstore.Event, o bson.Raw) eventDoc {
 	d := eventDoc{
 		ID: e.ID, Clid: e.Clid, Pids: e.Pids, V: int32(e.V), TS: bson.DateTime(e.TS), Src: e.Src,
-		Ct: e.Ct, Cid: e.Cid, T: e.T, DHash: e.DHash, O: e.O, D: e.D, IsLeaf: e.IsLeaf, Sigs: e.Sigs,
+		Ct: e.Ct, Cid: e.Cid, T: e.T, DHash: e.DHash, O: o, IsLeaf: e.IsLeaf, Sigs: e.Sigs,
 	}
 	if d.Pids == nil {
 		d.Pids = []string{}
 	}
-	if bytes.Equal(d.D, d.O) {
-		d.D = nil // d is stored only once it differs from o: read back, a missing d is o
-	}
 	if e.Deleted {
 		at := bson.DateTime(e.DeletedAt)
 		d.DeletedAt = &at
-		d.O, d.D = nil, nil
+		d.O = nil
 	}
+	d.built = e
 	return d
 }
 
-func (d *eventDoc) event() *eventstore.Event {
+// event is the stored event as the store hands it out, o and d as
+// canonical JSON. Stored data that does not convert (only tampering makes
+// such) is an error naming the event; the audit reports it (stored).
+func (d *eventDoc) event() (*eventstore.Event, error) {
+	if d.built != nil {
+		e := *d.built
+		e.IsLeaf = d.IsLeaf
+		return &e, nil
+	}
+	e, err := d.convert()
+	if err != nil {
+		return nil, fmt.Errorf("stored event %s: %w", d.ID, err)
+	}
+	return e, nil
+}
+
+// convert is event with the data's error apart: on an error the event
+// comes without o and d.
+func (d *eventDoc) convert() (*eventstore.Event, error) {
 	e := &eventstore.Event{
 		ID: d.ID, Clid: d.Clid, Pids: d.Pids, V: int(d.V), TS: int64(d.TS), Src: d.Src, Ct: d.Ct,
-		Cid: d.Cid, T: d.T, DHash: d.DHash, O: d.O, D: d.D, IsLeaf: d.IsLeaf, Sigs: d.Sigs,
+		Cid: d.Cid, T: d.T, DHash: d.DHash, IsLeaf: d.IsLeaf, Sigs: d.Sigs,
 	}
 	if e.Pids == nil {
 		e.Pids = []string{}
 	}
-	if d.ArraysEscaped {
-		// Escaped data came from valid data, so it decodes; should a
-		// tampered document not, the audit reports it from the raw form.
-		if o, err := database.UnescapeRaw(e.O); err == nil {
-			e.O = o
-		}
-		if dd, err := database.UnescapeRaw(e.D); err == nil {
-			e.D = dd
-		}
-	}
 	if d.DeletedAt != nil {
 		e.Deleted, e.DeletedAt = true, int64(*d.DeletedAt)
-		e.O, e.D = nil, nil
+		return e, nil
 	}
-	if e.D == nil && !e.Deleted {
-		e.D = e.O
+	o, dd := d.O, d.D
+	if d.ArraysEscaped {
+		var err error
+		if o, err = database.UnescapeRaw(o); err != nil {
+			return e, fmt.Errorf("escaped o does not decode: %w", err)
+		}
+		if dd, err = database.UnescapeRaw(dd); err != nil {
+			return e, fmt.Errorf("escaped d does not decode: %w", err)
+		}
 	}
-	return e
+	js, err := eventData(o)
+	if err != nil {
+		return e, fmt.Errorf("o: %w", err)
+	}
+	e.O, e.D = js, js
+	if dd != nil && !bytes.Equal(dd, o) {
+		if e.D, err = eventData(dd); err != nil {
+			e.O, e.D = nil, nil
+			return e, fmt.Errorf("d: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // headDoc is one version of a context's head. It lives in <ct>_events
@@ -235,14 +264,20 @@ type clidDoc struct {
 
 // editDoc is the k-th edit recorded for a target, in <ct>_edits.
 type editDoc struct {
-	ID    string        `bson:"_id"` // editID(target, k)
-	Event string        `bson:"event"`
-	TS    int64         `bson:"ts"`
-	T     string        `bson:"t"` // event.update or event.delete
-	Set   []edits.SetOp `bson:"set,omitempty"`
-	Unset []string      `bson:"unset,omitempty"`
+	ID    string   `bson:"_id"` // editID(target, k)
+	Event string   `bson:"event"`
+	TS    int64    `bson:"ts"`
+	T     string   `bson:"t"` // event.update or event.delete
+	Set   []setOp  `bson:"set,omitempty"`
+	Unset []string `bson:"unset,omitempty"`
 	// ArraysEscaped marks the set values as stored escaped (nested.go).
 	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
+}
+
+// setOp is an edits.SetOp as an edit record keeps it, its value BSON.
+type setOp struct {
+	Path  string `bson:"path"`
+	Value any    `bson:"value"`
 }
 
 func editID(target string, k int64) string { return fmt.Sprintf("%s#%d", target, k) }

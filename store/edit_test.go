@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -17,7 +18,7 @@ import (
 )
 
 // remoteEvent builds and hashes an event as another server would.
-func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
+func remoteEvent(t testing.TB, src, ct, cid, typ string, ts int64, pids []string, o json.RawMessage) *eventstore.Event {
 	t.Helper()
 	return storetest.RemoteEvent(t, src, ct, cid, typ, ts, pids, o)
 }
@@ -106,7 +107,7 @@ func TestUpdatesConvergeInEveryOrder(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					c, _ := hashing.Canonical(got.D)
+					c, _ := hashing.CanonicalJSON(got.D)
 					results[i] = string(c)
 				}
 			}()
@@ -159,8 +160,8 @@ func TestUpdateAndDelete(t *testing.T) {
 			t.Errorf("update event %+v", up)
 		}
 		got, _ := s.Get(ctx, "room", "r1", m.ID)
-		d, _ := hashing.Canonical(got.D)
-		o, _ := hashing.Canonical(got.O)
+		d, _ := hashing.CanonicalJSON(got.D)
+		o, _ := hashing.CanonicalJSON(got.O)
 		if string(d) != `{"edit":{"count":1},"msg":"hello","u":{}}` || string(o) != `{"msg":"helo","u":{"name":"al"}}` {
 			t.Errorf("after update: o %s d %s", o, d)
 		}

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/edits"
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"github.com/eventstore-go/eventstore/internal/database"
 )
 
@@ -20,14 +21,11 @@ const maxFoldRounds = 32
 // brings the target's d (or deletion) up to date. seq is the head version
 // the event belongs to.
 func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *eventDoc) error {
-	o := ev.O
-	if ev.ArraysEscaped {
-		var err error
-		if o, err = database.UnescapeRaw(o); err != nil {
-			return err
-		}
+	e, err := ev.event()
+	if err != nil {
+		return err
 	}
-	target, ed, err := edits.Parse(ev.T, o)
+	target, ed, err := edits.Parse(ev.T, e.O)
 	if err != nil {
 		return err
 	}
@@ -41,9 +39,9 @@ func (s *Store) applyEditEvent(ctx context.Context, ct string, seq int64, ev *ev
 		s.log.Warn("edit of a missing target", "ct", ct, "event", ev.ID, "target", target)
 		return nil
 	}
-	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: ed.Set, Unset: ed.Unset}
-	if s.conn.MustEscape(setValues(ed.Set)) {
-		rec.Set, rec.ArraysEscaped = escapeSet(ed.Set), true
+	rec := editDoc{Event: ev.ID, TS: int64(ev.TS), T: ev.T, Set: storedSet(ed.Set), Unset: ed.Unset}
+	if s.conn.MustEscape(setValues(rec.Set)) {
+		rec.Set, rec.ArraysEscaped = escapeSet(rec.Set), true
 	}
 	n := int64(0)
 	if doc.Fold != nil {
@@ -194,18 +192,19 @@ func (s *Store) foldUpdate(doc *eventDoc, records []editDoc, incremental bool, n
 			{Key: "$unset", Value: bson.D{{Key: "o", Value: ""}, {Key: "d", Value: ""}}},
 		}, nil
 	}
-	base := doc.O
-	if incremental && doc.D != nil {
-		base = doc.D
-	}
-	d, err := edits.DecodeData(base)
+	current, err := doc.event()
 	if err != nil {
 		return nil, err
 	}
-	if doc.ArraysEscaped {
-		d = database.UnescapeData(d).(bson.D)
+	base := current.O
+	if incremental {
+		base = current.D
 	}
-	d = edits.ApplyUpdates(d, events)
+	obj, err := edits.DecodeData(base)
+	if err != nil {
+		return nil, err
+	}
+	d := storedObject(edits.ApplyUpdates(obj, events))
 	fields := bson.D{{Key: "d", Value: d}, {Key: "dFold", Value: fold}}
 	if doc.ArraysEscaped || s.conn.MustEscape(d) {
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "dFold", Value: fold}, {Key: "arraysEscaped", Value: true}}
@@ -219,10 +218,23 @@ func (r editDoc) event() edits.Event {
 	if r.ArraysEscaped {
 		set = unescapeSet(set)
 	}
-	return edits.Event{ID: r.Event, TS: r.TS, T: r.T, Edit: edits.Edit{Set: set, Unset: r.Unset}}
+	ops := make([]edits.SetOp, len(set))
+	for i, op := range set {
+		ops[i] = edits.SetOp{Path: op.Path, Value: bsondata.Data(op.Value)}
+	}
+	return edits.Event{ID: r.Event, TS: r.TS, T: r.T, Edit: edits.Edit{Set: ops, Unset: r.Unset}}
 }
 
-func setValues(set []edits.SetOp) bson.A {
+// storedSet is an edit's set as its record keeps it.
+func storedSet(set []edits.SetOp) []setOp {
+	out := make([]setOp, len(set))
+	for i, op := range set {
+		out[i] = setOp{Path: op.Path, Value: bsondata.Value(op.Value)}
+	}
+	return out
+}
+
+func setValues(set []setOp) bson.A {
 	vals := bson.A{}
 	for _, op := range set {
 		vals = append(vals, op.Value)
@@ -233,18 +245,18 @@ func setValues(set []edits.SetOp) bson.A {
 // escapeSet and unescapeSet apply the nested-array escape to set values,
 // each as if it were an array element (so an array value inside is kept
 // apart from one that was escaped).
-func escapeSet(set []edits.SetOp) []edits.SetOp {
-	out := make([]edits.SetOp, len(set))
+func escapeSet(set []setOp) []setOp {
+	out := make([]setOp, len(set))
 	for i, op := range set {
-		out[i] = edits.SetOp{Path: op.Path, Value: database.EscapeElement(op.Value)}
+		out[i] = setOp{Path: op.Path, Value: database.EscapeElement(op.Value)}
 	}
 	return out
 }
 
-func unescapeSet(set []edits.SetOp) []edits.SetOp {
-	out := make([]edits.SetOp, len(set))
+func unescapeSet(set []setOp) []setOp {
+	out := make([]setOp, len(set))
 	for i, op := range set {
-		out[i] = edits.SetOp{Path: op.Path, Value: database.UnescapeElement(op.Value)}
+		out[i] = setOp{Path: op.Path, Value: database.UnescapeElement(op.Value)}
 	}
 	return out
 }

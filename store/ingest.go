@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
@@ -220,13 +220,19 @@ func (pl *planner) ingest(ctx context.Context, r *request, k *known) ([]eventDoc
 				"event %s comes from %s, which does not take part in %s/%s", e.ID, e.Src, pl.ct, pl.cid)
 			continue
 		}
-		if e.T == eventstore.TypeServerJoin && !e.Deleted && !validJoin(e.O) {
+		if e.T == eventstore.TypeServerJoin && !e.Deleted && eventstore.JoinedServer(e.O) == "" {
 			res.Status, res.Err = Refused, eventstore.Errorf(eventstore.EINVALIDDATA, "%s event %s: o must be {\"server\": name}", e.T, e.ID)
 			continue
 		}
+		o, canonical, err := storedData(e.O)
+		if err != nil {
+			res.Status, res.Err = Refused, eventstore.WrapError(eventstore.EINVALIDDATA, fmt.Errorf("event %s: o: %w", e.ID, err))
+			continue
+		}
 		local := *e
-		local.D, local.IsLeaf = local.O, false // d is folded here from the update events, never taken from a peer
-		docs = append(docs, pl.addEvent(&local))
+		// d is folded here from the update events, never taken from a peer.
+		local.O, local.D, local.IsLeaf = canonical, canonical, false
+		docs = append(docs, pl.addEvent(&local, o))
 		res.Status = Stored
 	}
 	pl.p.answer(func() { r.ingest, r.done = results, true })
@@ -254,12 +260,6 @@ func (pl *planner) parentTS(ctx context.Context, k *known, pids []string) (int64
 		}
 	}
 	return newest, nil
-}
-
-// validJoin reports whether o is exactly {"server": name}.
-func validJoin(o bson.Raw) bool {
-	elems, err := o.Elements()
-	return err == nil && len(elems) == 1 && elems[0].Key() == "server" && joinedServer(o) != ""
 }
 
 // prefetch reads, concurrently, what planning a batch will need: the

@@ -42,7 +42,9 @@ func (s *Store) Get(ctx context.Context, ct, cid, id string) (ev *eventstore.Eve
 	if headErr != nil {
 		return nil, headErr
 	}
-	ev = doc.event()
+	if ev, err = doc.event(); err != nil {
+		return nil, err
+	}
 	ev.IsLeaf = slices.ContainsFunc(h.Leaves, func(l leaf) bool { return l.ID == ev.ID })
 	return ev, nil
 }
@@ -131,7 +133,7 @@ func (s *Store) eventByID(ctx context.Context, ct, cid, id string) (*eventstore.
 	if !found || doc.Cid != cid {
 		return nil, eventstore.Errorf(eventstore.EINTERNAL, "event %s named by the head of %s/%s is not stored (run eventstore verify)", id, ct, cid)
 	}
-	return doc.event(), nil
+	return doc.event()
 }
 
 // scanJoinEvent finds a server's join by its data (nil if there is none):
@@ -149,7 +151,7 @@ func (s *Store) scanJoinEvent(ctx context.Context, ct, cid, server string) (*eve
 	if len(docs) == 0 {
 		return nil, nil
 	}
-	return docs[0].event(), nil
+	return docs[0].event()
 }
 
 // head reads the latest head version of a context, starting from the

@@ -60,8 +60,8 @@ type Record struct {
 // IsLeaf the document's flag.
 type StoredEvent struct {
 	*eventstore.Event
-	// DataErr says that o is stored escaped and does not decode (only a
-	// tampered document gets there).
+	// DataErr says that o or d as stored does not convert to JSON data
+	// (only a tampered document gets there); o and d are then nil.
 	DataErr error
 	// Leftover: the event is deleted, yet its document still holds o or d.
 	Leftover bool
@@ -106,23 +106,8 @@ func DecodeRecord(raw bson.Raw) Record {
 
 // stored is the document as a StoredEvent.
 func (d *eventDoc) stored() *StoredEvent {
-	e := d.event()
-	se := &StoredEvent{Event: e}
-	e.O, e.D = d.O, d.D
-	if d.ArraysEscaped {
-		if o, err := database.UnescapeRaw(d.O); err != nil {
-			se.DataErr = err
-		} else {
-			e.O = o
-		}
-		if dd, err := database.UnescapeRaw(d.D); err == nil {
-			e.D = dd
-		}
-	}
-	if d.DeletedAt != nil {
-		e.O, se.Leftover = nil, d.O != nil || d.D != nil
-	}
-	return se
+	e, err := d.convert()
+	return &StoredEvent{Event: e, DataErr: err, Leftover: d.DeletedAt != nil && (d.O != nil || d.D != nil)}
 }
 
 // ContextTypes lists the context types that have contexts.

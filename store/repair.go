@@ -174,20 +174,19 @@ func (s *Store) rewriteData(ctx context.Context, ct string, w *writer, id string
 	if err != nil || !found || doc.DeletedAt != nil || doc.O == nil {
 		return false, err
 	}
-	o := doc.O
-	if doc.ArraysEscaped {
-		if o, err = database.UnescapeRaw(o); err != nil {
-			return false, err
-		}
-	}
-	folded, err := edits.Fold(o, events)
-	if err != nil || folded.Deleted {
-		return false, err
-	}
-	d, err := edits.DecodeData(folded.D)
+	e, err := doc.event()
 	if err != nil {
 		return false, err
 	}
+	folded, err := edits.Fold(e.O, events)
+	if err != nil || folded.Deleted {
+		return false, err
+	}
+	obj, err := edits.DecodeData(folded.D)
+	if err != nil {
+		return false, err
+	}
+	d := storedObject(obj)
 	fields := bson.D{{Key: "d", Value: d}}
 	if escape := doc.ArraysEscaped || s.conn.MustEscape(d); escape {
 		fields = bson.D{{Key: "d", Value: database.EscapeData(d)}, {Key: "arraysEscaped", Value: true}}

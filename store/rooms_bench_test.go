@@ -184,6 +184,7 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape, co
 	conn := backend.Connect(b, storetest.Options{Monitor: counter.monitor()})
 	o := data(b, roomMessage)
 	if shape.raw {
+		stored := storetest.BSON(b, o)
 		if err := migrations.PrepareContextType(ctx, conn, "raw"); err != nil {
 			b.Fatal(err)
 		}
@@ -191,7 +192,7 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape, co
 		return func(i int) error {
 			e := &eventstore.Event{ID: fmt.Sprintf("%064x", i), Pids: []string{fmt.Sprintf("%064x", i+1)}, V: 2, TS: int64(i),
 				Src: server, Ct: "raw", Cid: fmt.Sprintf("r%d", i%manyRooms), T: "msg", DHash: fmt.Sprintf("%064x", i), O: o, D: o}
-			_, err := raw.InsertOne(ctx, rawDoc(e))
+			_, err := raw.InsertOne(ctx, rawDoc(e, stored))
 			return err
 		}
 	}

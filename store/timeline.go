@@ -337,7 +337,11 @@ func (s *Store) eventsByID(ctx context.Context, ct, cid string, ids []string) ([
 		if d == nil || d.Cid != cid {
 			return nil, eventstore.Errorf(eventstore.EINTERNAL, "event %s of %s/%s is in the head log but not stored (run eventstore verify)", id, ct, cid)
 		}
-		events = append(events, d.event())
+		e, err := d.event()
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
 	}
 	return events, nil
 }

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
@@ -71,8 +69,8 @@ func TestDataRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, doc := range map[string]bson.Raw{"o": got.O, "d": got.D} {
-				c, err := hashing.Canonical(doc)
+			for name, doc := range map[string]json.RawMessage{"o": got.O, "d": got.D} {
+				c, err := hashing.CanonicalJSON(doc)
 				if err != nil {
 					t.Fatalf("%s read back: %v", name, err)
 				}
@@ -107,15 +105,15 @@ func TestNestedArraysInEdits(t *testing.T) {
 		if _, err := s.Update(ctx, "room", "r1", e.ID, edits.Edit{Set: []edits.SetOp{{Path: "grid", Value: value}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, "room", "r1", e.ID, edits.Edit{Set: []edits.SetOp{{Path: "more", Value: bson.A{bson.A{}}}}}); err != nil {
+		if _, err := s.Update(ctx, "room", "r1", e.ID, edits.Edit{Set: []edits.SetOp{{Path: "more", Value: []any{[]any{}}}}}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Get(ctx, "room", "r1", e.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _ := hashing.Canonical(got.D)
-		o, _ := hashing.Canonical(got.O)
+		d, _ := hashing.CanonicalJSON(got.D)
+		o, _ := hashing.CanonicalJSON(got.O)
 		if want := `{"grid":[[1,[2]],{"":[[]]},{"":"array","v":[]}],"more":[[]]}`; string(d) != want {
 			t.Errorf("d %s, want %s", d, want)
 		}

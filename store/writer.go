@@ -306,7 +306,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 
 // addEvent makes e the newest event of the batch: its parents stop being
 // leaves and it becomes one.
-func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
+func (pl *planner) addEvent(e *eventstore.Event, o bson.Raw) eventDoc {
 	for _, p := range e.Pids {
 		if pl.flagged[p] { // a parent's flag goes with the version that gives it a child
 			delete(pl.flagged, p)
@@ -323,11 +323,11 @@ func (pl *planner) addEvent(e *eventstore.Event) eventDoc {
 		next.Participation.add(e.Src, "") // the creator takes part
 	}
 	if e.T == eventstore.TypeServerJoin && !e.Deleted {
-		next.Participation.add(joinedServer(e.O), e.ID)
+		next.Participation.add(eventstore.JoinedServer(e.O), e.ID)
 	}
 	pl.added[e.ID] = e
 	pl.p.written = append(pl.p.written, e)
-	doc := toDoc(e)
+	doc := toDoc(e, o)
 	doc.IsLeaf = false // flags follow the head's Flagged (flags.go)
 	return doc
 }
@@ -344,7 +344,7 @@ func sortLeaves(ls []leaf) {
 // localEvent builds an event created on this server: its parents are the
 // (at most 20 oldest) current leaves, its ts now or just after its newest
 // parent.
-func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid string) *eventstore.Event {
+func (pl *planner) localEvent(t string, canonical []byte, clid string) *eventstore.Event {
 	parents := pl.next.Leaves[:min(len(pl.next.Leaves), hashing.MaxParents)]
 	ts := pl.s.opts.Now().UnixMilli()
 	pids := make([]string, len(parents))
@@ -355,7 +355,7 @@ func (pl *planner) localEvent(t string, o bson.Raw, canonical []byte, clid strin
 	slices.Sort(pids)
 	e := &eventstore.Event{
 		Clid: clid, Pids: pids, V: eventstore.SchemaVersion, TS: ts, Src: pl.s.opts.Server,
-		Ct: pl.ct, Cid: pl.cid, T: t, O: o, D: o,
+		Ct: pl.ct, Cid: pl.cid, T: t, O: canonical, D: canonical,
 	}
 	e.DHash, e.ID = hashing.ID(e.Head(), canonical)
 	if pl.s.opts.Sign != nil {
@@ -377,13 +377,4 @@ func (s *Store) escapeEvent(d *eventDoc) error {
 		}
 	}
 	return nil
-}
-
-// joinedServer is the server a server.join event names.
-func joinedServer(o bson.Raw) string {
-	server, _ := o.Lookup("server").StringValueOK()
-	if hashing.ValidateSrc(server) != nil {
-		return ""
-	}
-	return server
 }

@@ -80,9 +80,9 @@ func (a *apiClient) refused(t *testing.T, err error, code eventstore.Code, statu
 }
 
 // canonical is event data (o or d) as the canonical JSON the API writes.
-func canonical(t *testing.T, data any) string {
+func canonical(t *testing.T, data json.RawMessage) string {
 	t.Helper()
-	js, err := hashing.CanonicalObject(data)
+	js, err := hashing.CanonicalJSON(data)
 	if err != nil {
 		t.Fatal(err)
 	}

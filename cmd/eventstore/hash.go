@@ -41,12 +41,8 @@ func hashEvent(stdin io.Reader, stdout io.Writer) error {
 	given := hashing.Head{DHash: ev.DHash}
 	head := ev.Head()
 	switch {
-	case ev.O != nil:
-		canonical, err := hashing.CanonicalObject(ev.O)
-		if err != nil {
-			return fmt.Errorf("o: %w", err)
-		}
-		head.DHash = hashing.DataHash(canonical)
+	case ev.O != nil: // canonical once read (Event.UnmarshalJSON)
+		head.DHash = hashing.DataHash(ev.O)
 	case ev.DHash == "":
 		head.DHash = hashing.EmptyDataHash // an absent o hashes as {}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -79,13 +78,11 @@ func shortText(e *eventstore.Event) string {
 	if e.Deleted {
 		return "(deleted)"
 	}
-	var d json.RawMessage
-	if err := client.DecodeData(e.D, &d); err != nil {
+	var fields map[string]any
+	if err := client.DecodeData(e.D, &fields); err != nil {
 		return "?"
 	}
-	var fields map[string]any
-	_ = json.Unmarshal(d, &fields)
-	text := string(d)
+	text := string(e.D)
 	for _, name := range []string{"msg", "text"} {
 		if s, ok := fields[name].(string); ok {
 			text = s

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventstore-go/eventstore"
@@ -25,14 +25,14 @@ const ChatMessage = `{"msg":"Are we still on for the release review at 3pm? I pu
 // get one more), each a chain — a genesis of type room, then messages —
 // as a server Src created them.
 type Fill struct {
-	Ct      string   // "room" when ""
-	Prefix  string   // "r" when ""
-	Rooms   int      // 1 when 0
-	Events  int      // in all
-	Sizes   []int    // the events of each room, if set: instead of Rooms and Events
-	Src     string   // "b.example" when ""
-	O       bson.Raw // the data of every event; ChatMessage when nil
-	Writers int      // rooms written at once; 4 × GOMAXPROCS when 0
+	Ct      string          // "room" when ""
+	Prefix  string          // "r" when ""
+	Rooms   int             // 1 when 0
+	Events  int             // in all
+	Sizes   []int           // the events of each room, if set: instead of Rooms and Events
+	Src     string          // "b.example" when ""
+	O       json.RawMessage // the data of every event; ChatMessage when nil
+	Writers int             // rooms written at once; 4 × GOMAXPROCS when 0
 }
 
 // BenchEventsVariable names the environment variable that sets the size
@@ -120,7 +120,7 @@ func Populate(tb testing.TB, s *store.Store, f Fill) *Filled {
 	if f.Writers <= 0 {
 		f.Writers = 4 * runtime.GOMAXPROCS(0)
 	}
-	canonical, err := hashing.CanonicalObject(f.O)
+	canonical, err := eventstore.ParseData(f.O)
 	if err != nil {
 		tb.Fatal(err)
 	}

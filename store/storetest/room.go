@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/eventstore-go/eventstore/edits"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
+
+	"github.com/eventstore-go/eventstore/internal/bsondata"
 )
 
 // Room is a context room/r1 with a genesis, ten messages, an update and a
@@ -27,7 +30,7 @@ func NewRoom(tb testing.TB, s *store.Store) *Room {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	data := func(js string) bson.Raw { return Data(tb, js) }
+	data := func(js string) json.RawMessage { return Data(tb, js) }
 	r := &Room{}
 	g, err := s.CreateContext(ctx, "room", "r1", "", data(`{"name":"r1"}`))
 	if err != nil {
@@ -60,16 +63,16 @@ func NewRoom(tb testing.TB, s *store.Store) *Room {
 // RemoteEvent builds an event as another server would send it: src,
 // context, type, ts, parents and data o ({} when nil), with its dHash and
 // id computed; unsigned.
-func RemoteEvent(tb testing.TB, src, ct, cid, typ string, ts int64, pids []string, o bson.Raw) *eventstore.Event {
+func RemoteEvent(tb testing.TB, src, ct, cid, typ string, ts int64, pids []string, o json.RawMessage) *eventstore.Event {
 	tb.Helper()
 	if o == nil {
-		o = bson.Raw{5, 0, 0, 0, 0} // {}
+		o = json.RawMessage("{}")
 	}
-	canonical, err := hashing.CanonicalObject(o)
+	canonical, err := eventstore.ParseData(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(pids)), V: eventstore.SchemaVersion, TS: ts, Src: src, Ct: ct, Cid: cid, T: typ, O: o, D: o}
+	e := &eventstore.Event{Pids: slices.Sorted(slices.Values(pids)), V: eventstore.SchemaVersion, TS: ts, Src: src, Ct: ct, Cid: cid, T: typ, O: canonical, D: canonical}
 	if e.Pids == nil {
 		e.Pids = []string{}
 	}
@@ -77,14 +80,26 @@ func RemoteEvent(tb testing.TB, src, ct, cid, typ string, ts int64, pids []strin
 	return e
 }
 
-// Data parses JSON into event data, failing the test on error.
-func Data(tb testing.TB, js string) bson.Raw {
+// Data parses JSON into event data (canonical JSON), failing the test on
+// error.
+func Data(tb testing.TB, js string) json.RawMessage {
 	tb.Helper()
 	o, err := eventstore.ParseData([]byte(js))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return o
+}
+
+// BSON is event data as the store keeps it, for tests that write
+// documents themselves.
+func BSON(tb testing.TB, data json.RawMessage) bson.Raw {
+	tb.Helper()
+	doc, _, err := bsondata.FromJSON(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return doc
 }
 
 // Context is a context for one test: cancelled after five minutes or when
