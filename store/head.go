@@ -130,9 +130,9 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 	if err := s.finishUndos(ctx, w.ct, w.cid); err != nil {
 		return nil, err // its head names events that are not stored: build nothing on it
 	}
-	lost := false
+	var guess int64 // the latest version, as far as a lost claim tells (0: probe for it)
 	for range maxClaimAttempts {
-		if err := s.loadHead(ctx, w, !lost); err != nil {
+		if err := s.loadHead(ctx, w, guess); err != nil {
 			return nil, err
 		}
 		next, docs, err := build(w.head)
@@ -160,18 +160,17 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 				}
 				w.taken[taken.clid] = e
 			}
-			w.head, lost = nil, true
+			w.head, guess = nil, next.Seq-1 // nothing was written: the same head, read again
 			continue
 		}
 		if err != nil {
 			w.head = nil
 			return nil, dbError("writing the events", err)
 		}
-		w.sawSeq(next.Seq)
 		if !won {
 			// Someone else wrote that version: it is the one to build on
 			// (if yet another exists, the next claim says so).
-			w.head, lost = nil, true
+			w.head, guess = nil, next.Seq
 			continue
 		}
 		if err := s.complete(ctx, w.ct, next, docs); err != nil {

@@ -165,7 +165,6 @@ func (s *Store) head(ctx context.Context, ct, cid string) (*head, error) {
 	if h == nil {
 		return nil, eventstore.Errorf(eventstore.ENOTFOUND, "context %s/%s does not exist", ct, cid)
 	}
-	w.sawSeq(h.Seq)
-	w.latest.Store(h)
+	w.saw(h)
 	return h, nil
 }

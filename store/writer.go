@@ -42,8 +42,10 @@ type writer struct {
 	hinted    int64     // the version last recorded in the registry
 	lastWrite time.Time // of the last batch that wrote events (quiet)
 
-	seq    atomic.Int64         // the newest version this store has seen, even if head is nil
-	latest atomic.Pointer[head] // the newest version this store has read or written
+	// latest is the newest version this store has read or written:
+	// readers start from it, and a writer that lost a claim takes the
+	// version after it for the winner's.
+	latest atomic.Pointer[head]
 
 	// taken: clids the batch being written found used, and their events
 	// (claimed.go); reset for every batch.
@@ -53,20 +55,25 @@ type writer struct {
 	queue []*request
 }
 
-func (w *writer) knownSeq() int64 { return w.seq.Load() }
-
-// setHead records h (complete) as the latest version, as of now.
-func (w *writer) setHead(h *head, now time.Time) {
-	w.head, w.verified = h, now
-	w.sawSeq(h.Seq)
-	w.latest.Store(h)
+// knownSeq is the number of the newest version this store has seen.
+func (w *writer) knownSeq() int64 {
+	if h := w.latest.Load(); h != nil {
+		return h.Seq
+	}
+	return 0
 }
 
-// sawSeq records that version n exists.
-func (w *writer) sawSeq(n int64) {
+// setHead records h (complete) as the version to build on, as of now.
+func (w *writer) setHead(h *head, now time.Time) {
+	w.head, w.verified = h, now
+	w.saw(h)
+}
+
+// saw records that version h exists, unless a newer one is known.
+func (w *writer) saw(h *head) {
 	for {
-		cur := w.seq.Load()
-		if n <= cur || w.seq.CompareAndSwap(cur, n) {
+		cur := w.latest.Load()
+		if cur != nil && cur.Seq >= h.Seq || w.latest.CompareAndSwap(cur, h) {
 			return
 		}
 	}
@@ -166,15 +173,16 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	}
 	w.lastWrite = s.opts.Now()
 	s.scheduleIdle(w)
-	s.tellFollowers(w.ct, w.cid, p.written)
+	s.tellFollowers(w.ct, w.cid, p.events())
 }
 
 // loadHead makes sure w.head is the latest version, completed: after a
 // lost claim, an error or at first use. The context may not exist yet
-// (w.head stays nil). Without probe it takes the newest version this store
-// has seen as the latest, as after a lost claim: it saves a read in the
-// race with the winner, and a wrong guess only loses the next claim too.
-func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
+// (w.head stays nil). Given a guess (after a lost claim: the winner's
+// version) it takes that version for the latest rather than probing: it
+// saves a read in the race with the winner, and a wrong guess only loses
+// the next claim too.
+func (s *Store) loadHead(ctx context.Context, w *writer, guess int64) error {
 	now := s.opts.Now() // what is read below was the newest at least since then
 	if w.head != nil && now.Sub(w.verified) < claimFresh {
 		return nil
@@ -188,10 +196,10 @@ func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
 			w.verified = now
 			return nil
 		}
-	case probe || w.knownSeq() < 1:
+	case guess < 1:
 		h, err = s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), nil)
 	default:
-		if h, err = s.readHead(ctx, w.ct, w.cid, w.knownSeq()); err == nil && (h == nil || h.folded) {
+		if h, err = s.readHead(ctx, w.ct, w.cid, guess); err == nil && (h == nil || h.folded) {
 			h, err = s.latestHead(ctx, w.ct, w.cid, 0, nil)
 		}
 	}
@@ -211,8 +219,17 @@ func (s *Store) loadHead(ctx context.Context, w *writer, probe bool) error {
 type plan struct {
 	next    *head      // the version to claim; nil if nothing to write
 	docs    []eventDoc // the events it adds
-	written []*eventstore.Event
-	answers []func() // set the requests' results once the version is written
+	answers []func()   // set the requests' results once the version is written
+}
+
+// events are the events the plan adds, as the requests are answered with
+// them (their documents were built from them: toDoc).
+func (p *plan) events() []*eventstore.Event {
+	out := make([]*eventstore.Event, len(p.docs))
+	for i := range p.docs {
+		out[i] = p.docs[i].built
+	}
+	return out
 }
 
 func (p *plan) answer(f func()) { p.answers = append(p.answers, f) }
@@ -298,7 +315,7 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 	for _, l := range next.Leaves {
 		leaves[l.ID] = true
 	}
-	for _, e := range pl.p.written {
+	for _, e := range pl.p.events() {
 		e.IsLeaf = leaves[e.ID]
 	}
 	return &pl.p, nil
@@ -326,7 +343,6 @@ func (pl *planner) addEvent(e *eventstore.Event, o bson.Raw) eventDoc {
 		next.Participation.add(eventstore.JoinedServer(e.O), e.ID)
 	}
 	pl.added[e.ID] = e
-	pl.p.written = append(pl.p.written, e)
 	doc := toDoc(e, o)
 	doc.IsLeaf = false // flags follow the head's Flagged (flags.go)
 	return doc
