@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/eventstore-go/eventstore/hashing"
+
 	"github.com/eventstore-go/eventstore/internal/bsondata"
 )
 

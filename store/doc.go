@@ -1,7 +1,7 @@
 // Package store keeps events in MongoDB (or the embedded FerretDB) with
 // leaf tracking, idempotent appends, updates and deletes. It writes and
 // reads; package audit checks what it wrote, through the read-only view in
-// records.go. It reaches the database through package internal/database,
+// read_records.go. It reaches the database through package internal/database,
 // which alone knows the backend: the store asks it what the backend can do
 // (read ranges, count cheaply, escape nested arrays) and how far a failed
 // atomic insert got (database.InsertError), never which backend it is.
@@ -38,23 +38,23 @@
 // the reads to catch up), and an acknowledged event is always in a
 // version. A clid used already fails that insert at its record, which
 // names the first event: an append with a clid reads nothing before it
-// (claiminsert.go).
+// (claim_insert.go).
 //
 // What a version implies beyond that insert — the clid records of events
-// it ingests, isLeaf flags,
-// edits applied to their targets — is its completion. Completion is
+// it ingests, isLeaf flags, edits applied to their targets — is its
+// completion. Completion is
 // idempotent, and a writer completes version N before it claims N+1,
 // whoever claimed N; so a crash or an error between any two steps is healed
 // by the next write to the context, from any process, or by a repair
 // (package audit derives what the head should say, Rederive writes it).
-// Every version is built by successor and written by advance (head.go),
+// Every version is built by successor and written by advance (claim.go),
 // whoever writes it: appends, flag versions and repairs.
 //
 // Within one process, appends to one context are grouped: while one batch
 // is being written the next requests queue, and the next batch writes them
 // all with one claim (group commit). Events of a batch form a chain. The
 // claims of different contexts of one type that are ready together share
-// one insert in turn (sharedinsert.go), each still its own compare-and-
+// one insert in turn (claim_shared.go), each still its own compare-and-
 // swap; on the embedded store the writes of a process reach SQLite one at
 // a time (writegate.go).
 // Several processes may share a database; they contend only through the
@@ -68,14 +68,14 @@
 // before they build on one they have known for over a minute, so that a
 // folded version's number is never claimed again.
 //
-// The timeline (timeline.go) is read by position: a page starts and ends
-// at a Cursor, and the commit logs at a LogPos (logpos.go). The store deals
+// The timeline (read_timeline.go) is read by position: a page starts and
+// ends at a Cursor, and the commit logs at a LogPos (read_logpos.go). The store deals
 // in these values only; package stream writes them as the cursors clients
 // hold.
 //
-// isLeaf flags on event documents follow the head lazily (flags.go), so
-// that an append does not also update its parent; the API reports isLeaf
-// from the head.
+// isLeaf flags on event documents follow the head lazily
+// (complete_flags.go), so that an append does not also update its parent;
+// the API reports isLeaf from the head.
 //
 // # Edits
 //
@@ -85,31 +85,39 @@
 // events of the target over o, in (ts, _id) order, so every server ends
 // with the same d whatever order they arrived in. The rules (what an edit
 // event says, how it applies, the fold) are package edits; the store
-// records edits and writes their fold (fold.go). Each edit is recorded in
+// records edits and writes their fold (complete_fold.go). Each edit is recorded in
 // <ct>_edits under "<target>#<k>" (k claimed by insert), and a writer that
 // wrote d checks for records it has not folded yet before it stops, so two
 // processes editing one target cannot lose an edit.
 //
 // # The path of an append
 //
-//  1. Request: Append (append.go; ingest.go for events from elsewhere)
-//     validates the input and makes a request (request.go).
-//  2. Queue: submit (writer.go) queues it on its context's writer; one
-//     goroutine per busy context takes the queue as a batch (writeBatch).
-//  3. Plan: loadHead (writer.go, head.go) makes sure the writer holds the
-//     latest head version; plan (writer.go) prefetches what the batch
-//     needs (ingest.go, lookup.go) and the planner builds the events and
-//     the next version (append.go: request, repeat, checkTarget).
-//  4. Claim: advance (head.go) claims the version: claimLogged
-//     (commitlog.go) takes a commit log number, insertVersion
-//     (claiminsert.go) lays out entry, clid records, version and events,
-//     and the shared insert (sharedinsert.go) writes them with other
+// The files of the write path are named by its phases, in order:
+//
+//  1. Request (request.go; request_ingest.go for events from elsewhere):
+//     Append and its siblings check the input and make a request.
+//  2. Queue (queue.go): submit queues it on its context's writer; one
+//     goroutine per busy context takes the queue as a batch (writeBatch)
+//     and hands it to advance (claim.go), which runs phases 3 to 5.
+//  3. Plan (plan.go): loadHead makes sure the writer holds the latest head
+//     version (head.go reads versions); plan prefetches what the batch
+//     needs (plan_prefetch.go) and the planner builds the events and the
+//     next version (plan_local.go: request, repeat, checkTarget;
+//     plan_ingest.go for a peer's events).
+//  4. Claim (claim.go): advance claims the version: claimLogged
+//     (claim_commitlog.go) takes a commit log number, insertVersion
+//     (claim_insert.go) lays out entry, clid records, version and events,
+//     and the shared insert (claim_shared.go) writes them with other
 //     contexts' claims in one atomic insert (database.Conn.InsertAtomically).
 //     A lost claim reads the newer head and plans again (back to 3); a
 //     used clid answers with the event that has it.
-//  5. Complete: complete (head.go) finishes what the version implies: edits
-//     folded into their targets (fold.go), isLeaf flags later and lazily
-//     (flags.go, idle.go); a crash here is finished by the next writer.
-//  6. Tell: the writer answers the requests and tells the followers
-//     (Follow, store.go), such as the streams and the federation.
+//  5. Complete (complete.go): what the version implies is written: edits
+//     folded into their targets (complete_fold.go), isLeaf flags later and
+//     lazily (complete_flags.go, idle.go); a crash here is finished by the
+//     next writer.
+//  6. Tell (queue.go): the writer answers the requests and tells the
+//     followers (Follow, store.go), such as the streams and the federation.
+//
+// Reads are apart, in read*.go; upkeep in compact.go and spans.go (folding
+// old versions), idle.go, repair.go, undo.go and space.go.
 package store

@@ -32,7 +32,7 @@ type eventDoc struct {
 	DeletedAt *bson.DateTime    `bson:"deletedAt,omitempty"`
 	Sigs      map[string]string `bson:"sigs,omitempty"`
 	Fold      *foldState        `bson:"dFold,omitempty"`
-	// ArraysEscaped marks o and d as stored escaped (nested.go).
+	// ArraysEscaped marks o and d as stored escaped (internal/database/escape.go).
 	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
 
 	// built is the event this document was made from (toDoc), so that
@@ -149,8 +149,8 @@ type head struct {
 	// this version is written: Added holds positions Pos-len(Added)+1 …
 	// Pos, in order, and Types their event types. Log is the newest entry
 	// of the context type's commit log naming a version of this context up
-	// to this one: this one's, if it adds events. See timeline.go and
-	// commitlog.go.
+	// to this one: this one's, if it adds events. See read_timeline.go and
+	// claim_commitlog.go.
 	Pos   int64    `bson:"pos"`
 	Types []string `bson:"types,omitempty"`
 	Log   int64    `bson:"log,omitempty"`
@@ -270,7 +270,7 @@ type editDoc struct {
 	T     string   `bson:"t"` // event.update or event.delete
 	Set   []setOp  `bson:"set,omitempty"`
 	Unset []string `bson:"unset,omitempty"`
-	// ArraysEscaped marks the set values as stored escaped (nested.go).
+	// ArraysEscaped marks the set values as stored escaped (internal/database/escape.go).
 	ArraysEscaped bool `bson:"arraysEscaped,omitempty"`
 }
 

@@ -10,7 +10,7 @@ import (
 
 // Upkeep that can wait runs when a context has been idle for
 // Options.LeafFlagDelay, so that a busy context spends its writes on
-// events: the isLeaf flags catch up with the leaves (flags.go), and the
+// events: the isLeaf flags catch up with the leaves (complete_flags.go), and the
 // contexts registry records the newest version, where a store that knows
 // nothing of the context starts looking for the latest.
 
@@ -38,7 +38,7 @@ func (s *Store) onIdle(w *writer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
-	// A write to a quiet context flagged its leaves itself (flags.go):
+	// A write to a quiet context flagged its leaves itself (complete_flags.go):
 	// then there is nothing to look up. (Another process's writes have an
 	// upkeep of their own.)
 	if h := w.head; h != nil && slices.Equal(leafIDs(h.Leaves), h.Flagged) {

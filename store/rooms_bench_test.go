@@ -41,7 +41,7 @@ var acrossShapes = []acrossShape{
 	{name: "rooms=1", rooms: 1},
 	{name: "raw-insertone", raw: true},
 	{name: "rooms=20", rooms: manyRooms},
-	// The same with the isLeaf flags' idle upkeep (flags.go) put off past
+	// The same with the isLeaf flags' idle upkeep (complete_flags.go) put off past
 	// the run: what the flag versions cost when rooms go idle between
 	// appends.
 	{name: "rooms=20-flagdelay=1m", rooms: manyRooms, delay: time.Minute},

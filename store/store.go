@@ -34,7 +34,7 @@ type Options struct {
 	// id; they are stored with every event created here (federation).
 	Sign func(id string) map[string]string
 	// LeafFlagDelay is how long a context must be idle before the isLeaf
-	// flags in the database catch up with its leaves (see flags.go);
+	// flags in the database catch up with its leaves (see complete_flags.go);
 	// a second when zero.
 	LeafFlagDelay time.Duration
 	// Participants makes IngestFrom refuse events whose origin (src) does not
@@ -63,7 +63,7 @@ type Store struct {
 	writers map[string]*writer        // by contextKey
 	types   map[string]bool           // context types whose collections are prepared
 	logs    map[string]*commitLog     // by context type
-	shared  map[string]*sharedInserts // by context type (sharedinsert.go)
+	shared  map[string]*sharedInserts // by context type (claim_shared.go)
 	spans   spanCache                 // spans.go
 
 	compacting sync.Mutex // one Compact at a time

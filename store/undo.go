@@ -10,8 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // Taking back a claim that was half written.
@@ -23,7 +24,7 @@ import (
 // its clid records and those of its events that are stored, so that the room is as if the
 // claim had lost. Its commit log entry stays: readers take an entry whose
 // version is missing, or is another claim's, as an orphan and pass it
-// (commits.go). A full disk may refuse the removal too; the claim then
+// (read_commits.go). A full disk may refuse the removal too; the claim then
 // waits in undos, and this process writes nothing more to that room until
 // it is taken back (advance), which it tries again on every write there
 // and whenever the store sees writes succeed again (space.go).

@@ -16,7 +16,7 @@
 //
 // It reads the store through Store (store.go), the few methods of
 // *store.Store it calls, and writes nothing but the void entries the
-// store's log reader may write (see store/commitlog.go). A Hub learns of this
+// store's log reader may write (see store/claim_commitlog.go). A Hub learns of this
 // process's writes at once (Committed, called by a follower of the store: store.Store.Follow)
 // and of other processes' by reading the logs every Config.Poll, an _id
 // read per context type, and on MongoDB also at once, woken by a change

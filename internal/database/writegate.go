@@ -9,7 +9,7 @@ import "context"
 // once ran at a quarter of the rate of the same inserts one after the
 // other. So on FerretDB the writes of this process go to SQLite
 // one at a time, through the gate below, and the claims that queue behind
-// it meanwhile share the next insert (the store's sharedinsert.go). Other processes on
+// it meanwhile share the next insert (the store's claim_shared.go). Other processes on
 // the same file still meet SQLite's lock. On MongoDB writes are not gated.
 
 // Write runs f, a database write, alone among this connection's writes on

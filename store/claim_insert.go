@@ -22,7 +22,7 @@ import (
 // unique _id, so a duplicate says which was had first:
 //
 //   - the entry: another writer took that log number; the claim tries the
-//     next (commitlog.go), unless the version is taken as well;
+//     next (claim_commitlog.go), unless the version is taken as well;
 //   - a clid record: that clid was used in the context already. The
 //     request is a repeat (or a clid reused for another message): its
 //     answer is the event the record names, and the batch is planned
@@ -32,7 +32,7 @@ import (
 //
 // On FerretDB an ordered insert that fails goes on one document at a time
 // and stops at the duplicate, so what comes before it is written: an entry
-// with no version is passed by readers (commits.go), and the records before
+// with no version is passed by readers (read_commits.go), and the records before
 // a duplicate record, which name events that will not be written, are
 // removed. In a MongoDB transaction nothing is written, and the duplicate's
 // document is not named: it is found by reading.

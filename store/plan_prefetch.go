@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 
@@ -105,4 +106,53 @@ func prefetchIn(ctx context.Context, s *Store, ct, cid string, k *known, ids []s
 		k.mu.Unlock()
 	}
 	return nil
+}
+
+// prefetch reads, concurrently, what planning a batch will need: the
+// targets of its edits, and for remote events whether the first of each
+// chain and parents from outside the batch are stored. Anything else
+// planning needs it reads on demand. Clids are not read: a clid used
+// already fails the claim's insert (claim_insert.go), which names the event
+// that has it; taken holds those, and k starts with them.
+func (s *Store) prefetch(ctx context.Context, ct, cid string, batch []*request, leaves []leaf, taken map[string]*eventstore.Event) (*known, error) {
+	k := &known{clids: maps.Clone(taken), docs: map[string]*eventDoc{}, deleted: map[string]bool{}}
+	if k.clids == nil {
+		k.clids = map[string]*eventstore.Event{}
+	}
+	var ids []string
+	isLeaf := map[string]bool{}
+	for _, l := range leaves {
+		isLeaf[l.ID] = true
+	}
+	for _, r := range batch {
+		if r.done {
+			continue
+		}
+		switch r.kind {
+		case kindEdit:
+			ids = append(ids, r.target)
+		case kindIngest:
+			inBatch := map[string]bool{}
+			for _, e := range r.remote {
+				root := true
+				for _, p := range e.Pids {
+					if inBatch[p] {
+						root = false
+					} else if !isLeaf[p] {
+						ids = append(ids, p)
+					}
+				}
+				if root {
+					ids = append(ids, e.ID)
+				}
+				inBatch[e.ID] = true
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchConcurrency)
+	for _, id := range uniq(ids) {
+		g.Go(func() error { _, err := k.lookup(gctx, s, ct, cid, id); return err })
+	}
+	return k, g.Wait()
 }

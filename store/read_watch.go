@@ -5,8 +5,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/eventstore-go/eventstore/internal/database"
 	"github.com/eventstore-go/eventstore/migrations"
+
+	"github.com/eventstore-go/eventstore/internal/database"
 )
 
 // WatchLogs calls wake with the context type of every commit log entry

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/eventstore-go/eventstore/edits"
+
 	"github.com/eventstore-go/eventstore/internal/bsondata"
 	"github.com/eventstore-go/eventstore/internal/database"
 )

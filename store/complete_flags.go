@@ -31,7 +31,7 @@ import (
 // of the version with the events themselves, in its claim's insert, and
 // the version names them in Flagged. A batch into a quiet context takes
 // them (see writer.quiet): there the idle upkeep would otherwise write a
-// flag version and update the events a second later (flags.go), two more
+// flag version and update the events a second later (complete_flags.go), two more
 // writes for every message of a room that gets one now and then.
 func (pl *planner) flagLeaves(events []eventDoc) {
 	for i := range events {

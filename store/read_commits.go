@@ -40,7 +40,7 @@ const (
 // ReadLog returns the commits of context type ct's log after entry after,
 // whole, until they hold at least max events or the log ends, and the last
 // entry it has passed: the cursor for the next call. It never skips an
-// entry that may still be written (see commitlog.go): at a missing one it
+// entry that may still be written (see claim_commitlog.go): at a missing one it
 // stops, and returns what it has, until the entry arrives or is voided.
 // Commits this process wrote come from memory; others are read by _id.
 func (s *Store) ReadLog(ctx context.Context, ct string, after int64, max int) (commits []*Commit, through int64, err error) {

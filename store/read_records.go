@@ -46,12 +46,12 @@ type Record struct {
 	Event *StoredEvent // an event; nil for a head version or a document that does not decode
 	Err   error        // why the document does not decode as an event
 	// LogEntry: an entry of the context type's commit log, or a span of
-	// them, not part of any context's graph (commitlog.go).
+	// them, not part of any context's graph (claim_commitlog.go).
 	LogEntry bool
 	// Span: a version span, old head versions in compact form (spans.go).
 	Span bool
 	// ClidRecord: the record of a client id, naming the event that has it
-	// (claiminsert.go); not part of the graph either.
+	// (claim_insert.go); not part of the graph either.
 	ClidRecord bool
 }
 

@@ -15,7 +15,7 @@ import (
 
 // Group commit across contexts.
 //
-// A claim (head.go) is one atomic insert of a version with its commit log
+// A claim (claim.go) is one atomic insert of a version with its commit log
 // entry and events. Claims of different contexts of one type that are
 // ready at the same moment share one insert: while one shared insert is
 // being written, the next claims queue, and the next insert writes them
