@@ -57,7 +57,7 @@ func Canonical(v any) ([]byte, error) {
 	if raw, ok := v.(bson.Raw); ok {
 		return hashing.CanonicalBSON(raw)
 	}
-	return hashing.Canonical(fromDriver(v))
+	return hashing.Canonical(Data(v))
 }
 
 // CanonicalObject is Canonical for event data, which must be an object.
@@ -65,44 +65,35 @@ func CanonicalObject(v any) ([]byte, error) {
 	if raw, ok := v.(bson.Raw); ok {
 		return hashing.CanonicalBSON(raw)
 	}
-	return hashing.CanonicalObject(fromDriver(v))
+	return hashing.CanonicalObject(Data(v))
 }
 
 // Data is Value backwards: a value decoded from BSON (bson.D, bson.A …)
-// as hashing's values.
-func Data(v any) any { return fromDriver(v) }
-
-// fromDriver is Data, where bson.Raw stays as it is if it does not decode.
-func fromDriver(v any) any {
+// as hashing's values; a bson.Raw that does not decode stays as it is, for
+// hashing to refuse. The two are each other's mirror, kept apart because
+// each side's types are its own.
+func Data(v any) any {
 	switch x := v.(type) {
 	case bson.D:
 		obj := make(hashing.Object, len(x))
 		for i, e := range x {
-			obj[i] = hashing.Member{Name: e.Key, Value: fromDriver(e.Value)}
+			obj[i] = hashing.Member{Name: e.Key, Value: Data(e.Value)}
 		}
 		return obj
 	case bson.M:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = fromDriver(e)
-		}
-		return m
+		return Data(map[string]any(x))
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[k] = fromDriver(e)
+			m[k] = Data(e)
 		}
 		return m
 	case bson.A:
-		a := make([]any, len(x))
-		for i, e := range x {
-			a[i] = fromDriver(e)
-		}
-		return a
+		return Data([]any(x))
 	case []any:
 		a := make([]any, len(x))
 		for i, e := range x {
-			a[i] = fromDriver(e)
+			a[i] = Data(e)
 		}
 		return a
 	case bson.Raw:
@@ -110,7 +101,7 @@ func fromDriver(v any) any {
 		if err := bson.Unmarshal(x, &d); err != nil {
 			return x // refused by hashing as an unsupported type
 		}
-		return fromDriver(d)
+		return Data(d)
 	}
 	return v
 }
