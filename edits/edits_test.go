@@ -1,7 +1,6 @@
 package edits_test
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
+	"github.com/eventstore-go/eventstore/edits/editstest"
 	"github.com/eventstore-go/eventstore/hashing"
 )
 
@@ -111,39 +111,17 @@ func TestApply(t *testing.T) {
 	}
 }
 
-// sixUpdates are concurrent updates of one target, two at the same ts so
-// that the id breaks the tie.
+// sixUpdates are editstest.SixUpdates as the fold reads them; the tied
+// sixth update's id is the smaller, so it folds first.
 func sixUpdates(t testing.TB) []edits.Event {
-	ops := []string{
-		`{"set":[{"path":"msg","value":"first edit"}],"target":"%s"}`,
-		`{"set":[{"path":"msg","value":"second edit"},{"path":"meta.edited","value":true}],"target":"%s"}`,
-		`{"target":"%s","unset":["meta.edited"]}`,
-		`{"set":[{"path":"meta.by","value":"bob"}],"target":"%s"}`,
-		`{"set":[{"path":"reactions","value":{"+1":["alice"]}}],"target":"%s","unset":["u.name"]}`,
-		`{"set":[{"path":"msg","value":"tied edit"}],"target":"%s"}`,
-	}
-	times := []int64{1000, 2000, 3000, 4000, 5000, 2000}
-	ids := []string{"1", "4", "2", "6", "5", "3"} // the tied edit's id is the smaller: it folds first
+	ids := []string{"1", "4", "2", "6", "5", "3"}
 	var out []edits.Event
-	for i, op := range ops {
-		_, ed, err := edits.Parse(eventstore.TypeUpdate, data(t, fmt.Sprintf(op, target)))
+	for i, u := range editstest.SixUpdates(target) {
+		_, ed, err := edits.Parse(eventstore.TypeUpdate, data(t, u.O))
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, edits.Event{ID: strings.Repeat(ids[i], 64), TS: times[i], T: eventstore.TypeUpdate, Edit: ed})
-	}
-	return out
-}
-
-func permutations(n int) [][]int {
-	if n == 1 {
-		return [][]int{{0}}
-	}
-	var out [][]int
-	for _, p := range permutations(n - 1) {
-		for i := 0; i <= len(p); i++ {
-			out = append(out, slices.Insert(slices.Clone(p), i, n-1))
-		}
+		out = append(out, edits.Event{ID: strings.Repeat(ids[i], 64), TS: u.TS, T: eventstore.TypeUpdate, Edit: ed})
 	}
 	return out
 }
@@ -151,10 +129,10 @@ func permutations(n int) [][]int {
 // TestFoldConvergesInEveryOrder folds the same six updates given in all
 // 720 orders, with a repeat, and requires the same d every time.
 func TestFoldConvergesInEveryOrder(t *testing.T) {
-	o := data(t, `{"msg":"original","u":{"_id":"u1","name":"Alice"}}`)
+	o := data(t, editstest.Original)
 	updates := sixUpdates(t)
-	want := `{"meta":{"by":"bob"},"msg":"second edit","reactions":{"+1":["alice"]},"u":{"_id":"u1"}}`
-	for _, order := range permutations(len(updates)) {
+	want := editstest.Folded
+	for _, order := range editstest.Permutations(len(updates)) {
 		var events []edits.Event
 		for _, i := range order {
 			events = append(events, updates[i])

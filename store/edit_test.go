@@ -3,7 +3,6 @@ package store_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/edits"
+	"github.com/eventstore-go/eventstore/edits/editstest"
 	"github.com/eventstore-go/eventstore/hashing"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -34,38 +34,14 @@ func ingestOne(t *testing.T, s *store.Store, e *eventstore.Event, want store.Ing
 	}
 }
 
-// sixUpdates are concurrent updates of one target (all children of it) by
+// sixUpdates are editstest.SixUpdates as events: children of the target by
 // its author (the authorship rule: edits come from the event's server or
-// the room's creator), as several of its processes would write them, two
-// at the same ts so that _id breaks the tie.
+// the room's creator), as several of its processes would write them.
 func sixUpdates(t testing.TB, genesis, target *eventstore.Event) []*eventstore.Event {
-	ops := []string{
-		`{"set":[{"path":"msg","value":"first edit"}],"target":"%s"}`,
-		`{"set":[{"path":"msg","value":"second edit"},{"path":"meta.edited","value":true}],"target":"%s"}`,
-		`{"target":"%s","unset":["meta.edited"]}`,
-		`{"set":[{"path":"meta.by","value":"bob"}],"target":"%s"}`,
-		`{"set":[{"path":"reactions","value":{"+1":["alice"]}}],"target":"%s","unset":["u.name"]}`,
-		`{"set":[{"path":"msg","value":"tied edit"}],"target":"%s"}`,
-	}
-	times := []int64{1000, 2000, 3000, 4000, 5000, 2000}
 	var out []*eventstore.Event
-	for i, op := range ops {
-		out = append(out, remoteEvent(t, target.Src, "room", genesis.Cid, eventstore.TypeUpdate, target.TS+times[i],
-			[]string{target.ID}, data(t, fmt.Sprintf(op, target.ID))))
-	}
-	return out
-}
-
-func permutations(n int) [][]int {
-	if n == 1 {
-		return [][]int{{0}}
-	}
-	var out [][]int
-	for _, p := range permutations(n - 1) {
-		for i := 0; i <= len(p); i++ {
-			q := slices.Insert(slices.Clone(p), i, n-1)
-			out = append(out, q)
-		}
+	for _, u := range editstest.SixUpdates(target.ID) {
+		out = append(out, remoteEvent(t, target.Src, "room", genesis.Cid, eventstore.TypeUpdate, target.TS+u.TS,
+			[]string{target.ID}, data(t, u.O)))
 	}
 	return out
 }
@@ -77,9 +53,9 @@ func TestUpdatesConvergeInEveryOrder(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		genesis := remoteEvent(t, "a.example", "room", "r1", "room", 1_000_000, nil, nil)
 		target := remoteEvent(t, "a.example", "room", "r1", "msg", 1_000_001, []string{genesis.ID},
-			data(t, `{"msg":"original","u":{"_id":"u1","name":"Alice"}}`))
+			data(t, editstest.Original))
 		updates := sixUpdates(t, genesis, target)
-		orders := permutations(len(updates))
+		orders := editstest.Permutations(len(updates))
 		if testing.Short() {
 			orders = orders[:24]
 		}
@@ -113,9 +89,9 @@ func TestUpdatesConvergeInEveryOrder(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		want := `{"meta":{"by":"bob"},"msg":"second edit","reactions":{"+1":["alice"]},"u":{"_id":"u1"}}`
+		want := editstest.Folded
 		if updates[1].ID < updates[5].ID { // same ts: the larger _id folds last
-			want = `{"meta":{"by":"bob"},"msg":"tied edit","reactions":{"+1":["alice"]},"u":{"_id":"u1"}}`
+			want = editstest.FoldedTiedLast
 		}
 		for i, r := range results {
 			if r != want {
@@ -171,18 +147,18 @@ func TestUpdateAndDelete(t *testing.T) {
 		if _, ok := rawDoc()["d"]; !ok {
 			t.Error("d of an updated event is not stored")
 		}
+		// The rules of an edit are package edits' (TestValidate); these show
+		// that the store applies them, with their codes, and the one rule
+		// that needs the target's data.
 		tests := []struct {
 			name string
 			ed   edits.Edit
 			code eventstore.Code
 		}{
 			{"nothing to do", edits.Edit{}, eventstore.EINVALID},
-			{"overlapping paths", edits.Edit{Set: []edits.SetOp{{Path: "a", Value: 1}}, Unset: []string{"a.b"}}, eventstore.EINVALID},
-			{"same path twice", edits.Edit{Unset: []string{"a", "a"}}, eventstore.EINVALID},
-			{"empty segment", edits.Edit{Unset: []string{"a..b"}}, eventstore.EINVALID},
 			{"dollar member", edits.Edit{Unset: []string{"$a"}}, eventstore.EINVALIDDATA},
+			{"value out of range", edits.Edit{Set: []edits.SetOp{{Path: "x", Value: int64(1 << 60)}}}, eventstore.EINVALIDDATA},
 			{"through a string", edits.Edit{Set: []edits.SetOp{{Path: "msg.x", Value: 1}}}, eventstore.EINVALIDDATA},
-			{"bad value", edits.Edit{Set: []edits.SetOp{{Path: "x", Value: int64(1 << 60)}}}, eventstore.EINVALIDDATA},
 		}
 		for _, tt := range tests {
 			_, err := s.Update(ctx, "room", "r1", m.ID, tt.ed)
