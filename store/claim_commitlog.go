@@ -105,7 +105,7 @@ func (s *Store) commitLog(ct string) *commitLog {
 func (l *commitLog) reserve(ctx context.Context, s *Store, ct string, after int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.next == 0 || s.opts.Now().Sub(l.nextAt) >= claimFresh {
+	if l.next == 0 || s.opts.Now().Sub(l.nextAt) >= s.claimFresh() {
 		end, err := s.logEnd(ctx, ct, max(l.next, 1))
 		if err != nil {
 			return 0, err

@@ -27,26 +27,40 @@ import (
 //     that it reads whether a newer version exists before it claims (and
 //     the commit log the same for its next number);
 //   - the compactor folds a version only if it is not its context's
-//     newest and was written more than CompactAfter ago, which is well
-//     past claimFresh and a write's timeout (batchTimeout).
+//     newest and was written more than CompactAfter ago, which is
+//     claimFresh plus a write's timeout (batchTimeout) plus the clock skew
+//     allowed between processes.
 //
 // A writer that claims N+1 knew N as the newest less than claimFresh
 // before, and N+1 did not exist then; so N+1 is younger than claimFresh
 // plus batchTimeout when the claim arrives, and not folded. Entries are
 // folded by the same rule, by the age of the version they name (a void
 // one by when it was voided). The clocks of the processes must agree to
-// within a minute or so.
+// within clockSkew.
+//
+// claimFresh is as long as that allows (8.5 minutes by default), so that a
+// room written again within minutes, as chat rooms are, needs no read
+// before its claim.
 
 const (
-	// claimFresh is how long a writer builds on the head it knows without
-	// looking for a newer one.
-	claimFresh = time.Minute
+	// clockSkew is how far the clocks of processes sharing a database may
+	// disagree.
+	clockSkew = time.Minute
+	// minClaimFresh is the least claimFresh.
+	minClaimFresh = time.Minute
 	// defaultCompactAfter is how old a head version or commit log entry
 	// must be to be folded.
 	defaultCompactAfter = 10 * time.Minute
 	// minCompactAfter is the least CompactAfter that keeps claims safe.
-	minCompactAfter = claimFresh + batchTimeout + time.Minute
+	minCompactAfter = minClaimFresh + batchTimeout + clockSkew
 )
+
+// claimFresh is how long a writer builds on the head it knows without
+// looking for a newer one: as long as a version another process wrote
+// meanwhile is sure not to be folded yet.
+func (s *Store) claimFresh() time.Duration {
+	return s.opts.CompactAfter - batchTimeout - clockSkew
+}
 
 // logFoldedID is the commit log's record of the entries folded so far.
 const logFoldedID = migrations.LogEntryPrefix + "folded"

@@ -28,7 +28,7 @@ func (s *Store) readHeadAfter(ctx context.Context, ct, cid string, seq int64, pr
 	if found {
 		return &d.Head, nil
 	}
-	if prev != nil && !prev.folded && prev.At.Time().After(s.opts.Now().Add(-s.opts.CompactAfter+claimFresh)) {
+	if prev != nil && !prev.folded && prev.At.Time().After(s.opts.Now().Add(-s.opts.CompactAfter+clockSkew)) {
 		return nil, nil
 	}
 	return s.foldedVersion(ctx, ct, cid, seq)

@@ -25,7 +25,7 @@ import (
 // the next claim too.
 func (s *Store) loadHead(ctx context.Context, w *writer, guess int64) error {
 	now := s.opts.Now() // what is read below was the newest at least since then
-	if w.head != nil && now.Sub(w.verified) < claimFresh {
+	if w.head != nil && now.Sub(w.verified) < s.claimFresh() {
 		return nil
 	}
 	var h *head
