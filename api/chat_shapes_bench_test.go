@@ -103,8 +103,9 @@ const (
 //   - commands/append: the database commands the store sent during the
 //     blocks (and inserts, finds and updates apart; FerretDB turning them
 //     into SQLite is most of the CPU);
-//   - upkeep-cpu-µs/append, upkeep-commands/append: the isLeaf upkeep left
-//     when a block ends (see below);
+//   - upkeep-cpu-µs/append, upkeep-commands/append: the rooms' idle upkeep
+//     (their isLeaf flags), done once the shape's blocks are over (see
+//     below), and whatever else was left to settle after a block;
 //   - x-dendrite: the multiple of Dendrite's figure (the aim is ≥ 10 in
 //     every shape).
 //
@@ -112,15 +113,15 @@ const (
 // the no-clid shape's; target ≥ 0.9) and rooms=20000 ratio-to-rooms=20
 // (over the clid shape in 20 rooms; target ≥ 0.8).
 //
-// After each block the store is settled (chatLoad.settle: the isLeaf
-// upkeep that waits for a room to be idle a second is done), outside the
-// block's time, its CPU reported apart (upkeep-cpu-µs/append), so that one
-// shape's upkeep does not fall into the next shape's block. Taking turns
-// leaves every room idle between its shape's blocks, so that upkeep would
-// happen anyway. Within a block, a room idle for a second gets its upkeep
-// as it would on a server, counted in the block: over 20,000 rooms every
-// message is to a room idle since its last one, so nearly all of that
-// shape's upkeep is in its blocks.
+// An append writes no isLeaf flag; a room's flags are written once it has
+// been idle for a minute (the store's default LeafFlagDelay). Here that
+// upkeep is done after each shape's last block (chatLoad.settle, Flush),
+// outside the blocks' time, its CPU reported apart
+// (upkeep-cpu-µs/append), so that one shape's upkeep does not fall into
+// another shape's block; a room's appends in a shape are all less than a
+// minute apart, so a server would coalesce them into one upkeep too.
+// whole-run-appends/s does not include it; add upkeep-cpu-µs/append to
+// cpu-µs/append for all that an append costs.
 //
 // The whole set takes 4–5 minutes here, most of it the 20,000-room shape:
 // a minute to create its rooms, then its 40,000 appends. To profile one
@@ -260,7 +261,7 @@ func measureChat(b *testing.B, backend storetest.Backend, shapes []chatShape) ma
 			r.blocks = append(r.blocks, rate)
 			r.cpu += cpu1 - cpu0
 			start = time.Now()
-			l.settle(b)
+			l.settle(b, blk == chatBlocks-1)
 			r.upkeepTime += time.Since(start)
 			r.upkeep += storetest.ProcessCPU(pid) - cpu1
 			for name, n := range commands1 {
@@ -326,7 +327,7 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 			l.commands.n[e.CommandName]++
 			l.commands.Unlock()
 		}}
-		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{LeafFlagDelay: chatLeafFlagDelay})
+		l.st = storetest.NewStore(b, backend.Connect(b, storetest.Options{Monitor: monitor}), "a.example", store.Options{LeafFlagDelay: chatUpkeepDelay})
 		handler = api.New(api.Config{Store: l.st, Cursors: stream.NewCursors("a.example")})
 		err := storetest.Concurrently(8, shape.rooms, func(r int) error {
 			_, err := l.st.CreateContext(ctx, "room", "r"+strconv.Itoa(r), "", nil)
@@ -335,7 +336,7 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 		if err != nil {
 			b.Fatal(err)
 		}
-		l.settle(b)
+		l.settle(b, true)
 	}
 	srv := httptest.NewServer(handler)
 	b.Cleanup(srv.Close)
@@ -350,31 +351,28 @@ func newChatLoad(b *testing.B, backend storetest.Backend, shape chatShape) *chat
 	return l
 }
 
-// chatFlushRooms: up to this many rooms, settle flushes the store; over
-// it, it waits for the idle upkeep to be done.
-const chatFlushRooms = 100
+// chatUpkeepDelay is the store's idle delay (Options.LeafFlagDelay) in the
+// benchmark: longer than a run, so that no room's idle upkeep (its isLeaf
+// flags) fires while another shape's block is measured. The upkeep is
+// done by settle at the end of a shape's blocks instead, as a server does
+// it once the rooms have been idle a minute (its default delay): for the
+// same rooms, with the same coalescing, since every room's appends in a
+// shape are less than a minute apart here.
+const chatUpkeepDelay = time.Hour
 
-// chatLeafFlagDelay is the store's idle delay (Options.LeafFlagDelay, its
-// default), which settle waits out.
-const chatLeafFlagDelay = time.Second
-
-// settle returns once the store has no isLeaf upkeep pending. With a few
-// rooms it calls store.Flush. With many it waits: Flush reads every
-// context's latest version from the database, even a context with nothing
-// to do (~0.3 ms of CPU each here, 8 s for 20,000 rooms, sixteen times a
-// run), where the idle timers of the rooms written last do just their
-// upkeep. So it waits the idle delay and then until the process has been
-// quiet (under 10 ms of CPU in 100 ms), for at most 10 s.
-func (l *chatLoad) settle(b *testing.B) {
+// settle returns once the store has nothing left to do: after a shape's
+// last block (and after its setup) it does the rooms' idle upkeep
+// (store.Flush); after the other blocks it waits until the process has
+// been quiet (under 10 ms of CPU in 100 ms), for at most 10 s.
+func (l *chatLoad) settle(b *testing.B, last bool) {
 	b.Helper()
 	switch {
 	case l.st == nil:
-	case l.shape.rooms <= chatFlushRooms:
+	case last:
 		if err := l.st.Flush(context.Background()); err != nil {
 			b.Fatalf("%s: flush: %v", l.shape.name, err)
 		}
 	default:
-		time.Sleep(chatLeafFlagDelay)
 		pid := os.Getpid()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 			cpu := storetest.ProcessCPU(pid)

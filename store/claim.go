@@ -84,7 +84,7 @@ func (s *Store) advance(ctx context.Context, w *writer, build func(h *head) (*he
 			w.head, guess = nil, next.Seq
 			continue
 		}
-		if err := s.complete(ctx, w.ct, next, docs); err != nil {
+		if err := s.complete(ctx, w.ct, next, docs, false); err != nil {
 			// The events are stored, and the next writer completes the
 			// version, but they are not acknowledged.
 			w.head = nil

@@ -26,9 +26,12 @@ import (
 // to their targets. events are the version's events when the caller has
 // them (nil: read what is needed). Every step is idempotent; it runs after
 // a claim, and again by any writer that finds h as the latest version
-// without knowing that it was completed. The clid records and flags touch
-// different documents, so they are written concurrently.
-func (s *Store) complete(ctx context.Context, ct string, h *head, events []eventDoc) error {
+// without knowing that it was completed (found): that one reads the flags
+// first and writes only those that differ, since a version found is
+// nearly always complete already (a restarted process finds every room's
+// that way). The clid records and flags touch different documents, so
+// they are written concurrently.
+func (s *Store) complete(ctx context.Context, ct string, h *head, events []eventDoc, found bool) error {
 	var g errgroup.Group
 	run := func(step string, f func() error) {
 		g.Go(func() error {
@@ -52,7 +55,7 @@ func (s *Store) complete(ctx context.Context, ct string, h *head, events []event
 		})
 	}
 	if len(h.Flag) > 0 || len(h.Unflag) > 0 {
-		run("flags", func() error { return s.writeLeafFlags(ctx, ct, h) })
+		run("flags", func() error { return s.writeLeafFlags(ctx, ct, h, found) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -96,33 +99,60 @@ func findEvent(events []eventDoc, id string) *eventDoc {
 // the newest one.
 // (A version claimed after that look is completed after it, by its
 // claimer.)
-func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head) error {
-	if err := s.setLeafFlags(ctx, ct, h.Cid, h.Flag, h.Unflag); err != nil {
+func (s *Store) writeLeafFlags(ctx context.Context, ct string, h *head, found bool) error {
+	flag, unflag := h.Flag, h.Unflag
+	if found {
+		var err error
+		if flag, unflag, err = s.unwrittenFlags(ctx, ct, h.Cid, flag, unflag); err != nil {
+			return err
+		}
+	}
+	if err := s.setLeafFlags(ctx, ct, h.Cid, flag, unflag); err != nil {
 		return err
 	}
-	if len(h.Flag) == 0 {
+	if len(flag) == 0 {
 		// Clearing a flag is never wrong, however late: a version clears
-		// the flags of events it gives children, and an event with a child
-		// is never a leaf again. (An append's completion, which clears its
-		// parents' flags, thus reads nothing.)
+		// the flags of events that got children, and an event with a
+		// child is never a leaf again.
 		return nil
 	}
 	latest, err := s.probeFrom(ctx, ct, h.Cid, h)
 	if err != nil || latest.Seq == h.Seq {
 		return err
 	}
-	var flag, unflag []string
+	var set, unset []string
 	for _, id := range h.Flag {
 		if !slices.Contains(latest.Flagged, id) {
-			unflag = append(unflag, id)
+			unset = append(unset, id)
 		}
 	}
 	for _, id := range h.Unflag {
 		if slices.Contains(latest.Flagged, id) {
-			flag = append(flag, id)
+			set = append(set, id)
 		}
 	}
-	return s.setLeafFlags(ctx, ct, h.Cid, flag, unflag)
+	return s.setLeafFlags(ctx, ct, h.Cid, set, unset)
+}
+
+// unwrittenFlags is flag and unflag less the events whose stored flag is
+// already so: a read by _id costs less than an update, above all on
+// FerretDB, where an update is a transaction of its own.
+func (s *Store) unwrittenFlags(ctx context.Context, ct, cid string, flag, unflag []string) (f, u []string, err error) {
+	k := &known{docs: map[string]*eventDoc{}}
+	if err := prefetchIDs(ctx, s, ct, cid, k, slices.Concat(flag, unflag)); err != nil {
+		return nil, nil, err
+	}
+	for _, id := range flag {
+		if d := k.docs[id]; d == nil || !d.IsLeaf {
+			f = append(f, id)
+		}
+	}
+	for _, id := range unflag {
+		if d := k.docs[id]; d != nil && d.IsLeaf {
+			u = append(u, id)
+		}
+	}
+	return f, u, nil
 }
 
 // setLeafFlags sets isLeaf on the events flag of context cid and removes

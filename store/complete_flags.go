@@ -4,83 +4,45 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Leaf flags.
 //
 // The head is the authority on a context's leaves; the isLeaf flags on the
-// event documents follow it. Setting the flag when an event is written and
-// clearing it when the event gets a child would cost a database write per
-// append on top of the claim and the insert, and on FerretDB an update costs
-// more than an insert. So events are written without the flag, and the
-// head records which events carry it (headDoc.Flagged). A version clears
-// the flags of parents it gives children to (rare: only flagged parents);
-// once a context has had no write for Options.LeafFlagDelay, a version of
-// its own sets the flags of the current leaves. Both go through the head
-// log like any write, so they are crash-safe and correct with several
-// processes; the API reports isLeaf from the head, never from the flags.
+// event documents follow it, lazily. An append writes no flag: its events
+// are inserted without one, and a parent that carries one keeps it for
+// now. Clearing it at once costs a database write per append on top of
+// the claim's insert, and on FerretDB an update is a read, a rewrite of
+// the whole document and a transaction of its own: in a store of many
+// quiet rooms, where nearly every append gives a flagged event a child,
+// that update was a third of the server's CPU and halved the rate.
 //
-// A write to a quiet context (no write for LeafFlagDelay) is likely the
-// last for a while: its leaves are written flagged, in the claim's insert
-// (flagLeaves), rather than by a flag version and an update a second
-// later. A room that gets a message now and then thus costs a claim and
-// the update that clears its last message's flag, not four writes; a busy
-// room's flags still wait for it to be idle.
+// Once a context has had no write from this store for
+// Options.LeafFlagDelay, a version of its own makes the flags exactly its
+// leaves (syncFlags): it clears the flags of events that got children and
+// sets those of the leaves. The head records which events carry a flag
+// (headDoc.Flagged), a parent's stale one included until then, so the
+// audit holds the stored flags to it at every version. Flag versions go
+// through the head log like any write, so they are crash-safe and correct
+// with several processes; the API reports isLeaf from the head, never
+// from the flags.
+//
+// The delay is a minute: the messages of a conversation, seconds or tens
+// of seconds apart, share one flag version, and a busy room's upkeep never
+// holds up its appends.
 
-// flagLeaves writes the isLeaf flags of those of events that are leaves
-// of the version with the events themselves, in its claim's insert, and
-// the version names them in Flagged. A batch into a quiet context takes
-// them (see writer.quiet): there the idle upkeep would otherwise write a
-// flag version and update the events a second later (complete_flags.go), two more
-// writes for every message of a room that gets one now and then.
-func (pl *planner) flagLeaves(events []eventDoc) {
-	for i := range events {
-		d := &events[i]
-		if slices.ContainsFunc(pl.next.Leaves, func(l leaf) bool { return l.ID == d.ID }) {
-			d.IsLeaf = true
-			pl.flagged[d.ID] = true
-		}
-	}
-}
-
-// quiet (w.mu held) reports whether w's context had no write of this
-// store for delay, or none yet: the next one is likely the last for a
-// while, so its leaves get their flags at once (flagLeaves). In a busy
-// context they wait for it to be idle, as its next write would clear them.
-func (w *writer) quiet(now time.Time, delay time.Duration) bool {
-	return w.lastWrite.IsZero() || now.Sub(w.lastWrite) >= delay
-}
-
-// defaultLeafFlagDelay is how long a context must be idle before the
-// isLeaf flags of its leaves are written. It is well above the gaps
-// between appends of a busy room: the upkeep holds the context's writer
-// for a few round trips, and at 50 ms, with 8 writers over 20 rooms,
-// rooms went idle often enough that appends queued behind upkeep, which
-// left more rooms idle (the rate swung between 1,450 and 2,360 appends/s;
-// at 1 s it holds at 2,350–2,500). A quiet room costs the same upkeep
-// whatever the delay.
-const defaultLeafFlagDelay = time.Second
+// defaultLeafFlagDelay is how long a context must be idle before its
+// isLeaf flags are made its leaves.
+const defaultLeafFlagDelay = time.Minute
 
 // syncFlags (w.mu held) writes a version whose flags are exactly the
-// current leaves, if they are not already.
+// current leaves, if they are not already. Like any write it builds on
+// the head the writer knows while that is fresh (advance, claimFresh): a
+// version another process wrote meanwhile makes the claim lose, and the
+// flags are then planned again on the newer head.
 func (s *Store) syncFlags(ctx context.Context, w *writer) error {
-	if w.head != nil { // another process may have written since: start from the latest
-		now := s.opts.Now()
-		h, err := s.latestHead(ctx, w.ct, w.cid, w.knownSeq(), w.head)
-		if err != nil {
-			return err
-		}
-		if h == nil { // the context is gone (a test emptied the database)
-			w.head = nil
-			return nil
-		}
-		if h.Seq != w.head.Seq {
-			if err := s.complete(ctx, w.ct, h, nil); err != nil {
-				return err
-			}
-			w.setHead(h, now)
-		}
-	}
 	_, err := s.advance(ctx, w, func(h *head) (*head, []eventDoc, error) {
 		if h == nil {
 			return nil, nil, nil
@@ -108,13 +70,23 @@ func (s *Store) Flush(ctx context.Context) error {
 		writers = append(writers, w)
 	}
 	s.mu.Unlock()
+	// A few at a time, as idle timers fire: flag versions of contexts of
+	// one type that are ready together share an insert (claim_shared.go).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(flushConcurrency)
 	for _, w := range writers {
-		if err := s.flushWriter(ctx, w); err != nil {
-			return dbError("flush", err)
-		}
+		g.Go(func() error {
+			if err := s.flushWriter(gctx, w); err != nil {
+				return dbError("flush", err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
+
+// flushConcurrency is how many contexts Flush brings up to date at once.
+const flushConcurrency = 8
 
 func (s *Store) flushWriter(ctx context.Context, w *writer) error {
 	w.mu.Lock()

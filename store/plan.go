@@ -45,7 +45,7 @@ func (s *Store) loadHead(ctx context.Context, w *writer, guess int64) error {
 		}
 	}
 	if err == nil && h != nil {
-		err = s.complete(ctx, w.ct, h, nil)
+		err = s.complete(ctx, w.ct, h, nil, true)
 	}
 	if err != nil {
 		return dbError("loading the head", err)
@@ -88,18 +88,13 @@ type planner struct {
 	head    *head                        // nil: the context does not exist yet
 	next    *head                        // the version being planned: leaves, count, genesis and participants so far
 	added   map[string]*eventstore.Event // events of this batch
-	flagged map[string]bool              // events that carry isLeaf
-	unflag  []string                     // flags the version clears
 	records []clidRecord                 // of the batch's appends with a clid, for its claim
 	p       plan
 }
 
 func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, error) {
 	pl := &planner{s: s, ct: w.ct, cid: w.cid, head: w.head, next: s.successor(w.cid, w.head),
-		added: map[string]*eventstore.Event{}, flagged: map[string]bool{}}
-	for _, id := range pl.next.Flagged {
-		pl.flagged[id] = true
-	}
+		added: map[string]*eventstore.Event{}}
 	known, err := s.prefetch(ctx, w.ct, w.cid, batch, pl.next.Leaves, w.taken)
 	if err != nil {
 		return nil, err
@@ -123,16 +118,9 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 			return nil, err
 		}
 	}
-	if w.quiet(s.opts.Now(), s.opts.LeafFlagDelay) {
-		pl.flagLeaves(events)
-	}
+	// The version keeps the flags as they were (complete_flags.go: an append
+	// writes none; a parent's flag stays until its context is idle).
 	next := pl.next
-	next.Flagged = make([]string, 0, len(pl.flagged))
-	for id := range pl.flagged {
-		next.Flagged = append(next.Flagged, id)
-	}
-	slices.Sort(next.Flagged)
-	next.Unflag = pl.unflag
 	next.records = pl.records
 	for _, d := range events {
 		next.Pos++
@@ -165,12 +153,6 @@ func (s *Store) plan(ctx context.Context, w *writer, batch []*request) (*plan, e
 // addEvent makes e the newest event of the batch: its parents stop being
 // leaves and it becomes one.
 func (pl *planner) addEvent(e *eventstore.Event, o bson.Raw) eventDoc {
-	for _, p := range e.Pids {
-		if pl.flagged[p] { // a parent's flag goes with the version that gives it a child
-			delete(pl.flagged, p)
-			pl.unflag = append(pl.unflag, p)
-		}
-	}
 	next := pl.next
 	next.Leaves = slices.DeleteFunc(next.Leaves, func(l leaf) bool { return slices.Contains(e.Pids, l.ID) })
 	next.Leaves = append(next.Leaves, leaf{ID: e.ID, TS: e.TS})

@@ -38,7 +38,6 @@ type writer struct {
 	verified  time.Time  // when head was last known to be the latest (see claimFresh)
 	idleTimer *time.Timer
 	hinted    int64     // the version last recorded in the registry
-	lastWrite time.Time // of the last batch that wrote events (quiet)
 
 	// latest is the newest version this store has read or written:
 	// readers start from it, and a writer that lost a claim takes the
@@ -169,7 +168,6 @@ func (s *Store) writeBatch(ctx context.Context, w *writer, batch []*request) {
 	if next == nil { // nothing was written: every request has its answer
 		return
 	}
-	w.lastWrite = s.opts.Now()
 	s.scheduleIdle(w)
 	s.tellFollowers(w.ct, w.cid, p.events())
 }
