@@ -37,7 +37,7 @@ type writer struct {
 	head      *head      // the latest version this writer knows complete; nil: unknown
 	verified  time.Time  // when head was last known to be the latest (see claimFresh)
 	idleTimer *time.Timer
-	hinted    int64     // the version last recorded in the registry
+	hinted    int64 // the version last recorded in the registry
 
 	// latest is the newest version this store has read or written:
 	// readers start from it, and a writer that lost a claim takes the
