@@ -35,7 +35,7 @@ type Options struct {
 	Sign func(id string) map[string]string
 	// LeafFlagDelay is how long a context must be idle before the isLeaf
 	// flags in the database catch up with its leaves (see complete_flags.go);
-	// a second when zero.
+	// a minute when zero.
 	LeafFlagDelay time.Duration
 	// Participants makes IngestFrom refuse events whose origin (src) does not
 	// take part in their context (the creator, or a server named by a
