@@ -1,12 +1,8 @@
 package store_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -21,12 +17,8 @@ import (
 // versions are too young to fold, so the stale claim collides with them.
 func TestQuietRoomClaimsWithoutARead(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		var finds atomic.Int64
-		monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if e.CommandName == "find" {
-				finds.Add(1)
-			}
-		}}
+		finds := &storetest.CommandsNamed{Name: "find"}
+		monitor := finds.Monitor()
 		var clk clock
 		opts := store.Options{Now: clk.now, LeafFlagDelay: time.Hour} // CompactAfter: the default
 		conn := b.Connect(t, storetest.Options{Monitor: monitor})
@@ -37,11 +29,11 @@ func TestQuietRoomClaimsWithoutARead(t *testing.T) {
 		}
 		appendOne := func() int64 {
 			t.Helper()
-			before := finds.Load()
+			before := finds.Count()
 			if _, _, err := s.Append(ctx, "room", "quiet", store.NewEvent{T: "msg", O: data(t, `{"msg":"hi"}`)}); err != nil {
 				t.Fatal(err)
 			}
-			return finds.Load() - before
+			return finds.Count() - before
 		}
 		appendOne()
 		clk.advance(5 * time.Minute)

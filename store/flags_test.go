@@ -1,13 +1,10 @@
 package store_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
@@ -21,12 +18,8 @@ import (
 // and then one flag version makes the flags exactly the leaves.
 func TestAppendWritesNoFlags(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		var updates atomic.Int64
-		monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if e.CommandName == "update" {
-				updates.Add(1)
-			}
-		}}
+		updates := &storetest.CommandsNamed{Name: "update"}
+		monitor := updates.Monitor()
 		conn := b.Connect(t, storetest.Options{Monitor: monitor})
 		opts := store.Options{LeafFlagDelay: time.Hour} // no upkeep but Flush's
 		s := storetest.NewStore(t, conn, server, opts)
@@ -56,12 +49,12 @@ func TestAppendWritesNoFlags(t *testing.T) {
 		}
 		appendNoUpdate := func(s *store.Store) string {
 			t.Helper()
-			before := updates.Load()
+			before := updates.Count()
 			e, _, err := s.Append(ctx, "room", "r1", store.NewEvent{T: "msg"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := updates.Load() - before; n != 0 {
+			if n := updates.Count() - before; n != 0 {
 				t.Errorf("an append wrote %d updates, want none", n)
 			}
 			return e.ID

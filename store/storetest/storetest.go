@@ -327,6 +327,25 @@ func (c *CommandCounter) Monitor() *event.CommandMonitor {
 // Count is the number of commands sent so far.
 func (c *CommandCounter) Count() int64 { return c.n.Load() }
 
+// CommandsNamed counts the commands of one name (find, update …) a client
+// sends: give its Monitor to the connection.
+type CommandsNamed struct {
+	Name string
+	n    atomic.Int64
+}
+
+// Monitor is the command monitor to give a connection.
+func (c *CommandsNamed) Monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == c.Name {
+			c.n.Add(1)
+		}
+	}}
+}
+
+// Count is the number of those commands sent so far.
+func (c *CommandsNamed) Count() int64 { return c.n.Load() }
+
 // Concurrently runs do(0) … do(n-1) on writers goroutines, each taking the
 // next i as it finishes the last, and returns the first error (a goroutine
 // stops at its error, the others go on).
