@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,10 +87,33 @@ func rawDoc(e *eventstore.Event, o bson.Raw) bson.D {
 		{Key: "o", Value: o}, {Key: "d", Value: o}, {Key: "isLeaf", Value: true}}
 }
 
-// BenchmarkAppendAtSize: appends to a context that already holds 1,000 and
-// then 50,000 events, in the same run (target: the rate at 50k is at least
-// 0.8 of the rate at 1k), and database commands per append at each size.
+// BenchmarkAppendAtSize: appends, a clid on each as chat services send, to
+// a context that already holds 1,000, then 100,000, then 1,000,000 events,
+// in the same run (target: the rate at each size at least 0.8 of the rate
+// at 1k), and database commands per append at each size. The sizes are
+// EVENTSTORE_BENCH_APPEND_SIZES (comma separated) when set; filling a
+// million events takes a few minutes here.
 func BenchmarkAppendAtSize(b *testing.B) {
+	sizes := []int{1_000, 100_000, 1_000_000}
+	if v := os.Getenv("EVENTSTORE_BENCH_APPEND_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				b.Fatalf("EVENTSTORE_BENCH_APPEND_SIZES=%q: want sizes, comma separated", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	label := func(n int) string {
+		switch {
+		case n >= 1_000_000 && n%1_000_000 == 0:
+			return strconv.Itoa(n/1_000_000) + "M"
+		case n >= 1_000 && n%1_000 == 0:
+			return strconv.Itoa(n/1_000) + "k"
+		}
+		return strconv.Itoa(n)
+	}
 	for _, backend := range storetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			ctx := context.Background()
@@ -117,33 +143,37 @@ func BenchmarkAppendAtSize(b *testing.B) {
 					stored += len(batch)
 				}
 			}
+			clids := 0
 			rate := func(n int) (float64, float64) {
 				before := counter.Count()
 				start := time.Now()
 				for range n {
-					if _, _, err := s.Append(ctx, "room", "big", store.NewEvent{T: "msg", O: o}); err != nil {
+					clids++
+					in := store.NewEvent{T: "msg", O: o, Clid: "c" + strconv.Itoa(clids)}
+					if _, _, err := s.Append(ctx, "room", "big", in); err != nil {
 						b.Fatal(err)
 					}
 				}
+				stored += n
 				return float64(n) / time.Since(start).Seconds(), float64(counter.Count()-before) / float64(n)
 			}
+			rates, cmds := make([]float64, len(sizes)), make([]float64, len(sizes))
 			b.ResetTimer()
-			var small, large, smallCmds, largeCmds float64
 			for range b.N {
-				b.StopTimer()
-				fill(1000)
-				b.StartTimer()
-				small, smallCmds = rate(500)
-				b.StopTimer()
-				fill(50_000)
-				b.StartTimer()
-				large, largeCmds = rate(500)
+				for i, size := range sizes {
+					b.StopTimer()
+					fill(size)
+					b.StartTimer()
+					rates[i], cmds[i] = rate(500)
+				}
 			}
-			b.ReportMetric(small, "appends/s@1k")
-			b.ReportMetric(large, "appends/s@50k")
-			b.ReportMetric(large/small, "ratio")
-			b.ReportMetric(smallCmds, "commands/append@1k")
-			b.ReportMetric(largeCmds, "commands/append@50k")
+			for i, size := range sizes {
+				b.ReportMetric(rates[i], "appends/s@"+label(size))
+				b.ReportMetric(cmds[i], "commands/append@"+label(size))
+				if i > 0 {
+					b.ReportMetric(rates[i]/rates[0], "ratio-"+label(size)+"-to-"+label(sizes[0]))
+				}
+			}
 		})
 	}
 }
