@@ -1,6 +1,3 @@
-// Package storetest runs tests against every database backend: the
-// embedded FerretDB (one per test binary, a fresh database per test) and,
-// when EVENTSTORE_TEST_MONGODB_URI is set, that MongoDB as well.
 package storetest
 
 import (
