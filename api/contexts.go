@@ -24,11 +24,7 @@ func handleCreateContext(st Store) httperr.HandlerFunc {
 		if err := decode(w, r, &req); err != nil {
 			return err
 		}
-		o, err := parseData(req.O)
-		if err != nil {
-			return err
-		}
-		e, err := st.CreateContext(r.Context(), ct, cid, req.T, o)
+		e, err := st.CreateContext(r.Context(), ct, cid, req.T, dataOf(req.O))
 		if err != nil {
 			return err
 		}
