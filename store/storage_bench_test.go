@@ -20,38 +20,49 @@ import (
 	"github.com/eventstore-go/eventstore/internal/database"
 )
 
-// restEvents is how many messages BenchmarkStorageAtRest appends.
-const restEvents = 2_000
+// restShape is one shape of BenchmarkStorageAtRest: messages appended by
+// roomWriters writers, message i to room i mod rooms.
+type restShape struct {
+	name     string
+	rooms    int
+	messages int
+	clid     bool // a clid on every append, as chat services send
+}
 
-// BenchmarkStorageAtRest: 8 writers append restEvents 120-byte messages
-// over 20 rooms of a fresh store, which is then brought to rest and closed
+var restShapes = []restShape{
+	{name: "rooms=20", rooms: manyRooms, messages: 2_000},
+	{name: "rooms=20/clid", rooms: manyRooms, messages: 2_000, clid: true},
+	// Many quiet rooms, 2 or 3 messages each (issue 27: ≤ 2,000 bytes on
+	// disk per event).
+	{name: "rooms=20000/clid", rooms: 20_000, messages: 50_000, clid: true},
+}
+
+// BenchmarkStorageAtRest: 8 writers append 120-byte messages over the
+// rooms of a fresh store, which is then brought to rest and closed
 // cleanly: isLeaf flags written, the store's clock moved past the
 // compaction age and Compact run (what a server's periodic compaction
 // does to anything older than ten minutes), FerretDB stopped, its SQLite
 // files closed. Targets: ≤ 2,048 bytes on disk and ≤ 1.1 documents per
-// event (issue 17). It reports
+// event (issue 17); with a clid on every append (each clid is a record of
+// its own) ≤ 1,700 bytes on disk per event over 20 rooms and ≤ 2,000 over
+// 20,000 rooms (issue 27). It reports
 // documents per event stored (the messages and the rooms' genesis events)
 // in the whole database, counted through the driver,
 // and the number and mean BSON size of each kind of document in
 // room_events per event (events, head versions, commit log entries). On
 // the embedded store, which this benchmark starts on a directory of its
 // own so that it can stop it, it also reports the bytes on disk per event
-// of that data directory and, read from the SQLite file, what FerretDB
-// stores per document (its JSON) and the bytes of each table and index.
-//
-// It runs twice: without a clid, and with a clid on every append, as chat
-// services send (each clid is a record of its own, issue 27's target
-// ≤ 1,700 bytes on disk per event).
+// and per message of that data directory and, read from the SQLite file,
+// what FerretDB stores per document (its JSON) and the bytes of each table
+// and index; and the same bytes once its storage is compacted (eventstore
+// compact: SQLite's VACUUM gives back the space that the folded documents
+// left inside pages).
 func BenchmarkStorageAtRest(b *testing.B) {
 	for _, backend := range storetest.Backends() {
-		for _, clid := range []bool{false, true} {
-			name := backend.Name
-			if clid {
-				name += "/clid"
-			}
-			b.Run(name, func(b *testing.B) {
+		for _, shape := range restShapes {
+			b.Run(backend.Name+"/"+shape.name, func(b *testing.B) {
 				for range b.N {
-					storageAtRest(b, backend, clid)
+					storageAtRest(b, backend, shape)
 				}
 			})
 		}
@@ -76,7 +87,7 @@ func docKind(d bson.Raw) string {
 	return "other"
 }
 
-func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
+func storageAtRest(b *testing.B, backend storetest.Backend, shape restShape) {
 	b.Helper()
 	ctx := context.Background()
 	dir := ""
@@ -99,25 +110,27 @@ func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range manyRooms {
-		if _, err := s.CreateContext(ctx, "room", fmt.Sprintf("r%d", i), "", nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	o := data(b, roomMessage)
-	start := time.Now()
-	err = storetest.Concurrently(roomWriters, restEvents, func(i int) error {
-		in := store.NewEvent{T: "msg", O: o}
-		if clid {
-			in.Clid = fmt.Sprintf("web-%08d", i)
-		}
-		_, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%manyRooms), in)
+	err = storetest.Concurrently(roomWriters, shape.rooms, func(i int) error {
+		_, err := s.CreateContext(ctx, "room", fmt.Sprintf("r%d", i), "", nil)
 		return err
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d appends over %d rooms in %v", restEvents, manyRooms, time.Since(start).Round(time.Millisecond))
+	o := data(b, roomMessage)
+	start := time.Now()
+	err = storetest.Concurrently(roomWriters, shape.messages, func(i int) error {
+		in := store.NewEvent{T: "msg", O: o}
+		if shape.clid {
+			in.Clid = fmt.Sprintf("web-%08d", i)
+		}
+		_, _, err := s.Append(ctx, "room", fmt.Sprintf("r%d", i%shape.rooms), in)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d appends over %d rooms in %v", shape.messages, shape.rooms, time.Since(start).Round(time.Millisecond))
 	if err := s.Flush(ctx); err != nil { // the pending isLeaf flags
 		b.Fatal(err)
 	}
@@ -211,7 +224,48 @@ func storageAtRest(b *testing.B, backend storetest.Backend, clid bool) {
 	}
 	b.Logf("files after a clean stop: %s", strings.Join(files, " "))
 	b.ReportMetric(float64(onDisk)/events, "disk-B/event")
+	b.ReportMetric(float64(onDisk)/float64(shape.messages), "disk-B/message")
 	sqliteAtRest(b, filepath.Join(dir, "rest.sqlite"), events)
+	compactedStorage(b, dir, events, float64(shape.messages))
+}
+
+// compactedStorage opens the stopped store in dir again, compacts its
+// storage as eventstore compact does (database.Conn.CompactStorage: SQLite's
+// VACUUM), stops it and reports its bytes on disk per event and per message
+// then, and how long the compaction took per MiB of store.
+func compactedStorage(b *testing.B, dir string, events, messages float64) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := database.Connect(ctx, database.Config{DataDir: dir, Database: "rest"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	before, _, err := conn.CompactStorage(ctx)
+	took := time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var onDisk int64
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			onDisk += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(onDisk)/events, "compacted-disk-B/event")
+	b.ReportMetric(float64(onDisk)/messages, "compacted-disk-B/message")
+	b.ReportMetric(took.Seconds()*1000/(float64(before)/(1<<20)), "compact-storage-ms/MiB")
 }
 
 // sqliteAtRest reports, from the closed SQLite file of the embedded store,
@@ -250,6 +304,8 @@ func sqliteAtRest(b *testing.B, path string, events float64) {
 			k = "version"
 		case strings.Contains(js, `"v":`):
 			k = "event"
+		case strings.Contains(js, `"event":"`):
+			k = "clid"
 		default:
 			k = "other"
 		}
@@ -263,7 +319,7 @@ func sqliteAtRest(b *testing.B, path string, events float64) {
 	if err := rows.Err(); err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []string{"event", "version", "entry", "span"} {
+	for _, k := range []string{"event", "clid", "version", "entry", "span"} {
 		if t := kinds[k]; t != nil {
 			b.ReportMetric(float64(t.bytes)/float64(t.n), k+"-sqlite-json-B")
 			b.Logf("one %s as FerretDB stores it (%d bytes): %s", k, len(sample[k]), sample[k])

@@ -23,6 +23,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			serveCommand(env),
 			migrateCommand(env),
 			verifyCommand(env),
+			compactCommand(env),
 			keygenCommand(env),
 			tokenCommand(env),
 			federationCommand(env),

@@ -1,0 +1,134 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// fragment writes n documents, a kept one of about 1 KiB and a deleted one
+// of about 700 bytes in turn, and deletes the second kind: what compaction
+// does to head versions written between events.
+func fragment(t *testing.T, ctx context.Context, conn *Conn, name string, n int) {
+	t.Helper()
+	coll := conn.DB.Collection(name)
+	docs := make([]any, n)
+	var gone []string
+	for i := range docs {
+		pad := strings.Repeat("k", 1000)
+		if i%2 == 1 {
+			pad = strings.Repeat("d", 700)
+			gone = append(gone, fmt.Sprintf("d%05d", i))
+		}
+		docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("d%05d", i)}, {Key: "pad", Value: pad}}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: gone}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ReclaimSpace(ctx); err != nil { // what compaction does: only whole free pages
+		t.Fatal(err)
+	}
+}
+
+// kept checks that the n/2 documents fragment kept are all there.
+func kept(t *testing.T, ctx context.Context, conn *Conn, name string, n int) {
+	t.Helper()
+	count, err := conn.DB.Collection(name).CountDocuments(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != int64(n/2) {
+		t.Errorf("%d documents after compacting the storage, want %d", count, n/2)
+	}
+	var d bson.M
+	if err := conn.DB.Collection(name).FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("d%05d", n-2)}}).Decode(&d); err != nil {
+		t.Errorf("the last document kept: %v", err)
+	}
+}
+
+// pages is the size of conn's SQLite file in pages, its log copied in.
+func pages(t *testing.T, ctx context.Context, conn *Conn) int64 {
+	t.Helper()
+	e := conn.embedded
+	e.mu.Lock()
+	db, err := e.handleLocked(conn.DB.Name())
+	e.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pageCount(t, ctx, db)
+}
+
+func pageCount(t *testing.T, ctx context.Context, db *sql.DB) int64 {
+	t.Helper()
+	if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCompactStorageGivesBackHalfEmptyPages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := Connect(ctx, Config{DataDir: t.TempDir(), Database: "compact"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const n = 4000
+	fragment(t, ctx, conn, "things", n)
+	p := pages(t, ctx, conn)
+	before, after, err := conn.CompactStorage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The deleted documents were 40 % of the bytes and emptied no page.
+	if q := pages(t, ctx, conn); float64(q) > 0.8*float64(p) {
+		t.Errorf("%d pages before compacting the storage and %d after, want at most 80 %% of them after", p, q)
+	}
+	if after <= 0 || after >= before {
+		t.Errorf("reported %d bytes before and %d after", before, after)
+	}
+	kept(t, ctx, conn, "things", n)
+	coll := conn.DB.Collection("things")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "after"}}); err != nil {
+		t.Errorf("a write after compacting the storage: %v", err)
+	}
+}
+
+// The command MongoDB takes, on FerretDB, which runs it as VACUUM: what a
+// store reached by URI gets.
+func TestCompactCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := Connect(ctx, Config{DataDir: t.TempDir(), Database: "compact"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const n = 4000
+	fragment(t, ctx, conn, "things", n)
+	p := pages(t, ctx, conn)
+	if err := conn.compactCollections(ctx, []string{"things"}); err != nil {
+		t.Fatal(err)
+	}
+	if q := pages(t, ctx, conn); float64(q) > 0.8*float64(p) {
+		t.Errorf("%d pages before the compact command and %d after, want at most 80 %% of them after", p, q)
+	}
+	kept(t, ctx, conn, "things", n)
+	if err := conn.compactCollections(ctx, []string{"missing"}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("compacting a collection that does not exist: %v, want an error naming it", err)
+	}
+}
