@@ -266,16 +266,37 @@ func Empty(tb testing.TB, conn *database.Conn) {
 // ratio ours/limit, and returns that ratio.
 func Compare(b *testing.B, conc int, ours, limit func(i int) error, settle func() error) float64 {
 	b.Helper()
+	return CompareWith(b, conc, ours, settle, Limit{F: limit})
+}
+
+// Limit is a raw database operation an operation is held against. Name
+// tells the reported metrics of a second and further limit apart.
+type Limit struct {
+	Name string
+	F    func(i int) error
+}
+
+// CompareWith is Compare against several limits, each measured in the
+// same alternating blocks: the first is reported as Compare reports it,
+// each other one as <name>-ops/s and ratio-<name>. It returns the ratio to
+// the first.
+func CompareWith(b *testing.B, conc int, ours func(i int) error, settle func() error, limits ...Limit) float64 {
+	b.Helper()
 	const block = 64
-	var tOurs, tLimit time.Duration
+	type run struct {
+		f      func(int) error
+		settle func() error
+		t      time.Duration
+	}
+	runs := []*run{{f: ours, settle: settle}}
+	for _, l := range limits {
+		runs = append(runs, &run{f: l.F})
+	}
 	n := 0
 	b.ResetTimer()
 	for n < b.N {
 		k := min(block, b.N-n)
-		for _, run := range []struct {
-			f func(int) error
-			t *time.Duration
-		}{{ours, &tOurs}, {limit, &tLimit}} {
+		for _, r := range runs {
 			start := time.Now()
 			var wg sync.WaitGroup
 			var failed atomic.Value
@@ -284,7 +305,7 @@ func Compare(b *testing.B, conc int, ours, limit func(i int) error, settle func(
 				go func() {
 					defer wg.Done()
 					for i := g; i < k; i += conc {
-						if err := run.f(n + i); err != nil {
+						if err := r.f(n + i); err != nil {
 							failed.Store(err)
 							return
 						}
@@ -292,12 +313,12 @@ func Compare(b *testing.B, conc int, ours, limit func(i int) error, settle func(
 				}()
 			}
 			wg.Wait()
-			if settle != nil {
-				if err := settle(); err != nil {
+			if r.settle != nil {
+				if err := r.settle(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			*run.t += time.Since(start)
+			r.t += time.Since(start)
 			if err := failed.Load(); err != nil {
 				b.Fatal(err)
 			}
@@ -305,12 +326,19 @@ func Compare(b *testing.B, conc int, ours, limit func(i int) error, settle func(
 		n += k
 	}
 	b.StopTimer()
-	oursRate := float64(b.N) / tOurs.Seconds()
-	limitRate := float64(b.N) / tLimit.Seconds()
-	b.ReportMetric(oursRate, "ops/s")
-	b.ReportMetric(limitRate, "limit-ops/s")
-	b.ReportMetric(oursRate/limitRate, "ratio")
-	return oursRate / limitRate
+	rate := func(r *run) float64 { return float64(b.N) / r.t.Seconds() }
+	b.ReportMetric(rate(runs[0]), "ops/s")
+	for i, l := range limits {
+		r := runs[i+1]
+		if i == 0 {
+			b.ReportMetric(rate(r), "limit-ops/s")
+			b.ReportMetric(rate(runs[0])/rate(r), "ratio")
+			continue
+		}
+		b.ReportMetric(rate(r), l.Name+"-ops/s")
+		b.ReportMetric(rate(runs[0])/rate(r), "ratio-"+l.Name)
+	}
+	return rate(runs[0]) / rate(runs[1])
 }
 
 // CommandCounter counts the commands a client sends (round trips).
