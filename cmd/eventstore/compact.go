@@ -32,10 +32,10 @@ func compactCommand(env environment) *cli.Command {
 		Usage: "fold old head versions and commit log entries into spans, as serve does every --compact-interval, then compact the storage",
 		Description: `Selects the store as serve does: --data opens the embedded store of a
 stopped server, --mongodb-uri any MongoDB. Compacting the storage rewrites
-the embedded store's file (about 8 ms a MiB, with free disk about twice
+the embedded store's file (5–10 ms a MiB, with free disk about twice
 its size) and writes wait while it runs; on MongoDB it sends each
 collection the compact command. A running server does the same every
---compact-storage-interval, if set.`,
+--compact-storage-interval (daily by default on the embedded store).`,
 		Flags: flags,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			logger, err := newLogger(cmd, env.stderr)

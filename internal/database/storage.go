@@ -20,9 +20,10 @@ import (
 // every append, 30 % of the events table's pages was such space
 // (BenchmarkStorageAtRest). Only rewriting the file packs the pages again:
 // SQLite's VACUUM, which MongoDB's compact command is to WiredTiger. It
-// costs time in proportion to the database (about 8 ms a MiB here), and
-// writes wait while it runs, so it runs when an operator asks for it
-// (eventstore compact) or on the schedule they set, never by itself.
+// costs time in proportion to the database (5–10 ms a MiB here), and
+// writes wait while it runs, so a server does it seldom, on a schedule
+// (eventstore serve --compact-storage-interval, daily by default on the
+// embedded store), and an operator when they choose (eventstore compact).
 
 // CompactStorage rewrites the database's storage without the space that
 // deleted documents left, and returns its size on disk before and after
