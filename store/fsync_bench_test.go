@@ -57,8 +57,8 @@ func BenchmarkFsyncsPerAppend(b *testing.B) {
 				got, err = storetest.CountFsyncs(func() error {
 					return storetest.Concurrently(shape.writers, n, func(i int) error {
 						k := round*n + i
-						e := &eventstore.Event{ID: fmt.Sprintf("%064x", k), Pids: []string{fmt.Sprintf("%064x", k+1)}, V: 2, TS: int64(k),
-							Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: fmt.Sprintf("%064x", k), O: o, D: o, IsLeaf: true}
+						e := &eventstore.Event{ID: rawID(k), Pids: []string{rawID(k - 1)}, V: 2, TS: int64(k),
+							Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: rawID(k), O: o, D: o, IsLeaf: true}
 						_, err := raw.InsertOne(ctx, rawDoc(e, stored))
 						return err
 					})

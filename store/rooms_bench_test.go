@@ -190,8 +190,8 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape, co
 		}
 		raw := conn.DB.Collection(migrations.EventsCollection("raw"))
 		return func(i int) error {
-			e := &eventstore.Event{ID: fmt.Sprintf("%064x", i), Pids: []string{fmt.Sprintf("%064x", i+1)}, V: 2, TS: int64(i),
-				Src: server, Ct: "raw", Cid: fmt.Sprintf("r%d", i%manyRooms), T: "msg", DHash: fmt.Sprintf("%064x", i), O: o, D: o}
+			e := &eventstore.Event{ID: rawID(i), Pids: []string{rawID(i - 1)}, V: 2, TS: int64(i),
+				Src: server, Ct: "raw", Cid: fmt.Sprintf("r%d", i%manyRooms), T: "msg", DHash: rawID(i), O: o, D: o}
 			_, err := raw.InsertOne(ctx, rawDoc(e, stored))
 			return err
 		}
