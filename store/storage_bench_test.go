@@ -205,23 +205,7 @@ func storageAtRest(b *testing.B, backend storetest.Backend, shape restShape) {
 	if err := conn.Close(ctx); err != nil { // stops FerretDB: its SQLite files are closed
 		b.Fatal(err)
 	}
-	var onDisk int64
-	var files []string
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		onDisk += fi.Size()
-		files = append(files, fmt.Sprintf("%s=%d", d.Name(), fi.Size()))
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	onDisk, files := dirSize(b, dir)
 	b.Logf("files after a clean stop: %s", strings.Join(files, " "))
 	b.ReportMetric(float64(onDisk)/events, "disk-B/event")
 	b.ReportMetric(float64(onDisk)/float64(shape.messages), "disk-B/message")
@@ -249,23 +233,33 @@ func compactedStorage(b *testing.B, dir string, events, messages float64) {
 	if err := conn.Close(ctx); err != nil {
 		b.Fatal(err)
 	}
-	var onDisk int64
-	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+	onDisk, _ := dirSize(b, dir)
+	b.ReportMetric(float64(onDisk)/events, "compacted-disk-B/event")
+	b.ReportMetric(float64(onDisk)/messages, "compacted-disk-B/message")
+	b.ReportMetric(took.Seconds()*1000/(float64(before)/(1<<20)), "compact-storage-ms/MiB")
+}
+
+// dirSize is the bytes of the files under dir, and each file as name=size.
+func dirSize(b *testing.B, dir string) (int64, []string) {
+	b.Helper()
+	var n int64
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		fi, err := d.Info()
-		if err == nil {
-			onDisk += fi.Size()
+		if err != nil {
+			return err
 		}
-		return err
+		n += fi.Size()
+		files = append(files, fmt.Sprintf("%s=%d", d.Name(), fi.Size()))
+		return nil
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(onDisk)/events, "compacted-disk-B/event")
-	b.ReportMetric(float64(onDisk)/messages, "compacted-disk-B/message")
-	b.ReportMetric(took.Seconds()*1000/(float64(before)/(1<<20)), "compact-storage-ms/MiB")
+	return n, files
 }
 
 // sqliteAtRest reports, from the closed SQLite file of the embedded store,
