@@ -79,17 +79,26 @@ func pageCount(t *testing.T, ctx context.Context, db *sql.DB) int64 {
 	return n
 }
 
-func TestCompactStorageGivesBackHalfEmptyPages(t *testing.T) {
+// fragmentedStore is an embedded store of its own, closed when the test
+// ends, whose collection "things" fragment made; p is its size in pages.
+func fragmentedStore(t *testing.T) (ctx context.Context, conn *Conn, p int64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	conn, err := Connect(ctx, Config{DataDir: t.TempDir(), Database: "compact"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	const n = 4000
-	fragment(t, ctx, conn, "things", n)
-	p := pages(t, ctx, conn)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	fragment(t, ctx, conn, "things", fragmented)
+	return ctx, conn, pages(t, ctx, conn)
+}
+
+// fragmented is how many documents fragmentedStore writes.
+const fragmented = 4000
+
+func TestCompactStorageGivesBackHalfEmptyPages(t *testing.T) {
+	ctx, conn, p := fragmentedStore(t)
 	before, after, err := conn.CompactStorage(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +110,7 @@ func TestCompactStorageGivesBackHalfEmptyPages(t *testing.T) {
 	if after <= 0 || after >= before {
 		t.Errorf("reported %d bytes before and %d after", before, after)
 	}
-	kept(t, ctx, conn, "things", n)
+	kept(t, ctx, conn, "things", fragmented)
 	coll := conn.DB.Collection("things")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "after"}}); err != nil {
 		t.Errorf("a write after compacting the storage: %v", err)
@@ -111,23 +120,14 @@ func TestCompactStorageGivesBackHalfEmptyPages(t *testing.T) {
 // The command MongoDB takes, on FerretDB, which runs it as VACUUM: what a
 // store reached by URI gets.
 func TestCompactCommand(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	conn, err := Connect(ctx, Config{DataDir: t.TempDir(), Database: "compact"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	const n = 4000
-	fragment(t, ctx, conn, "things", n)
-	p := pages(t, ctx, conn)
+	ctx, conn, p := fragmentedStore(t)
 	if err := conn.compactCollections(ctx, []string{"things"}); err != nil {
 		t.Fatal(err)
 	}
 	if q := pages(t, ctx, conn); float64(q) > 0.8*float64(p) {
 		t.Errorf("%d pages before the compact command and %d after, want at most 80 %% of them after", p, q)
 	}
-	kept(t, ctx, conn, "things", n)
+	kept(t, ctx, conn, "things", fragmented)
 	if err := conn.compactCollections(ctx, []string{"missing"}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("compacting a collection that does not exist: %v, want an error naming it", err)
 	}
