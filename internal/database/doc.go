@@ -8,7 +8,8 @@
 // that answer, whichever way the server was reached. It inserts documents
 // all or nothing and says, the same on every backend, how far a failed
 // insert got (insert.go), and maps the backend's errors to the answers the
-// store gives (errors.go). Packages other than the store reach their own
+// store gives (errors.go). It compacts the storage, giving back the space
+// deleted documents leave inside pages (storage.go). Packages other than the store reach their own
 // collections through Collection (collection.go, indexes.go), so every
 // write of the process passes the write gate.
 //
@@ -16,5 +17,7 @@
 // in the tests here (no MongoDB server on these machines): starting a
 // transaction (inTransaction) and the change stream (WatchInserts). Each
 // is one small function written to the driver's documentation. Every
-// other MongoDB path runs on FerretDB in the tests with Config.MongoDBReads.
+// other MongoDB path runs on FerretDB in the tests with Config.MongoDBReads,
+// and MongoDB's compact command (compactCollections) runs on FerretDB,
+// which takes it too.
 package database
