@@ -96,17 +96,31 @@ func compactStorage(ctx context.Context, conn *database.Conn, logger *slog.Logge
 // mebibytes writes n bytes as MiB with one decimal.
 func mebibytes(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
+// storageGrowth is how much the embedded store's file must have grown
+// since the last storage compaction (or since the server started) for
+// the next to run: the space a compaction gives back is what folding left
+// in pages written since, so an idle server does none, and a busy one
+// rewrites its file only once there is something to gain.
+const storageGrowth = 0.10
+
 // periodicStorageCompaction compacts the storage every interval until ctx
-// ends.
+// ends, on the embedded store only once its file has grown by
+// storageGrowth since the last time.
 func periodicStorageCompaction(ctx context.Context, conn *database.Conn, logger *slog.Logger, every time.Duration) {
+	baseline := conn.StorageSize()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(every):
 		}
+		if size := conn.StorageSize(); size >= 0 && float64(size) < float64(baseline)*(1+storageGrowth) {
+			logger.Debug("storage compaction skipped: the store has hardly grown since the last", "bytes", size, "bytesThen", baseline)
+			continue
+		}
 		if err := compactStorage(ctx, conn, logger, nil); err != nil && ctx.Err() == nil {
 			logger.Error("storage compaction failed; it is tried again at the next interval", "err", err)
 		}
+		baseline = conn.StorageSize()
 	}
 }

@@ -47,8 +47,8 @@ func TestCompactCommand(t *testing.T) {
 }
 
 // TestServeCompactsStorage: with --compact-storage-interval a server
-// compacts its storage that often, saying so, while appends go on and
-// nothing appended is lost.
+// compacts its storage that often while it grows, saying so, while appends
+// go on and nothing appended is lost; idle, it leaves it alone.
 func TestServeCompactsStorage(t *testing.T) {
 	srv := startServer(t, nil, "--compact-storage-interval", "200ms")
 	srv.do("POST", "/api/v1/contexts/room/vac", `{}`).must(t, http.StatusCreated)
@@ -61,6 +61,13 @@ func TestServeCompactsStorage(t *testing.T) {
 		srv.do("POST", "/api/v1/contexts/room/vac/events", map[string]any{"t": "msg", "o": map[string]any{"n": appended}, "clid": fmt.Sprintf("c%d", appended)}).must(t, http.StatusCreated)
 		appended++
 		time.Sleep(10 * time.Millisecond)
+	}
+	// Idle, the store does not grow, and its storage is left alone.
+	time.Sleep(time.Second) // the last appends' log reaches the file
+	compactions := strings.Count(srv.Log.String(), `"msg":"storage compacted"`)
+	time.Sleep(2 * time.Second) // ten intervals
+	if n := strings.Count(srv.Log.String(), `"msg":"storage compacted"`); n != compactions {
+		t.Errorf("an idle server compacted its storage %d times in ten intervals", n-compactions)
 	}
 	if !strings.Contains(srv.Log.String(), `"bytesAfter":`) {
 		t.Errorf("the log does not say the storage's size after:\n%s", srv.Log.String())

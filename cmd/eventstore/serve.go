@@ -59,7 +59,7 @@ func serveCommand(env environment) *cli.Command {
 		&cli.DurationFlag{Name: flagCompactInterval, Value: 10 * time.Minute, Sources: env.fromEnv("EVENTSTORE_COMPACT_INTERVAL"),
 			Usage: "fold head versions and commit log entries older than ten minutes into spans at start and then this often; 0 turns it off"},
 		&cli.DurationFlag{Name: flagCompactStorageInterval, Value: 24 * time.Hour, Sources: env.fromEnv("EVENTSTORE_COMPACT_STORAGE_INTERVAL"),
-			Usage: "give back the space folded documents left inside the database's pages this often (SQLite's VACUUM: writes wait while it runs, 5–10 ms a MiB of embedded store); on MongoDB only if set (its compact command); 0 turns it off"},
+			Usage: "give back the space folded documents left inside the database's pages this often (SQLite's VACUUM: writes wait while it runs, 5–10 ms a MiB of embedded store; skipped while the file has grown less than 10 % since the last); on MongoDB only if set (its compact command); 0 turns it off"},
 	}
 	flags = append(flags, clientTokenFlag(env), &cli.StringSliceFlag{Name: flagCORSOrigins, Sources: env.fromEnv("EVENTSTORE_CORS_ORIGINS"),
 		Usage: "web origins whose pages may call the API and streams and open the gateway (CORS): exact (https://chat.example.com) or https://*.example.com; repeat the flag, or separate with commas in the variable; empty: only the server's own"},

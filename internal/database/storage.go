@@ -23,7 +23,8 @@ import (
 // costs time in proportion to the database (5–10 ms a MiB here), and
 // writes wait while it runs, so a server does it seldom, on a schedule
 // (eventstore serve --compact-storage-interval, daily by default on the
-// embedded store), and an operator when they choose (eventstore compact).
+// embedded store, once the file has grown since the last), and an
+// operator when they choose (eventstore compact).
 
 // CompactStorage rewrites the database's storage without the space that
 // deleted documents left, and returns its size on disk before and after
@@ -44,6 +45,16 @@ func (c *Conn) CompactStorage(ctx context.Context) (before, after int64, err err
 		names = names[:1]
 	}
 	return -1, -1, c.compactCollections(ctx, names)
+}
+
+// StorageSize is the bytes of the embedded store's database file (without
+// its write-ahead log, which checkpoints empty), and -1 on any other
+// backend.
+func (c *Conn) StorageSize() int64 {
+	if c.embedded == nil {
+		return -1
+	}
+	return filesSize(filepath.Join(c.embedded.dir, c.DB.Name()+".sqlite"))
 }
 
 // compactCollections sends MongoDB's compact command to each collection
