@@ -48,8 +48,8 @@ func BenchmarkQuietRooms(b *testing.B) {
 				if _, err := s.CreateContext(ctx, "room", cid, "", nil); err != nil {
 					return err
 				}
-				for range 2 {
-					if _, _, err := s.Append(ctx, "room", cid, store.NewEvent{T: "msg", O: o, Clid: fmt.Sprintf("c%d", i)}); err != nil {
+				for k := range 2 {
+					if _, _, err := s.Append(ctx, "room", cid, store.NewEvent{T: "msg", O: o, Clid: fmt.Sprintf("c%d-%d", i, k)}); err != nil {
 						return err
 					}
 				}
