@@ -13,27 +13,35 @@ import (
 
 // BenchmarkFsyncsPerAppend counts the fsyncs of the embedded store per
 // append with a clid (as chat services send), with strace (target ≤ 1): one
-// writer in one room, and 8 writers over 20 rooms; and, as the limit, per
+// writer in one room, 8 writers over 20 rooms and over 20,000 (two
+// messages a room); and, as the limit, per
 // raw InsertOne of an event document into a collection of the same store
 // in the same run. It reports them by file: those of SQLite's write-ahead
 // log, one per committed transaction (wal-fsyncs), and the others, which
 // checkpoints make when they copy the log into the database file as it
-// fills, in proportion to the bytes written. Tracing slows the run, so it
+// fills, in proportion to the bytes written; and apart, those of the rooms'
+// idle upkeep after the appends (upkeep-fsyncs). Tracing slows the run, so it
 // reports counts, not rates. Without strace it is skipped, saying so.
 func BenchmarkFsyncsPerAppend(b *testing.B) {
-	const n = 400
 	for _, shape := range []struct {
-		name           string
-		writers, rooms int
-	}{{"writers=1/rooms=1", 1, 1}, {"writers=8/rooms=20", 8, 20}} {
+		name              string
+		writers, rooms, n int // n appends a round, append i to room i mod rooms
+	}{
+		{"writers=1/rooms=1", 1, 1, 400},
+		{"writers=8/rooms=20", 8, 20, 400},
+		{"writers=8/rooms=20000", 8, 20_000, 40_000}, // 2 messages a room
+	} {
+		n := shape.n
 		b.Run("embedded/"+shape.name, func(b *testing.B) {
 			ctx := context.Background()
 			conn := storetest.Backend{Name: "embedded"}.Connect(b, storetest.Options{})
 			s := storetest.NewStore(b, conn, server, store.Options{})
-			for r := range shape.rooms {
-				if _, err := s.CreateContext(ctx, "room", fmt.Sprintf("f%d", r), "", nil); err != nil {
-					b.Fatal(err)
-				}
+			err := storetest.Concurrently(shape.writers, shape.rooms, func(r int) error {
+				_, err := s.CreateContext(ctx, "room", fmt.Sprintf("f%d", r), "", nil)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
 			}
 			if err := migrations.PrepareContextType(ctx, conn, "raw"); err != nil {
 				b.Fatal(err)
@@ -42,6 +50,7 @@ func BenchmarkFsyncsPerAppend(b *testing.B) {
 			o := data(b, roomMessage)
 			stored := storetest.BSON(b, o)
 			var ours, limit storetest.Fsyncs
+			var upkeep int64
 			for round := range b.N {
 				got, err := storetest.CountFsyncs(func() error {
 					return storetest.Concurrently(shape.writers, n, func(i int) error {
@@ -54,6 +63,12 @@ func BenchmarkFsyncsPerAppend(b *testing.B) {
 					b.Skipf("skipped: %v", err)
 				}
 				ours.WAL, ours.Other = ours.WAL+got.WAL, ours.Other+got.Other
+				// The rooms' idle upkeep (isLeaf flags), which a server
+				// does a minute after each room's last append.
+				if got, err = storetest.CountFsyncs(func() error { return s.Flush(ctx) }); err != nil {
+					b.Fatal(err)
+				}
+				upkeep += got.Total()
 				got, err = storetest.CountFsyncs(func() error {
 					return storetest.Concurrently(shape.writers, n, func(i int) error {
 						k := round*n + i
@@ -72,6 +87,7 @@ func BenchmarkFsyncsPerAppend(b *testing.B) {
 			b.ReportMetric(per(ours.Total()), "fsyncs/append")
 			b.ReportMetric(per(ours.WAL), "wal-fsyncs/append")
 			b.ReportMetric(per(ours.Other), "other-fsyncs/append")
+			b.ReportMetric(per(upkeep), "upkeep-fsyncs/append")
 			b.ReportMetric(per(limit.Total()), "raw-fsyncs/insert")
 			b.ReportMetric(per(limit.WAL), "raw-wal-fsyncs/insert")
 		})
