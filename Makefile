@@ -67,7 +67,7 @@ test-js: build ## the JS client's tests (js/): OpenAPI lint, Node, headless Chro
 	cd js && npm run --silent lint:openapi && npm test
 
 bench: ## run the benchmarks; each prints its ratio to the limit measured in the same run
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 120m ./...
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
