@@ -118,8 +118,11 @@ func periodicStorageCompaction(ctx context.Context, conn *database.Conn, logger 
 			logger.Debug("storage compaction skipped: the store has hardly grown since the last", "bytes", size, "bytesThen", baseline)
 			continue
 		}
-		if err := compactStorage(ctx, conn, logger, nil); err != nil && ctx.Err() == nil {
-			logger.Error("storage compaction failed; it is tried again at the next interval", "err", err)
+		if err := compactStorage(ctx, conn, logger, nil); err != nil {
+			if ctx.Err() == nil {
+				logger.Error("storage compaction failed; it is tried again at the next interval", "err", err)
+			}
+			continue
 		}
 		baseline = conn.StorageSize()
 	}
