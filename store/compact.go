@@ -368,24 +368,8 @@ func (s *Store) upsertByID(ctx context.Context, ct, cid, id string, update bson.
 	return err
 }
 
-// deleteByID deletes documents of context cid from <ct>_events by _id, in
-// commands small enough for the backend (an $in on _id is a scan on
-// FerretDB).
+// deleteByID deletes documents of context cid from <ct>_events by _id
+// (database.Conn.DeleteByIDs: one transaction on the embedded store).
 func (s *Store) deleteByID(ctx context.Context, ct, cid string, ids []string) error {
-	for len(ids) > 0 {
-		n := min(len(ids), s.conn.Backend().UpdateChunk())
-		models := make([]mongo.WriteModel, n)
-		for i, id := range ids[:n] {
-			models[i] = mongo.NewDeleteOneModel().SetFilter(s.byID(cid, id))
-		}
-		err := s.conn.Write(ctx, func() error {
-			_, err := s.events(ct).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		ids = ids[n:]
-	}
-	return nil
+	return s.conn.DeleteByIDs(ctx, migrations.EventsCollection(ct), ids, func(id string) bson.D { return s.byID(cid, id) })
 }

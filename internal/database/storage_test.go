@@ -132,3 +132,58 @@ func TestCompactCommand(t *testing.T) {
 		t.Errorf("compacting a collection that does not exist: %v, want an error naming it", err)
 	}
 }
+
+// TestDeleteByIDs: the documents named go, in one transaction on the
+// embedded store and in bulk deletes with MongoDB's paths; the others and
+// ids of no document are left alone, and the collection takes writes after.
+func TestDeleteByIDs(t *testing.T) {
+	for _, mongoReads := range []bool{false, true} {
+		t.Run(fmt.Sprintf("mongoReads=%v", mongoReads), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			conn, err := Connect(ctx, Config{DataDir: t.TempDir(), Database: "deletes", MongoDBReads: mongoReads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if err := conn.CreateCollection(ctx, "things"); err != nil {
+				t.Fatal(err)
+			}
+			coll := conn.DB.Collection("things")
+			const n = 1200 // more than one DELETE statement's worth
+			docs := make([]any, n)
+			var gone []string
+			for i := range docs {
+				id := fmt.Sprintf("r1#%d", i)
+				docs[i] = bson.D{{Key: "_id", Value: id}, {Key: "cid", Value: "r1"}}
+				if i%3 != 0 {
+					gone = append(gone, id)
+				}
+			}
+			if _, err := coll.InsertMany(ctx, docs); err != nil {
+				t.Fatal(err)
+			}
+			byID := func(id string) bson.D { return bson.D{{Key: "cid", Value: "r1"}, {Key: "_id", Value: id}} }
+			if err := conn.DeleteByIDs(ctx, "things", append(gone, "r1#none"), byID); err != nil {
+				t.Fatal(err)
+			}
+			count, err := coll.CountDocuments(ctx, bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if count != n/3 {
+				t.Errorf("%d documents left, want %d", count, n/3)
+			}
+			for id, want := range map[string]bool{"r1#0": true, "r1#1": false, "r1#1197": true, "r1#1199": false} {
+				var d bson.M
+				err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+				if kept := err == nil; kept != want {
+					t.Errorf("%s: kept %v, want %v (%v)", id, kept, want, err)
+				}
+			}
+			if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "r1#1"}}); err != nil {
+				t.Errorf("writing a deleted _id again: %v", err)
+			}
+		})
+	}
+}
