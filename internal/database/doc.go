@@ -8,10 +8,12 @@
 // that answer, whichever way the server was reached. It inserts documents
 // all or nothing and says, the same on every backend, how far a failed
 // insert got (insert.go), and maps the backend's errors to the answers the
-// store gives (errors.go). It compacts the storage, giving back the space
-// deleted documents leave inside pages (storage.go). Packages other than
-// the store reach their own collections through Collection (collection.go,
-// indexes.go), so every write of the process passes the write gate.
+// store gives (errors.go). It deletes many documents by _id in one
+// transaction on the embedded store (deletes.go), and compacts the
+// storage, giving back the space deleted documents leave inside pages
+// (storage.go). Packages other than the store reach their own collections
+// through Collection (collection.go, indexes.go), so every write of the
+// process passes the write gate.
 //
 // Two paths run only on a MongoDB replica set or sharded cluster, and not
 // in the tests here (no MongoDB server on these machines): starting a
