@@ -62,16 +62,13 @@ func (c *Conn) DeleteByIDs(ctx context.Context, collection string, ids []string,
 // ids (strings), in one SQLite transaction, through write (the store's
 // write gate).
 func (e *Embedded) DeleteIDs(ctx context.Context, database, collection string, ids []string, write func(context.Context, func() error) error) error {
-	e.mu.Lock()
-	db, err := e.handleLocked(database)
-	e.mu.Unlock()
+	db, err := e.handle(database)
 	if err != nil {
 		return err
 	}
-	var table string
-	err = db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table)
+	table, err := tableOf(ctx, db, database, collection)
 	if err != nil {
-		return fmt.Errorf("embedded store: table of %s.%s: %w", database, collection, err)
+		return err
 	}
 	// FerretDB compares its _id expression with the value as JSON.
 	args := make([]any, len(ids))

@@ -170,9 +170,7 @@ func (e *Embedded) Close() error {
 // (the store's write gate); a database created with auto_vacuum none
 // keeps them for reuse. It returns the bytes given back.
 func (e *Embedded) ReclaimSpace(ctx context.Context, database string, write func(context.Context, func() error) error) (int64, error) {
-	e.mu.Lock()
-	db, err := e.handleLocked(database)
-	e.mu.Unlock()
+	db, err := e.handle(database)
 	if err != nil {
 		return 0, err
 	}
@@ -203,6 +201,23 @@ func (e *Embedded) ReclaimSpace(ctx context.Context, database string, write func
 		free = after
 	}
 	return (before - after) * pageSize, nil
+}
+
+// handle is this process's own connection to database's SQLite file.
+func (e *Embedded) handle(database string) (*sql.DB, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handleLocked(database)
+}
+
+// tableOf is the SQLite table FerretDB keeps collection in.
+func tableOf(ctx context.Context, db *sql.DB, database, collection string) (string, error) {
+	var table string
+	err := db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table)
+	if err != nil {
+		return "", fmt.Errorf("embedded store: table of %s.%s: %w", database, collection, err)
+	}
+	return table, nil
 }
 
 // handleLocked (e.mu held) is this process's own connection to
@@ -243,10 +258,9 @@ func (e *Embedded) fixIDIndex(ctx context.Context, database, collection string) 
 	if err != nil {
 		return err
 	}
-	var table string
-	err = db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table)
+	table, err := tableOf(ctx, db, database, collection)
 	if err != nil {
-		return fmt.Errorf("embedded store: table of %s: %w", key, err)
+		return err
 	}
 	unique := table + "__id_" // FerretDB's name for the index of _id_
 	var def string

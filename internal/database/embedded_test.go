@@ -15,14 +15,12 @@ import (
 func idIndexes(t *testing.T, e *Embedded, database, collection string) (defs []string, plan string) {
 	t.Helper()
 	ctx := context.Background()
-	e.mu.Lock()
-	db, err := e.handleLocked(database)
-	e.mu.Unlock()
+	db, err := e.handle(database)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table string
-	if err := db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
+	table, err := tableOf(ctx, db, database, collection)
+	if err != nil {
 		t.Fatal(err)
 	}
 	rows, err := db.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, table)
@@ -86,14 +84,12 @@ func TestOneIDIndex(t *testing.T) {
 
 	// As stores made before were: FerretDB's index on its own expression,
 	// and a second index for lookups.
-	e.mu.Lock()
-	db, err := e.handleLocked(conn.DB.Name())
-	e.mu.Unlock()
+	db, err := e.handle(conn.DB.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table string
-	if err := db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = 'things'`).Scan(&table); err != nil {
+	table, err := tableOf(ctx, db, conn.DB.Name(), "things")
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

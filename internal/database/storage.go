@@ -79,9 +79,7 @@ func (c *Conn) compactCollections(ctx context.Context, names []string) error {
 // the whole file. It returns the bytes of the file and its log before and
 // after.
 func (e *Embedded) Vacuum(ctx context.Context, database string, write func(context.Context, func() error) error) (before, after int64, err error) {
-	e.mu.Lock()
-	db, err := e.handleLocked(database)
-	e.mu.Unlock()
+	db, err := e.handle(database)
 	if err != nil {
 		return -1, -1, err
 	}

@@ -57,10 +57,7 @@ func kept(t *testing.T, ctx context.Context, conn *Conn, name string, n int) {
 // pages is the size of conn's SQLite file in pages, its log copied in.
 func pages(t *testing.T, ctx context.Context, conn *Conn) int64 {
 	t.Helper()
-	e := conn.embedded
-	e.mu.Lock()
-	db, err := e.handleLocked(conn.DB.Name())
-	e.mu.Unlock()
+	db, err := conn.embedded.handle(conn.DB.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
