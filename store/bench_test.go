@@ -61,9 +61,7 @@ func BenchmarkAppend(b *testing.B) {
 				appended := 0
 				var calls atomic.Int64
 				limits := []storetest.Limit{{F: func(i int) error {
-					e := &eventstore.Event{ID: rawID(i), Pids: []string{rawID(i - 1)}, V: 2, TS: int64(i),
-						Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: rawID(i), O: o, D: o, IsLeaf: true}
-					_, err := raw.InsertOne(ctx, rawDoc(e, stored))
+					_, err := raw.InsertOne(ctx, rawDoc(i, "bench", stored))
 					return err
 				}}}
 				if shape.clid {
@@ -118,13 +116,12 @@ func appendDocs(i int, o bson.Raw) []any {
 	id := rawID(i)
 	packed := fmt.Sprintf(`{"leaves":[{"id":"%s","ts":%d}],"count":%d,"genesis":"%064x","servers":["a.example"],"pos":%d,"types":["msg"],"log":%d,"added":["%s"],"allLocal":true,"at":{"$date":"2026-12-07T12:33:18.615Z"}}`,
 		id, 1796646798615+i, i, 0, i, i, id)
-	e := &eventstore.Event{ID: id, Clid: fmt.Sprintf("c-%d", i), Pids: []string{rawID(i - 1)}, V: 2, TS: int64(i),
-		Src: server, Ct: "raw", Cid: "bench", T: "msg", DHash: id}
-	event := rawDoc(e, o)
-	event = append(event[:1], append(bson.D{{Key: "clid", Value: e.Clid}}, event[1:]...)...)
+	clid := fmt.Sprintf("c-%d", i)
+	event := rawDoc(i, "bench", o)
+	event = append(event[:1], append(bson.D{{Key: "clid", Value: clid}}, event[1:]...)...)
 	return []any{
 		bson.D{{Key: "_id", Value: fmt.Sprintf("~log#%d", i)}, {Key: "cid", Value: "~log"}, {Key: "room", Value: "bench"}, {Key: "seq", Value: int64(i)}},
-		bson.D{{Key: "_id", Value: "bench#c" + e.Clid}, {Key: "cid", Value: "bench"}, {Key: "event", Value: id}, {Key: "at", Value: bson.DateTime(e.TS)}},
+		bson.D{{Key: "_id", Value: "bench#c" + clid}, {Key: "cid", Value: "bench"}, {Key: "event", Value: id}, {Key: "at", Value: bson.DateTime(i)}},
 		bson.D{{Key: "_id", Value: fmt.Sprintf("bench#%d", i)}, {Key: "cid", Value: "bench"}, {Key: "head", Value: bson.D{{Key: "seq", Value: int64(i)}, {Key: "packed", Value: packed}}}},
 		event[:len(event)-2], // without d (stored only once it differs from o) and isLeaf (written later)
 	}
@@ -140,8 +137,14 @@ func rawID(i int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// rawDoc is the BSON document an event is stored as.
-func rawDoc(e *eventstore.Event, o bson.Raw) bson.D {
+// rawDoc is the i-th raw event document of context cid, data o.
+func rawDoc(i int, cid string, o bson.Raw) bson.D {
+	return docOf(&eventstore.Event{ID: rawID(i), Pids: []string{rawID(i - 1)}, V: 2, TS: int64(i),
+		Src: server, Ct: "raw", Cid: cid, T: "msg", DHash: rawID(i)}, o)
+}
+
+// docOf is the BSON document event e is stored as, its data o.
+func docOf(e *eventstore.Event, o bson.Raw) bson.D {
 	return bson.D{{Key: "_id", Value: e.ID}, {Key: "pids", Value: e.Pids}, {Key: "v", Value: int32(e.V)},
 		{Key: "ts", Value: bson.DateTime(e.TS)}, {Key: "src", Value: e.Src}, {Key: "ct", Value: e.Ct},
 		{Key: "cid", Value: e.Cid}, {Key: "t", Value: e.T}, {Key: "dHash", Value: e.DHash},
@@ -289,7 +292,7 @@ func BenchmarkIngest(b *testing.B) {
 					for i, e := range chain[from:min(from+batchSize, n)] {
 						c := *e
 						c.Ct, c.Cid = "raw", cid
-						docs = append(docs, rawDoc(&c, stored[from+i]))
+						docs = append(docs, docOf(&c, stored[from+i]))
 					}
 					if _, err := raw.InsertMany(ctx, docs); err != nil {
 						b.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
-	"github.com/eventstore-go/eventstore"
 	"github.com/eventstore-go/eventstore/migrations"
 	"github.com/eventstore-go/eventstore/store"
 	"github.com/eventstore-go/eventstore/store/storetest"
@@ -190,9 +189,7 @@ func appendAcross(b *testing.B, backend storetest.Backend, shape acrossShape, co
 		}
 		raw := conn.DB.Collection(migrations.EventsCollection("raw"))
 		return func(i int) error {
-			e := &eventstore.Event{ID: rawID(i), Pids: []string{rawID(i - 1)}, V: 2, TS: int64(i),
-				Src: server, Ct: "raw", Cid: fmt.Sprintf("r%d", i%manyRooms), T: "msg", DHash: rawID(i), O: o, D: o}
-			_, err := raw.InsertOne(ctx, rawDoc(e, stored))
+			_, err := raw.InsertOne(ctx, rawDoc(i, fmt.Sprintf("r%d", i%manyRooms), stored))
 			return err
 		}
 	}

@@ -23,6 +23,9 @@ type Fsyncs struct {
 	Other int64
 }
 
+// Add adds g's counts to f's.
+func (f *Fsyncs) Add(g Fsyncs) { f.WAL, f.Other = f.WAL+g.WAL, f.Other+g.Other }
+
 // Total is every fsync counted.
 func (f Fsyncs) Total() int64 { return f.WAL + f.Other }
 
